@@ -1,0 +1,212 @@
+"""Admin accounts, API tokens, and the tenancy scope every service call goes through."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.access.models import ROLES, AdminAccount, ApiToken
+from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.audit.service import record
+from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.partners.models import Partner
+from rtmhub.domain.validation import normalise_email
+from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "rtm_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(account: AdminAccount, password: str) -> bool:
+    if not account.password_hash:
+        return False
+    try:
+        return _hasher.verify(account.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def partner_tree(session: Session, partner_id: str) -> tuple[str, ...]:
+    """The partner and all its sub-partners (any depth)."""
+    ids = [partner_id]
+    frontier = [partner_id]
+    while frontier:
+        children = session.scalars(select(Partner.id).where(Partner.parent_id.in_(frontier))).all()
+        frontier = [c for c in children if c not in ids]
+        ids.extend(frontier)
+    return tuple(ids)
+
+
+def caller_for_account(session: Session, account: AdminAccount, scopes: frozenset[str],
+                       request_id: str | None = None) -> Caller:
+    partner_ids = partner_tree(session, account.partner_id) if account.partner_id else ()
+    return Caller(
+        actor=account.email, role=account.role, admin_id=account.id, partner_id=account.partner_id,
+        partner_ids=partner_ids, customer_id=account.customer_id, scopes=scopes, request_id=request_id,
+    )
+
+
+def authenticate_token(session: Session, token: str | None, request_id: str | None = None) -> Caller:
+    if not token:
+        raise Unauthorized("Send an access token in the header 'Authorization: Bearer <token>'.")
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked is not None:
+        raise Unauthorized("The access token is not valid; create a new one with 'rtmhub token create'.")
+    account = session.get(AdminAccount, row.admin_id)
+    if account is None:
+        raise Unauthorized("The access token's administrator no longer exists.")
+    return caller_for_account(session, account, frozenset(row.scopes.split()), request_id)
+
+
+def require_scope(caller: Caller, scope: str, write: bool = False) -> None:
+    if scope not in caller.scopes:
+        raise Forbidden(f"This request needs the scope '{scope}', which the access token does not have.")
+    if write and caller.read_only:
+        raise Forbidden("A read-only administrator cannot change anything.")
+
+
+def require_partner(caller: Caller) -> None:
+    if not caller.is_partner:
+        raise Forbidden("Only partner administrators can use the wholesale APIs.")
+
+
+# --- tenancy -------------------------------------------------------------------------------
+
+def scope_customers(stmt: Select, caller: Caller, partner_ids: tuple[str, ...] | None = None) -> Select:
+    """Limit a query on Customer to what the caller reaches. Every customer query goes through here."""
+    if caller.system and partner_ids is None:
+        return stmt
+    if caller.customer_id and not caller.is_partner:
+        return stmt.where(Customer.id == caller.customer_id)
+    ids = partner_ids if partner_ids is not None else caller.partner_ids
+    return stmt.where(Customer.partner_id.in_(ids))
+
+
+def get_customer(session: Session, caller: Caller, customer_id: str | None, *, write: bool = False,
+                 deleting: bool = False, partner_ids: tuple[str, ...] | None = None,
+                 lock: bool = False) -> Customer:
+    """The customer if the caller reaches it; unknown and foreign ids answer the same 404."""
+    stmt = scope_customers(select(Customer).where(Customer.id == (customer_id or "")), caller, partner_ids)
+    if lock:
+        stmt = stmt.with_for_update()
+    customer = session.scalar(stmt)
+    if customer is None:
+        raise NotFound("Customer not found; check the customer id.")
+    if write:
+        require_writable(session, caller, customer.partner_id, deleting=deleting)
+    return customer
+
+
+def get_customer_by_org(session: Session, caller: Caller, org_id: str | None, *, write: bool = False) -> Customer:
+    customer = session.scalar(scope_customers(select(Customer).where(Customer.org_id == (org_id or "")), caller))
+    if customer is None:
+        raise NotFound("Organization not found; check the orgId.")
+    if write:
+        require_writable(session, caller, customer.partner_id)
+    return customer
+
+
+def require_writable(session: Session, caller: Caller, partner_id: str, deleting: bool = False) -> None:
+    if caller.read_only:
+        raise Forbidden("A read-only administrator cannot change anything.")
+    partner = session.get(Partner, partner_id)
+    # R53: a suspended sub-partner keeps only the right to delete.
+    if partner is not None and partner.provisioning_state == "suspended" and not deleting:
+        raise Forbidden(
+            f"Sub-partner '{partner.name}' is suspended: it may only delete customers and subscribers."
+        )
+
+
+def sub_partner_scope(session: Session, caller: Caller, sub_partner_org_id: str | None) -> tuple[str, ...] | None:
+    """Narrow to one sub-partner for ``onBehalfOfSubPartnerOrgId``; None means no narrowing."""
+    if sub_partner_org_id is None:
+        return None
+    from rtmhub import ids
+
+    raw = ids.decode("ORGANIZATION", sub_partner_org_id)
+    partner = session.get(Partner, raw) if raw else None
+    reach = caller.partner_ids if not caller.system else (partner.id,) if partner else ()
+    if partner is None or partner.parent_id is None or partner.id not in reach:
+        raise NotFound("Sub-partner not found; check onBehalfOfSubPartnerOrgId.")
+    return partner_tree(session, partner.id)
+
+
+# --- accounts and tokens -------------------------------------------------------------------
+
+def find_partner(session: Session, name_or_id: str) -> Partner:
+    from rtmhub import ids
+
+    raw = ids.decode("ORGANIZATION", name_or_id) or name_or_id
+    partner = session.get(Partner, raw) or session.scalar(select(Partner).where(Partner.name == name_or_id))
+    if partner is None:
+        raise NotFound(f"No partner named or with id '{name_or_id}'.")
+    return partner
+
+
+def create_admin(session: Session, caller: Caller, *, email: str, role: str, password: str | None,
+                 partner: str | None = None, customer: str | None = None) -> AdminAccount:
+    from rtmhub import ids
+
+    if role not in ROLES:
+        raise ValidationFailed(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
+    address = normalise_email(email)
+    if session.scalar(select(AdminAccount).where(AdminAccount.email_key == address.lower())):
+        raise Conflict(f"An administrator with e-mail {address} already exists.")
+    partner_id = customer_id = None
+    if role == "customer_full_admin":
+        if not customer:
+            raise ValidationFailed("A customer_full_admin needs --customer CUSTOMER_ID.")
+        raw = ids.decode(("CUSTOMER", "ORGANIZATION"), customer) or customer
+        row = session.scalar(
+            scope_customers(select(Customer).where(or_(Customer.id == raw, Customer.org_id == raw)), caller)
+        )
+        if row is None:
+            raise NotFound(f"Customer '{customer}' not found.")
+        customer_id = row.id
+    else:
+        if not partner:
+            partners = session.scalars(select(Partner).where(Partner.parent_id.is_(None))).all()
+            if len(partners) != 1:
+                raise ValidationFailed("Name the partner with --partner NAME_OR_ID.")
+            partner_id = partners[0].id
+        else:
+            partner_id = find_partner(session, partner).id
+    account = AdminAccount(
+        email=address, email_key=address.lower(), role=role, partner_id=partner_id, customer_id=customer_id,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(account)
+    session.flush()
+    record(session, caller, "admin.create", "admin", account.id, customer_id, None,
+           {"email": address, "role": role, "partnerId": partner_id, "customerId": customer_id})
+    return account
+
+
+def create_token(session: Session, caller: Caller, *, email: str, scopes: list[str]) -> str:
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise ValidationFailed(
+            f"Unknown scope(s) {', '.join(unknown) or '(none given)'}; use any of: {', '.join(SCOPES)}."
+        )
+    account = session.scalar(select(AdminAccount).where(AdminAccount.email_key == email.strip().lower()))
+    if account is None:
+        raise NotFound(f"No administrator with e-mail {email}; create one with 'rtmhub admin create'.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(admin_id=account.id, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))))
+    session.add(row)
+    session.flush()
+    record(session, caller, "token.create", "token", row.id, account.customer_id, None,
+           {"admin": account.email, "scopes": row.scopes})
+    return token

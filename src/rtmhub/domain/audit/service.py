@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.audit.models import AuditEvent
+
+if TYPE_CHECKING:
+    from rtmhub.domain.access.schemas import Caller
+
+
+def record(session: Session, caller: "Caller", action: str, entity_type: str, entity_id: str,
+           customer_id: str | None, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    """Written in the caller's transaction, so an event exists exactly when its change does."""
+    session.add(AuditEvent(
+        actor=caller.actor, action=action, entity_type=entity_type, entity_id=entity_id,
+        customer_id=customer_id, before=before, after=after, request_id=caller.request_id,
+    ))

@@ -1,0 +1,316 @@
+"""Wholesale customers: provision, change packages and allocations, delete, precheck (R4-R7, R37-R44)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.access.models import AdminAccount
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.access.service import get_customer, require_writable, scope_customers
+from rtmhub.domain.audit.service import record
+from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
+from rtmhub.domain.customers.schemas import (
+    Address, CustomerCreate, CustomerFilter, CustomerPrecheck, CustomerUpdate, ProvisioningParameters,
+)
+from rtmhub.domain.locations.models import Location
+from rtmhub.domain.packages.models import (
+    BASE_LICENCES, CALLING_PACKAGES, CUSTOMER_PACKAGES, DEPENDENCIES, LIMIT_KEYS, PACKAGES, display_name,
+)
+from rtmhub.domain.partners.models import OnboardingTemplate, Partner
+from rtmhub.domain.users.models import User
+from rtmhub.domain.validation import check_country, check_email, check_language, check_timezone
+from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed
+
+MEETING_PACKAGES = frozenset(p.id for p in PACKAGES.values() if p.meetings)
+
+
+def snapshot(session: Session, customer: Customer) -> dict[str, Any]:
+    allocations = {p.package: p.allocation for p in session.scalars(
+        select(CustomerPackage).where(CustomerPackage.customer_id == customer.id)) if p.package not in BASE_LICENCES}
+    return {"name": customer.name, "externalId": customer.external_id, "status": customer.status,
+            "country": customer.country, "packages": allocations}
+
+
+def list_customers(session: Session, caller: Caller, flt: CustomerFilter, offset: int = 0, limit: int = 100,
+                   partner_ids: tuple[str, ...] | None = None) -> list[Customer]:
+    stmt = scope_customers(select(Customer), caller, partner_ids)
+    if flt.external_id:
+        stmt = stmt.where(Customer.external_id == flt.external_id)
+    if flt.org_id is not None:
+        stmt = stmt.where(Customer.org_id == flt.org_id)
+    if flt.statuses:
+        stmt = stmt.where(Customer.status.in_(flt.statuses))
+    if flt.search:
+        term = f"%{flt.search.strip().lower()}%"
+        stmt = stmt.where(func.lower(Customer.name).like(term) | func.lower(Customer.external_id).like(term))
+    return list(session.scalars(stmt.order_by(Customer.created, Customer.id).offset(offset).limit(limit)))
+
+
+def packages_of(session: Session, customer_id: str) -> list[CustomerPackage]:
+    return list(session.scalars(select(CustomerPackage).where(
+        CustomerPackage.customer_id == customer_id, CustomerPackage.package.not_in(BASE_LICENCES))
+        .order_by(CustomerPackage.created, CustomerPackage.package)))
+
+
+# --- validation shared by provision, update and precheck -----------------------------------
+
+def _check_packages(problems: FieldProblems, packages: list[str]) -> list[str]:
+    if not packages:
+        problems.add("packages", "packages must list at least one package.")
+        return []
+    unknown = [p for p in packages if p not in CUSTOMER_PACKAGES]
+    if unknown:
+        problems.add("packages", f"Unknown package(s) {', '.join(unknown)}; use any of: {', '.join(CUSTOMER_PACKAGES)}.")
+    if len(set(packages)) != len(packages):
+        problems.add("packages", "packages lists the same package twice.")
+    for package, needs in DEPENDENCIES.items():
+        if package in packages and not set(needs) & set(packages):
+            problems.add("packages", f"{package} requires one of {', '.join(needs)} on the same customer.")
+    return list(dict.fromkeys(p for p in packages if p in CUSTOMER_PACKAGES))
+
+
+def _check_limits(problems: FieldProblems, params: ProvisioningParameters | None, packages: list[str]) -> dict[str, int]:
+    limits = (params.packages.limits if params and params.packages and params.packages.limits else None) or {}
+    result: dict[str, int] = {}
+    for key, value in limits.items():
+        if key not in LIMIT_KEYS:
+            problems.add("provisioningParameters.packages.limits",
+                         f"No limit can be set for '{key}'; limits exist for: {', '.join(LIMIT_KEYS)}.")
+        elif key not in packages:
+            problems.add("provisioningParameters.packages.limits",
+                         f"A limit is given for {key}, which is not in packages; add it or drop the limit.")
+        elif isinstance(value, bool) or value < 0 or value != int(value) or value > 10_000_000:
+            problems.add("provisioningParameters.packages.limits",
+                         f"The limit of {key} must be a whole number from 0 to 10000000 (got {value}).")
+        else:
+            result[key] = int(value)
+    return result
+
+
+def _check_address(problems: FieldProblems, address: Address, prefix: str = "address") -> None:
+    check_country(problems, f"{prefix}.country", address.country)
+    for name in ("addressLine1", "city"):
+        if not getattr(address, name).strip():
+            problems.add(f"{prefix}.{name}", f"{prefix}.{name} is required.")
+
+
+def _check_calling(problems: FieldProblems, params: ProvisioningParameters | None, packages: list[str],
+                   required: bool) -> None:
+    location = params.calling.location if params and params.calling else None
+    if location is None:
+        if required and CALLING_PACKAGES & set(packages):
+            problems.add("provisioningParameters.calling.location",
+                         "Calling packages need provisioningParameters.calling.location (name, address, timezone, "
+                         "language) for the first location.")
+        return
+    if not location.name.strip():
+        problems.add("provisioningParameters.calling.location.name", "The location name is required.")
+    _check_address(problems, location.address, "provisioningParameters.calling.location.address")
+    check_timezone(problems, "provisioningParameters.calling.location.timezone", location.timezone, required=True)
+    check_language(problems, "provisioningParameters.calling.location.language", location.language, required=True)
+    if params and params.meetings:
+        check_timezone(problems, "provisioningParameters.meetings.timezone", params.meetings.timezone)
+
+
+def _target_partner(session: Session, caller: Caller, partner_ids: tuple[str, ...] | None) -> Partner:
+    if partner_ids:
+        return session.get(Partner, partner_ids[0])
+    if caller.partner_id:
+        return session.get(Partner, caller.partner_id)
+    raise ValidationFailed("The operator must act for a partner; give onBehalfOfSubPartnerOrgId or use a partner "
+                           "administrator's token.")
+
+
+def _template(session: Session, caller: Caller, partner: Partner, provisioning_id: str) -> OnboardingTemplate:
+    template = session.scalar(select(OnboardingTemplate).where(OnboardingTemplate.provisioning_id == provisioning_id))
+    allowed = {partner.id, partner.parent_id} | set(caller.partner_ids)
+    if template is None or (template.partner_id not in allowed and not caller.system):
+        raise ValidationFailed(f"provisioningId '{provisioning_id}' does not name an onboarding template of yours; "
+                               "list them with 'rtmhub templates list'.")
+    return template
+
+
+def _validate_create(session: Session, caller: Caller, data: CustomerCreate | CustomerPrecheck,
+                     partner: Partner) -> tuple[list[str], dict[str, int], OnboardingTemplate | None]:
+    problems = FieldProblems()
+    template = None
+    if data.provisioningId is not None:
+        try:
+            template = _template(session, caller, partner, data.provisioningId)
+        except ValidationFailed as exc:
+            problems.errors.extend(exc.errors)
+    packages = _check_packages(problems, data.packages) if data.packages is not None else []
+    limits = _check_limits(problems, data.provisioningParameters, packages)
+    _check_address(problems, data.address)
+    _check_calling(problems, data.provisioningParameters, packages, required=data.packages is not None)
+    info = data.customerInfo
+    if info is None and data.orgId is None and isinstance(data, CustomerCreate):
+        problems.add("customerInfo", "customerInfo (name, primaryEmail) is required for a new organisation.")
+    if info is not None:
+        if info.name is not None and (not info.name.strip() or "%" in info.name):
+            problems.add("customerInfo.name", "customerInfo.name is required and must not contain '%'.")
+        check_email(problems, "customerInfo.primaryEmail", info.primaryEmail)
+        check_language(problems, "customerInfo.language", info.language)
+    if data.orgId is not None:
+        problems.add("orgId", "rtmhub provisions new organisations only: leave out orgId and give customerInfo.")
+    if data.externalId is not None:
+        if not data.externalId.strip():
+            problems.add("externalId", "externalId must not be empty.")
+        elif session.scalar(select(Customer.id).where(Customer.partner_id == partner.id,
+                                                      Customer.external_id == data.externalId)):
+            problems.add("externalId", f"A customer with externalId '{data.externalId}' already exists.", 409)
+    if info is not None and session.scalar(select(User.id).where(User.email_key == info.primaryEmail.strip().lower())):
+        problems.add("customerInfo.primaryEmail", f"The email {info.primaryEmail} is already associated with an "
+                                                  "existing user.", 10022)
+    if problems.errors:
+        conflict = all(e.error_code in (409, 10022) for e in problems.errors)
+        error = (Conflict if conflict else ValidationFailed)("; ".join(e.description for e in problems.errors),
+                                                             problems.errors)
+        raise error
+    return packages, limits, template
+
+
+# --- commands ------------------------------------------------------------------------------
+
+def precheck(session: Session, caller: Caller, data: CustomerPrecheck,
+             partner_ids: tuple[str, ...] | None = None) -> None:
+    partner = _target_partner(session, caller, partner_ids)
+    _validate_create(session, caller, data, partner)
+
+
+def provision(session: Session, caller: Caller, data: CustomerCreate,
+              partner_ids: tuple[str, ...] | None = None) -> Customer:
+    partner = _target_partner(session, caller, partner_ids)
+    require_writable(session, caller, partner.id)
+    packages, limits, template = _validate_create(session, caller, data, partner)
+    info = data.customerInfo
+    assert info is not None and template is not None
+    address = data.address
+    customer = Customer(
+        partner_id=partner.id, template_id=template.id, name=info.name.strip(),
+        primary_email=info.primaryEmail.strip(), language=info.language or template.language,
+        address_line1=address.addressLine1, address_line2=address.addressLine2, city=address.city,
+        state_or_province=address.stateOrProvince, zip_or_postal_code=address.zipOrPostalCode,
+        country=address.country, external_id=data.externalId, status="provisioned",
+        meetings_timezone=(data.provisioningParameters.meetings.timezone
+                           if data.provisioningParameters and data.provisioningParameters.meetings else None),
+    )
+    session.add(customer)
+    session.flush()
+    for package in [*packages, *BASE_LICENCES]:
+        session.add(CustomerPackage(customer_id=customer.id, package=package, allocation=limits.get(package),
+                                    subscription_id=partner.subscription_id))
+    _ensure_location(session, customer, data.provisioningParameters)
+    _ensure_site(session, customer, packages)
+    session.flush()
+    record(session, caller, "customer.provision", "customer", customer.id, customer.id, None,
+           snapshot(session, customer))
+    return customer
+
+
+def update(session: Session, caller: Caller, customer_id: str, data: CustomerUpdate,
+           partner_ids: tuple[str, ...] | None = None) -> Customer:
+    customer = get_customer(session, caller, customer_id, write=True, partner_ids=partner_ids, lock=True)
+    before = snapshot(session, customer)
+    problems = FieldProblems()
+    packages = _check_packages(problems, data.packages)
+    limits = _check_limits(problems, data.provisioningParameters, packages)
+    if data.address is not None:
+        _check_address(problems, data.address)
+    has_location = session.scalar(select(Location.id).where(Location.customer_id == customer.id).limit(1))
+    _check_calling(problems, data.provisioningParameters, packages, required=not has_location)
+    if data.externalId is not None and data.externalId != customer.external_id and session.scalar(
+            select(Customer.id).where(Customer.partner_id == customer.partner_id,
+                                      Customer.external_id == data.externalId)):
+        problems.add("externalId", f"A customer with externalId '{data.externalId}' already exists.")
+    problems.raise_if_any()
+    current = {p.package: p for p in packages_of(session, customer.id)}
+    for package, row in current.items():
+        if package not in packages and row.used:
+            raise Conflict(f"{row.used} user(s) hold {display_name(package)}; give them another package before "
+                           f"removing {package} from the customer.")
+    for package, limit in limits.items():
+        row = current.get(package)
+        if row is not None and row.used > limit:
+            raise Conflict(f"{display_name(package)} cannot be limited to {limit}: {row.used} units are assigned. "
+                           "Free units first or choose a limit of at least that many.")
+    for package, row in current.items():
+        if package not in packages:
+            session.delete(row)
+    partner = session.get(Partner, customer.partner_id)
+    for package in packages:
+        row = current.get(package)
+        if row is None:
+            session.add(CustomerPackage(customer_id=customer.id, package=package, allocation=limits.get(package),
+                                        subscription_id=partner.subscription_id if partner else None))
+        elif package in limits:
+            row.allocation = limits[package]
+    if data.externalId is not None:
+        customer.external_id = data.externalId
+    if data.address is not None:
+        a = data.address
+        customer.address_line1, customer.address_line2, customer.city = a.addressLine1, a.addressLine2, a.city
+        customer.state_or_province, customer.zip_or_postal_code, customer.country = (
+            a.stateOrProvince, a.zipOrPostalCode, a.country)
+    if data.provisioningParameters and data.provisioningParameters.meetings:
+        customer.meetings_timezone = data.provisioningParameters.meetings.timezone
+    if not has_location:
+        _ensure_location(session, customer, data.provisioningParameters)
+    _ensure_site(session, customer, packages)
+    session.flush()
+    record(session, caller, "customer.update", "customer", customer.id, customer.id, before,
+           snapshot(session, customer))
+    return customer
+
+
+def set_allocation(session: Session, caller: Caller, customer_id: str, package: str, allocation: int | None) -> None:
+    """Change one package's allocation (Partner Hub "edit allocations")."""
+    customer = get_customer(session, caller, customer_id, write=True, lock=True)
+    row = session.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == customer.id,
+                                                       CustomerPackage.package == package))
+    if row is None:
+        raise NotFound(f"The customer has no package {package}.")
+    if allocation is not None and (allocation < 0 or allocation < row.used):
+        raise Conflict(f"{display_name(package)} cannot be limited to {allocation}: {row.used} units are assigned.")
+    before = snapshot(session, customer)
+    row.allocation = allocation
+    session.flush()
+    record(session, caller, "customer.allocation", "customer", customer.id, customer.id, before,
+           snapshot(session, customer))
+
+
+def remove(session: Session, caller: Caller, customer_id: str, partner_ids: tuple[str, ...] | None = None) -> None:
+    customer = get_customer(session, caller, customer_id, write=True, deleting=True, partner_ids=partner_ids)
+    before = snapshot(session, customer)
+    for model in (User, Location, CustomerPackage, MeetingSite, AdminAccount):
+        session.execute(delete(model).where(model.customer_id == customer.id))
+    session.delete(customer)
+    session.flush()
+    record(session, caller, "customer.delete", "customer", customer.id, customer.id, before, None)
+
+
+def _ensure_location(session: Session, customer: Customer, params: ProvisioningParameters | None) -> None:
+    location = params.calling.location if params and params.calling else None
+    if location is None:
+        return
+    a = location.address
+    session.add(Location(
+        customer_id=customer.id, name=location.name.strip(), address1=a.addressLine1, address2=a.addressLine2,
+        city=a.city, state=a.stateOrProvince, postal_code=a.zipOrPostalCode, country=a.country,
+        time_zone=location.timezone, preferred_language=location.language, announcement_language=location.language,
+        emergency_location_identifier=location.emergencyLocationIdentifier,
+    ))
+
+
+def _ensure_site(session: Session, customer: Customer, packages: list[str]) -> None:
+    if not MEETING_PACKAGES & set(packages):
+        return
+    if session.scalar(select(MeetingSite.id).where(MeetingSite.customer_id == customer.id).limit(1)):
+        return
+    slug = re.sub(r"[^a-z0-9]+", "-", customer.name.lower()).strip("-")[:40] or "site"
+    url = f"{slug}-{customer.org_id[:8]}.webex.com"
+    session.add(MeetingSite(customer_id=customer.id, url=url, timezone=customer.meetings_timezone))
+    customer.preferred_site_url = url

@@ -1,0 +1,58 @@
+"""Allocation accounting (R3, D3). Units move only through these two statements."""
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.customers.models import CustomerPackage
+from rtmhub.domain.packages.models import BASE_LICENCES, display_name
+from rtmhub.domain.users.models import User
+from rtmhub.errors import AllocationExceeded, ValidationFailed
+
+
+def take_unit(session: Session, customer_id: str, package: str) -> None:
+    """Consume one unit, or refuse. The check and the increment are one conditional UPDATE, so
+    concurrent callers are serialised by the row lock and can never take more than the allocation."""
+    result = session.execute(
+        update(CustomerPackage)
+        .where(CustomerPackage.customer_id == customer_id, CustomerPackage.package == package,
+               or_(CustomerPackage.allocation.is_(None), CustomerPackage.used < CustomerPackage.allocation))
+        .values(used=CustomerPackage.used + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        return
+    row = session.scalar(select(CustomerPackage).where(
+        CustomerPackage.customer_id == customer_id, CustomerPackage.package == package))
+    if row is None:
+        raise ValidationFailed(
+            f"The customer has no {display_name(package)} package ({package}); add it to the customer "
+            "or choose one of the customer's packages.", code=400000)
+    raise AllocationExceeded(
+        f"{display_name(package)} is fully used: {row.used} of {row.allocation} allocated units are "
+        "assigned. Free a unit or raise the customer's allocation first.")
+
+
+def release_unit(session: Session, customer_id: str, package: str) -> None:
+    session.execute(
+        update(CustomerPackage)
+        .where(CustomerPackage.customer_id == customer_id, CustomerPackage.package == package,
+               CustomerPackage.used > 0)
+        .values(used=CustomerPackage.used - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def customer_licences(session: Session, customer_id: str) -> list[tuple[CustomerPackage, int]]:
+    """Every licence of a customer with its consumed units (base licences are counted from users)."""
+    rows = session.scalars(select(CustomerPackage).where(CustomerPackage.customer_id == customer_id)
+                           .order_by(CustomerPackage.created, CustomerPackage.package)).all()
+    base_counts = {}
+    if any(r.package in BASE_LICENCES for r in rows):
+        counts = session.execute(select(
+            func.count().filter(User.basic_messaging.is_(True)),
+            func.count().filter(User.basic_space_meetings.is_(True)),
+            func.count().filter(User.call_on_webex.is_(True)),
+        ).where(User.customer_id == customer_id)).one()
+        base_counts = dict(zip(BASE_LICENCES, counts))
+    return [(r, base_counts.get(r.package, r.used)) for r in rows]

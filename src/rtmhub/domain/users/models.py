@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rtmhub.db import Base, UTCDateTime, utcnow
+from rtmhub.ids import new_uuid
+
+
+class User(Base):
+    """A person listed in a customer org. ``home_org_id`` differs from the customer's org for an
+    external user (D5). The subscriber of the wholesale API is this row while it holds a package."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("email_key"),
+        UniqueConstraint("phone_number"),
+        UniqueConstraint("location_id", "extension"),
+        Index("ix_users_customer_package", "customer_id", "package"),
+        Index("ix_users_customer_display", "customer_id", "display_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    home_org_id: Mapped[str] = mapped_column(String(36))
+    email: Mapped[str] = mapped_column(String(161))
+    email_key: Mapped[str] = mapped_column(String(161))  # lower-cased: D6 compares case-insensitively
+    first_name: Mapped[str | None] = mapped_column(String(64))
+    last_name: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    package: Mapped[str | None] = mapped_column(String(40))
+    basic_messaging: Mapped[bool] = mapped_column(Boolean, default=False)
+    basic_space_meetings: Mapped[bool] = mapped_column(Boolean, default=False)
+    call_on_webex: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension: Mapped[str | None] = mapped_column(String(10))
+    phone_number: Mapped[str | None] = mapped_column(String(20))
+    caller_id_number: Mapped[str | None] = mapped_column(String(20))
+    caller_id_first_name: Mapped[str | None] = mapped_column(String(30))
+    caller_id_last_name: Mapped[str | None] = mapped_column(String(30))
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"), index=True)
+    preferred_site_url: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(128))
+    department: Mapped[str | None] = mapped_column(String(128))
+    manager: Mapped[str | None] = mapped_column(String(161))
+    language: Mapped[str | None] = mapped_column(String(10))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(30), default="provisioned")
+    package_assigned: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

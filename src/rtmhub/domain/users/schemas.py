@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class UserFields(BaseModel):
+    """The writable attributes of a user. On update only the fields that were set are applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    display_name: str | None = None
+    package: str | None = None
+    basic_messaging: bool | None = None
+    basic_space_meetings: bool | None = None
+    call_on_webex: bool | None = None
+    extension: str | None = None
+    phone_number: str | None = None
+    caller_id_number: str | None = None
+    caller_id_first_name: str | None = None
+    caller_id_last_name: str | None = None
+    location_id: str | None = None
+    preferred_site_url: str | None = None
+    title: str | None = None
+    department: str | None = None
+    manager: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+
+
+class UserFilter(BaseModel):
+    email: str | None = None
+    display_name: str | None = None  # prefix
+    ids: list[str] | None = None
+    location_id: str | None = None
+    package: str | None = None
+    status: str | None = None
+    search: str | None = None

@@ -1,0 +1,243 @@
+"""Users and their package: every rule of R1-R3, R20-R21, R29, R33-R36, D2, D5, D6.
+
+A user change (attributes, package, base licences, calling data) is written in the caller's one
+transaction; any refusal raises before the edge commits, so no half-done state can remain.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.access.service import require_writable
+from rtmhub.domain.audit.service import record
+from rtmhub.domain.customers.models import Customer, MeetingSite
+from rtmhub.domain.locations.models import Location
+from rtmhub.domain.packages import service as packages
+from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, USER_PACKAGES, display_name
+from rtmhub.domain.users.models import User
+from rtmhub.domain.users.schemas import UserFields, UserFilter
+from rtmhub.domain.validation import (
+    CALLER_ID_NAME_MAX, check_e164, check_email, check_extension, check_language, check_name, check_text,
+    check_timezone,
+)
+from rtmhub.db import utcnow
+from rtmhub.ids import new_uuid
+from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed
+
+CALLING_FIELDS = ("extension", "phone_number", "caller_id_number", "caller_id_first_name",
+                  "caller_id_last_name", "location_id")
+SNAPSHOT_FIELDS = ("email", "first_name", "last_name", "display_name", "package", *BASE_LICENCES,
+                   *CALLING_FIELDS, "preferred_site_url", "title", "department", "manager", "language",
+                   "timezone", "status")
+
+
+def snapshot(user: User) -> dict[str, Any]:
+    return {f: getattr(user, f) for f in SNAPSHOT_FIELDS}
+
+
+def is_external(user: User, customer: Customer) -> bool:
+    return user.home_org_id != customer.org_id
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def get_user(session: Session, customer: Customer, user_id: str | None) -> User:
+    user = session.scalar(select(User).where(User.id == (user_id or ""), User.customer_id == customer.id))
+    if user is None:
+        raise NotFound("Person not found; check the id.")
+    return user
+
+
+def filtered(stmt: Select, flt: UserFilter) -> Select:
+    if flt.email:
+        stmt = stmt.where(User.email_key == flt.email.strip().lower())
+    if flt.display_name:
+        stmt = stmt.where(func.lower(User.display_name).startswith(flt.display_name.lower(), autoescape=True))
+    if flt.ids is not None:
+        stmt = stmt.where(User.id.in_(flt.ids))
+    if flt.location_id:
+        stmt = stmt.where(User.location_id == flt.location_id)
+    if flt.package:
+        stmt = stmt.where(User.package == (None if flt.package == "none" else flt.package))
+    if flt.status:
+        stmt = stmt.where(User.status == flt.status)
+    if flt.search:
+        term = f"%{flt.search.strip().lower()}%"
+        stmt = stmt.where(or_(User.email_key.like(term), func.lower(User.display_name).like(term)))
+    return stmt
+
+
+def list_users(session: Session, customer: Customer, flt: UserFilter, offset: int = 0,
+               limit: int = 100) -> list[User]:
+    stmt = filtered(select(User).where(User.customer_id == customer.id), flt)
+    return list(session.scalars(stmt.order_by(User.created, User.id).offset(offset).limit(limit)))
+
+
+def count_users(session: Session, customer: Customer, flt: UserFilter | None = None) -> int:
+    stmt = select(func.count()).select_from(User).where(User.customer_id == customer.id)
+    return session.scalar(filtered(stmt, flt or UserFilter())) or 0
+
+
+# --- writing -------------------------------------------------------------------------------
+
+def create_user(session: Session, caller: Caller, customer: Customer, fields: UserFields,
+                *, home_org_id: str | None = None) -> User:
+    require_writable(session, caller, customer.partner_id)
+    if not fields.email:
+        raise ValidationFailed("email is required for a new user.")
+    # Added to the session only once every check passed, so no autoflush can write a partial row.
+    user = User(id=new_uuid(), customer_id=customer.id, home_org_id=home_org_id or customer.org_id,
+                email="", email_key="", basic_messaging=False, basic_space_meetings=False,
+                call_on_webex=False, status="provisioned")
+    _apply(session, caller, customer, user, fields, before=None)
+    return user
+
+
+def update_user(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
+                *, calling_data_given: bool | None = None) -> User:
+    require_writable(session, caller, customer.partner_id)
+    _apply(session, caller, customer, user, fields, before=snapshot(user), calling_data_given=calling_data_given)
+    return user
+
+
+def delete_user(session: Session, caller: Caller, customer: Customer, user: User) -> None:
+    require_writable(session, caller, customer.partner_id, deleting=True)
+    before = snapshot(user)
+    if user.package:
+        packages.release_unit(session, customer.id, user.package)
+    session.delete(user)
+    session.flush()
+    record(session, caller, "user.delete", "user", user.id, customer.id, before, None)
+
+
+def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
+           before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
+    given = fields.model_fields_set
+    target = dict(before or {**{f: None for f in SNAPSHOT_FIELDS}, **{b: False for b in BASE_LICENCES}})
+    problems = FieldProblems()
+    checks = {
+        "email": lambda v: check_email(problems, "email", v),
+        "first_name": lambda v: check_name(problems, "firstName", v),
+        "last_name": lambda v: check_name(problems, "lastName", v),
+        "display_name": lambda v: check_text(problems, "displayName", v, 256),
+        "extension": lambda v: check_extension(problems, "extension", v),
+        "phone_number": lambda v: check_e164(problems, "phoneNumber", v),
+        "caller_id_number": lambda v: check_e164(problems, "callerIdNumber", v),
+        "caller_id_first_name": lambda v: check_name(problems, "callerIdFirstName", v, CALLER_ID_NAME_MAX),
+        "caller_id_last_name": lambda v: check_name(problems, "callerIdLastName", v, CALLER_ID_NAME_MAX),
+        "title": lambda v: check_text(problems, "title", v, 128),
+        "department": lambda v: check_text(problems, "department", v, 128),
+        "manager": lambda v: check_text(problems, "manager", v, 161),
+        "language": lambda v: check_language(problems, "language", v),
+        "timezone": lambda v: check_timezone(problems, "timezone", v),
+        "preferred_site_url": lambda v: check_text(problems, "preferredWebexSite", v, 255),
+    }
+    for name in given:
+        value = getattr(fields, name)
+        if name in checks:
+            value = checks[name](value) if value not in (None, "") else None
+        elif name in BASE_LICENCES:
+            value = bool(value)
+        target[name] = value
+    if before is None and not target.get("email"):
+        problems.raise_if_any()
+    old_package = before["package"] if before else None
+    new_package = target["package"]
+    if "package" in given and new_package is not None:
+        if new_package not in USER_PACKAGES:
+            problems.add("package", f"'{new_package}' is not a package a user can hold; use one of: "
+                                    f"{', '.join(USER_PACKAGES)}.", 400000)
+        elif is_external(user, customer):
+            problems.add("package", "An external user (whose home organisation is another organisation) "
+                                    "cannot be given a wholesale package.")
+    calling = new_package in CALLING_PACKAGES
+    if new_package is not None and not calling:
+        # Leaving calling removes the calling identity; it must be given again to come back (R33).
+        for name in CALLING_FIELDS:
+            target[name] = None
+    if calling:
+        entering = old_package not in CALLING_PACKAGES
+        given_calling = calling_data_given if calling_data_given is not None else bool(
+            given & {"extension", "phone_number"})
+        if entering and old_package is not None and not given_calling:
+            problems.add("package", f"Changing from {display_name(old_package)} to {display_name(new_package)} "
+                                    "needs the caller ID data: give primaryPhoneNumber and/or extension, and "
+                                    "locationId.")
+        elif not target["extension"] and not target["phone_number"]:
+            problems.add("extension", f"{display_name(new_package)} needs an extension or an E.164 phone number "
+                                      "(or both).")
+        if entering:
+            target["caller_id_first_name"] = target["caller_id_first_name"] or _first_30(target["first_name"])
+            target["caller_id_last_name"] = target["caller_id_last_name"] or _first_30(target["last_name"])
+            if not target["caller_id_first_name"] or not target["caller_id_last_name"]:
+                problems.add("callerIdFirstName", "A calling user needs caller ID first and last names: give "
+                                                  "firstName/lastName or the caller ID names.")
+        if not target["location_id"]:
+            problems.add("locationId", f"{display_name(new_package)} needs a location: give locationId.")
+        elif session.scalar(select(Location.id).where(Location.id == target["location_id"],
+                                                      Location.customer_id == customer.id)) is None:
+            problems.add("locationId", "Location not found in this organisation; check locationId.", 400)
+        elif (before is not None and old_package in CALLING_PACKAGES and before["location_id"]
+              and target["location_id"] != before["location_id"]):
+            problems.add("locationId", "An existing calling user cannot be moved to another location; "
+                                       "remove the calling package first, then assign it with the new location.")
+    elif new_package is None:
+        for name in CALLING_FIELDS:
+            if name in given and getattr(fields, name):
+                problems.add(_api_name(name), f"{_api_name(name)} can only be set with a calling package.")
+                break
+    if target.get("preferred_site_url") and "preferred_site_url" in given:
+        sites = session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id)).all()
+        if target["preferred_site_url"] not in sites:
+            problems.add("preferredWebexSite", f"Webex site '{target['preferred_site_url']}' is not a site of this "
+                                               f"organisation; use one of: {', '.join(sites) or '(none)'}.", 400216)
+    problems.raise_if_any()
+    _check_unique(session, user, target)
+
+    for name in SNAPSHOT_FIELDS:
+        if name != "status":
+            setattr(user, name, target[name])
+    user.email_key = (target["email"] or "").lower()
+    if not user.display_name:
+        user.display_name = " ".join(p for p in (target["first_name"], target["last_name"]) if p) or target["email"]
+    user.last_modified = utcnow()
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict("Another change to the same e-mail, number or extension won; reload and retry.") from exc
+    if new_package != old_package:
+        if old_package:
+            packages.release_unit(session, customer.id, old_package)
+        if new_package:
+            packages.take_unit(session, customer.id, new_package)
+        user.package_assigned = utcnow() if new_package else None
+    after = snapshot(user)
+    if after != before:
+        record(session, caller, "user.create" if before is None else "user.update", "user", user.id, customer.id,
+               before, after)
+
+
+def _first_30(value: str | None) -> str | None:
+    return value[:CALLER_ID_NAME_MAX] if value else None
+
+
+def _api_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.capitalize() for p in rest)
+
+
+def _check_unique(session: Session, user: User, target: dict[str, Any]) -> None:
+    """D6 with the upstream codes; the unique indexes stay the last word against races."""
+    others = select(User.id).where(User.id != user.id)
+    if target["email"] and session.scalar(others.where(User.email_key == target["email"].lower())):
+        raise Conflict(f"The email {target['email']} is already associated with an existing user.", code=10022)
+    if target["phone_number"] and session.scalar(others.where(User.phone_number == target["phone_number"])):
+        raise Conflict(f"Phone number {target['phone_number']} is already in use by another user.", code=4201)
+    if target["extension"] and target["location_id"] and session.scalar(others.where(
+            User.extension == target["extension"], User.location_id == target["location_id"])):
+        raise Conflict(f"Extension {target['extension']} is already in use in this location.", code=4202)

@@ -1,0 +1,167 @@
+"""Formats shared by every concept: names, e-mail, numbers, extensions, languages, time zones.
+
+Each check returns the normalised value or raises/records a message that says how to fix it.
+"""
+from __future__ import annotations
+
+import re
+from zoneinfo import available_timezones
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from rtmhub.errors import FieldProblems, ValidationFailed
+
+NAME_BANNED = set('%#<>\\/"')  # R34, D9
+EMAIL_MAX = 161  # R35
+CALLER_ID_NAME_MAX = 30  # D9
+EXTENSION_RE = re.compile(r"^[0-9]{2,10}$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2}([_-][A-Za-z]{2})?$")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_TIMEZONES: frozenset[str] | None = None
+
+
+def normalise_email(value: str) -> str:
+    problems = FieldProblems()
+    result = check_email(problems, "email", value)
+    problems.raise_if_any()
+    return result or ""
+
+
+def check_email(problems: FieldProblems, field: str, value: str | None) -> str | None:
+    if value is None or not str(value).strip():
+        problems.add(field, f"{field}: an e-mail address is required.")
+        return None
+    text = str(value).strip()
+    if len(text) > EMAIL_MAX:
+        problems.add(field, f"{field}: '{text[:40]}…' is longer than {EMAIL_MAX} characters.", 4900)
+        return None
+    if text.count("@") != 1:
+        code = 4802 if "@" not in text else 4803
+        problems.add(field, f"{field}: '{text}' must contain exactly one '@' (username@domain).", code)
+        return None
+    try:
+        info = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        problems.add(field, f"{field}: '{text}' is not a valid e-mail address ({exc}).", 4801)
+        return None
+    return info.normalized
+
+
+def check_name(problems: FieldProblems, field: str, value: str | None, max_len: int = 64,
+               required: bool = False) -> str | None:
+    if value is None or not str(value).strip():
+        if required:
+            problems.add(field, f"{field} is required.")
+        return None
+    text = str(value).strip()
+    banned = sorted({c for c in text if c in NAME_BANNED})
+    if banned:
+        problems.add(field, f"{field} '{text}' must not contain {' '.join(banned)} (not allowed: % # < > \\ / \").")
+    elif any(ord(c) < 32 or ord(c) == 127 for c in text):
+        problems.add(field, f"{field} must not contain control characters.")
+    elif len(text) > max_len:
+        problems.add(field, f"{field} '{text[:40]}' is longer than {max_len} characters.")
+    else:
+        return text
+    return None
+
+
+def check_text(problems: FieldProblems, field: str, value: str | None, max_len: int) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if len(text) > max_len:
+        problems.add(field, f"{field} is longer than {max_len} characters.")
+        return None
+    if any(ord(c) < 32 for c in text):
+        problems.add(field, f"{field} must not contain control characters.")
+        return None
+    return text
+
+
+def check_e164(problems: FieldProblems, field: str, value: str | None) -> str | None:
+    """A number in E.164 form. A number without its '+' is refused with the likely fix (never guessed)."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    compact = re.sub(r"[\s\-]", "", text)
+    if not re.fullmatch(r"\+?[0-9]+", compact) or "+" in text[1:]:
+        problems.add(field, f"{field} '{text}' may only contain digits, '-' and a leading '+'.", 4410)
+        return None
+    if not compact.startswith("+"):
+        hint = ""
+        try:
+            guess = phonenumbers.parse("+" + compact, None)
+            if phonenumbers.is_valid_number(guess):
+                hint = f" Did you mean '+{compact}'?"
+        except phonenumbers.NumberParseException:
+            pass
+        problems.add(field, f"{field} '{text}' must be in E.164 form with a leading '+' and country code.{hint}", 4410)
+        return None
+    try:
+        parsed = phonenumbers.parse(compact, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        problems.add(field, f"{field} '{text}' is not a valid E.164 phone number (e.g. +358401234567).", 4410)
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_extension(problems: FieldProblems, field: str, value: str | None) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if not EXTENSION_RE.match(text):
+        problems.add(field, f"{field} '{text}' must be 2 to 10 digits.", 4909)
+        return None
+    return text
+
+
+def check_language(problems: FieldProblems, field: str, value: str | None, required: bool = False) -> str | None:
+    if value is None or not str(value).strip():
+        if required:
+            problems.add(field, f"{field} is required (e.g. 'en' or 'fi_FI').")
+        return None
+    text = str(value).strip()
+    if not LANGUAGE_RE.match(text):
+        problems.add(field, f"{field} '{text}' must be a language code like 'en', 'fi' or 'en_us' (R41).")
+        return None
+    return text
+
+
+def check_country(problems: FieldProblems, field: str, value: str | None) -> str | None:
+    text = (value or "").strip()
+    if not COUNTRY_RE.match(text):
+        problems.add(field, f"{field} '{text}' must be a two-letter ISO 3166 country code in capitals, e.g. 'FI'.")
+        return None
+    return text
+
+
+def check_timezone(problems: FieldProblems, field: str, value: str | None, required: bool = False) -> str | None:
+    global _TIMEZONES
+    if value is None or not str(value).strip():
+        if required:
+            problems.add(field, f"{field} is required (an IANA time zone such as 'Europe/Helsinki').")
+        return None
+    if _TIMEZONES is None:
+        _TIMEZONES = frozenset(available_timezones())
+    text = str(value).strip()
+    if text not in _TIMEZONES:
+        problems.add(field, f"{field} '{text}' is not a known time zone; use an IANA name such as 'Europe/Helsinki'.")
+        return None
+    return text
+
+
+def require(problems: FieldProblems, field: str, value: str | None, max_len: int = 255) -> str | None:
+    if value is None or not str(value).strip():
+        problems.add(field, f"{field} is required.")
+        return None
+    return check_text(problems, field, value, max_len)
+
+
+__all__ = [
+    "FieldProblems", "ValidationFailed", "check_country", "check_e164", "check_email", "check_extension",
+    "check_language", "check_name", "check_text", "check_timezone", "normalise_email", "require",
+]

@@ -1,0 +1,68 @@
+"""Domain errors. Each carries its HTTP meaning so every adapter renders it the same way."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ErrorDetail:
+    description: str
+    error_code: int | None = None
+    field: str | None = None
+
+
+class DomainError(Exception):
+    status = 400
+    default_code: int | None = None
+
+    def __init__(self, message: str, errors: list[ErrorDetail] | None = None, code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or [ErrorDetail(message, code if code is not None else self.default_code)]
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule; the message says what to change."""
+
+    status = 400
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class NotFound(DomainError):
+    """Unknown and foreign ids alike: callers must not learn what exists outside their scope."""
+
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class AllocationExceeded(Conflict):
+    pass
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+
+
+@dataclass
+class FieldProblems:
+    """Collects every problem of one input before failing, so a caller fixes all at once."""
+
+    errors: list[ErrorDetail] = field(default_factory=list)
+
+    def add(self, field_name: str | None, description: str, code: int | None = None) -> None:
+        self.errors.append(ErrorDetail(description, code, field_name))
+
+    def raise_if_any(self, summary: str | None = None) -> None:
+        if self.errors:
+            message = summary or "; ".join(e.description for e in self.errors)
+            raise ValidationFailed(message, list(self.errors))

@@ -1,0 +1,47 @@
+"""Public identifiers in the upstream form: base64url of ``ciscospark://us/<TYPE>/<uuid>``.
+
+Rows keep plain UUID strings; adapters encode on the way out and decode on the way in. A string
+that does not decode to the expected type is treated as an unknown id (404), never as an error of
+ours.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+
+PREFIX = "ciscospark://us/"
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def encode(kind: str, raw: str) -> str:
+    return base64.urlsafe_b64encode(f"{PREFIX}{kind}/{raw}".encode()).decode().rstrip("=")
+
+
+def decode(kind: str | tuple[str, ...], public_id: str | None) -> str | None:
+    """Return the UUID inside ``public_id`` when it is of ``kind``; ``None`` otherwise."""
+    if not public_id or len(public_id) > 200:
+        return None
+    kinds = (kind,) if isinstance(kind, str) else kind
+    text = public_id.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    if raw.startswith(PREFIX):
+        found_kind, _, value = raw[len(PREFIX):].partition("/")
+        if found_kind in kinds and _is_uuid(value):
+            return value
+        return None
+    # SCIM and some scripts use the bare UUID.
+    return text if _is_uuid(text) else None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False

@@ -1,0 +1,7 @@
+"""Imports every table so metadata is complete (Alembic, tests)."""
+from rtmhub.domain.access.models import AdminAccount, ApiToken  # noqa: F401
+from rtmhub.domain.audit.models import AuditEvent  # noqa: F401
+from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite  # noqa: F401
+from rtmhub.domain.locations.models import Location  # noqa: F401
+from rtmhub.domain.partners.models import OnboardingTemplate, Partner  # noqa: F401
+from rtmhub.domain.users.models import User  # noqa: F401

@@ -1,0 +1,37 @@
+"""Runtime configuration, read from RTMHUB_* environment variables."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RTMHUB_", env_file=".env", extra="ignore")
+
+    env: str = "development"
+    database_url: str = f"sqlite:///{Path('rtmhub.db').absolute()}"
+    secret_key: str = DEVELOPMENT_SECRET
+    # Public base URL used in Link/Location headers; when empty, the request's own URL is used.
+    public_url: str = ""
+    max_body_bytes: int = 1_048_576
+    log_sql: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> "Settings":
+        # A default secret outside development would let anyone forge session cookies.
+        if self.env != "development" and self.secret_key == DEVELOPMENT_SECRET:
+            raise ValueError(
+                "RTMHUB_SECRET_KEY must be set to a long random value when RTMHUB_ENV is "
+                f"'{self.env}' (the built-in development secret is refused outside development)"
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
