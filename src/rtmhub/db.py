@@ -106,5 +106,15 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def dry_run(self) -> Iterator[Session]:
+        """A writing transaction that is always rolled back: prechecks run the real rules, write nothing."""
+        session = self._write()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -114,6 +114,18 @@ def delete_user(session: Session, caller: Caller, customer: Customer, user: User
     record(session, caller, "user.delete", "user", user.id, customer.id, before, None)
 
 
+def remove_package(session: Session, caller: Caller, customer: Customer, user: User) -> None:
+    """Removes the wholesale package (the subscriber); the person stays in the organisation."""
+    require_writable(session, caller, customer.partner_id, deleting=True)
+    _apply(session, caller, customer, user, UserFields(package=None), before=snapshot(user))
+
+
+def check_email_only(email: str) -> None:
+    problems = FieldProblems()
+    check_email(problems, "email", email)
+    problems.raise_if_any()
+
+
 def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
            before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
     given = fields.model_fields_set
@@ -155,7 +167,12 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
             problems.add("package", "An external user (whose home organisation is another organisation) "
                                     "cannot be given a wholesale package.")
     calling = new_package in CALLING_PACKAGES
-    if new_package is not None and not calling:
+    if not calling:
+        if new_package is None:
+            for name in CALLING_FIELDS:
+                if name in given and getattr(fields, name):
+                    problems.add(_api_name(name), f"{_api_name(name)} can only be set with a calling package.")
+                    break
         # Leaving calling removes the calling identity; it must be given again to come back (R33).
         for name in CALLING_FIELDS:
             target[name] = None
@@ -185,11 +202,6 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
               and target["location_id"] != before["location_id"]):
             problems.add("locationId", "An existing calling user cannot be moved to another location; "
                                        "remove the calling package first, then assign it with the new location.")
-    elif new_package is None:
-        for name in CALLING_FIELDS:
-            if name in given and getattr(fields, name):
-                problems.add(_api_name(name), f"{_api_name(name)} can only be set with a calling package.")
-                break
     if target.get("preferred_site_url") and "preferred_site_url" in given:
         sites = session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id)).all()
         if target["preferred_site_url"] not in sites:

@@ -1,0 +1,82 @@
+"""The FastAPI application: REST API under /v1 (upstream contract), OpenAPI at /openapi.json."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rtmhub.api import errors, locations, people, wholesale
+from rtmhub.db import Database
+from rtmhub.settings import Settings, get_settings
+
+
+class RequestGuard:
+    """Gives every request a tracking id and refuses bodies over the configured size (413)."""
+
+    def __init__(self, app: ASGIApp, max_body: int):
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tracking = f"RTMHUB_{uuid.uuid4()}"
+        scope.setdefault("state", {})["tracking_id"] = tracking
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await self._too_large(send, tracking)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _TooLarge()
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"trackingid", tracking.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _TooLarge:
+            await self._too_large(send, tracking)
+
+    async def _too_large(self, send: Send, tracking: str) -> None:
+        import json
+
+        body = json.dumps({"message": f"The request body is larger than {self.max_body} bytes; send less data.",
+                           "errors": [{"description": "Request body too large.", "errorCode": 413}],
+                           "trackingId": tracking}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="rtmhub",
+        version="0.1.0",
+        description="Self-hosted Partner Hub and Control Hub for wholesale Route-to-Market. The REST API follows "
+                    "the Webex Wholesale, People, Licenses, Locations and Organizations contract.",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
+    errors.install(app)
+    app.include_router(wholesale.router)
+    app.include_router(people.router)
+    app.include_router(locations.router)
+    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes)
+    return app

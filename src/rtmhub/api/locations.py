@@ -1,0 +1,124 @@
+"""/v1/locations and /v1/organizations."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from rtmhub import ids
+from rtmhub.api import serializers as out
+from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_customer
+from rtmhub.api.responses import ERRORS
+from rtmhub.domain.access import service as access
+from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.locations import service as locations
+from rtmhub.domain.locations.models import Location
+from rtmhub.domain.locations.schemas import LocationCreate, LocationUpdate
+from rtmhub.domain.partners.models import Partner
+from rtmhub.errors import NotFound
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+OrgParam = Annotated[str | None, Query(max_length=200)]
+LOCATIONS_READ = ("spark-admin:locations_read", "spark-admin:people_read")
+LOCATIONS_WRITE = "spark-admin:locations_write"
+
+
+def _require_read(caller) -> None:
+    if not set(LOCATIONS_READ) & caller.scopes:
+        access.require_scope(caller, LOCATIONS_READ[0])
+
+
+def _find(s, caller, location_id: str, org_id: str | None, write: bool = False):
+    raw = decode_or_404("LOCATION", location_id, "Location")
+    if org_id:
+        customer = org_customer(s, caller, org_id, write=write, required=True)
+        return locations.get_location(s, customer, raw), customer
+    row = s.execute(access.scope_customers(
+        select(Location, Customer).join(Customer, Customer.id == Location.customer_id).where(Location.id == raw),
+        caller)).first()
+    if row is None:
+        raise NotFound("Location not found; check the location id.")
+    if write:
+        access.require_writable(s, caller, row[1].partner_id)
+    return row
+
+
+@router.get("/locations", tags=["locations"])
+def list_locations(request: Request, response: Response, db: DB, caller: CallerDep,
+                   name: Annotated[str | None, Query(max_length=256)] = None,
+                   id: Annotated[str | None, Query(max_length=200)] = None,
+                   orgId: OrgParam = None,
+                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                   max: Annotated[int, Query(ge=1, le=1000)] = 500):
+    _require_read(caller)
+    with db.unit_of_work(write=False) as s:
+        customer = org_customer(s, caller, orgId)
+        if customer is None:
+            return {"items": []}
+        raw = (ids.decode("LOCATION", id) or "") if id is not None else None
+        rows = locations.list_locations(s, customer, name, raw, offset, max + 1)
+        next_link(request, response, offset, max, len(rows) > max)
+        return {"items": [out.location(loc, customer) for loc in rows[:max]]}
+
+
+@router.post("/locations", status_code=201, tags=["locations"])
+def create_location(body: LocationCreate, db: DB, caller: CallerDep, orgId: OrgParam = None):
+    access.require_scope(caller, LOCATIONS_WRITE, write=True)
+    with db.unit_of_work() as s:
+        customer = org_customer(s, caller, orgId, write=True, required=True)
+        loc = locations.create_location(s, caller, customer, body)
+        return {"id": ids.encode("LOCATION", loc.id)}
+
+
+@router.get("/locations/{locationId}", tags=["locations"])
+def get_location(locationId: str, db: DB, caller: CallerDep, orgId: OrgParam = None):
+    _require_read(caller)
+    with db.unit_of_work(write=False) as s:
+        loc, customer = _find(s, caller, locationId, orgId)
+        return out.location(loc, customer)
+
+
+@router.put("/locations/{locationId}", status_code=204, response_class=Response, tags=["locations"])
+def update_location(locationId: str, body: LocationUpdate, db: DB, caller: CallerDep, orgId: OrgParam = None):
+    access.require_scope(caller, LOCATIONS_WRITE, write=True)
+    with db.unit_of_work() as s:
+        loc, customer = _find(s, caller, locationId, orgId, write=True)
+        locations.update_location(s, caller, customer, loc.id, body)
+    return Response(status_code=204)
+
+
+@router.delete("/locations/{locationId}", status_code=204, response_class=Response, tags=["locations"])
+def delete_location(locationId: str, db: DB, caller: CallerDep, orgId: OrgParam = None):
+    access.require_scope(caller, LOCATIONS_WRITE, write=True)
+    with db.unit_of_work() as s:
+        loc, customer = _find(s, caller, locationId, orgId, write=True)
+        locations.delete_location(s, caller, customer, loc.id)
+    return Response(status_code=204)
+
+
+# --- organizations -------------------------------------------------------------------------
+
+ORGS_READ = "spark-admin:organizations_read"
+
+
+@router.get("/organizations", tags=["organizations"])
+def list_organizations(db: DB, caller: CallerDep):
+    access.require_scope(caller, ORGS_READ)
+    with db.unit_of_work(write=False) as s:
+        items = []
+        if caller.partner_id:
+            items.append(out.partner_org(s.get(Partner, caller.partner_id)))
+        rows = s.scalars(access.scope_customers(select(Customer), caller).order_by(Customer.created, Customer.id))
+        items += [out.customer_org(c) for c in rows]
+        return {"items": items}
+
+
+@router.get("/organizations/{orgId}", tags=["organizations"])
+def get_organization(orgId: str, db: DB, caller: CallerDep):
+    access.require_scope(caller, ORGS_READ)
+    raw = decode_or_404("ORGANIZATION", orgId, "Organization")
+    with db.unit_of_work(write=False) as s:
+        if caller.partner_id and raw == caller.partner_id:
+            return out.partner_org(s.get(Partner, raw))
+        return out.customer_org(access.get_customer_by_org(s, caller, raw))

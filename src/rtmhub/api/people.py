@@ -1,0 +1,314 @@
+"""/v1/people and /v1/licenses — the upstream People and Licenses contract over the users service."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rtmhub import ids
+from rtmhub.api import serializers as out
+from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_customer
+from rtmhub.api.responses import ERRORS
+from rtmhub.domain.access import service as access
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
+from rtmhub.domain.packages import service as packages
+from rtmhub.domain.packages.models import BASE_LICENCES, USER_PACKAGES
+from rtmhub.domain.users import service as users
+from rtmhub.domain.users.models import User
+from rtmhub.domain.users.schemas import UserFields, UserFilter
+from rtmhub.errors import NotFound, ValidationFailed
+
+router = APIRouter(prefix="/v1", tags=["people"], responses=ERRORS)
+PEOPLE_READ = "spark-admin:people_read"
+PEOPLE_WRITE = "spark-admin:people_write"
+OrgParam = Annotated[str | None, Query(max_length=200)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class PhoneNumber(_In):
+    type: str | None = Field(default="work", max_length=20)
+    value: str = Field(max_length=40)
+    primary: bool | None = None
+
+
+class PersonBody(_In):
+    emails: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=5)
+    displayName: str | None = Field(default=None, max_length=256)
+    firstName: str | None = Field(default=None, max_length=64)
+    lastName: str | None = Field(default=None, max_length=64)
+    phoneNumbers: list[PhoneNumber] | None = Field(default=None, max_length=5)
+    extension: str | None = Field(default=None, max_length=20)
+    locationId: str | None = Field(default=None, max_length=200)
+    orgId: str | None = Field(default=None, max_length=200)
+    licenses: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=20)
+    title: str | None = Field(default=None, max_length=128)
+    department: str | None = Field(default=None, max_length=128)
+    manager: str | None = Field(default=None, max_length=161)
+    timezone: str | None = Field(default=None, max_length=64)
+    # rtmhub additions (also settable by CSV):
+    callerIdNumber: str | None = Field(default=None, max_length=40)
+    callerIdFirstName: str | None = Field(default=None, max_length=64)
+    callerIdLastName: str | None = Field(default=None, max_length=64)
+    preferredWebexSite: str | None = Field(default=None, max_length=255)
+
+
+def _fields_from_body(session: Session, customer: Customer, body: PersonBody, creating: bool) -> UserFields:
+    given = body.model_fields_set
+    values: dict = {}
+    if "emails" in given and body.emails:
+        values["email"] = body.emails[0]
+    simple = {"displayName": "display_name", "firstName": "first_name", "lastName": "last_name",
+              "extension": "extension", "title": "title", "department": "department", "manager": "manager",
+              "timezone": "timezone", "callerIdNumber": "caller_id_number",
+              "callerIdFirstName": "caller_id_first_name", "callerIdLastName": "caller_id_last_name",
+              "preferredWebexSite": "preferred_site_url"}
+    for api_name, name in simple.items():
+        if api_name in given:
+            values[name] = getattr(body, api_name)
+    if "phoneNumbers" in given:
+        work = [p.value for p in body.phoneNumbers or [] if (p.type or "work") == "work"]
+        values["phone_number"] = work[0] if work else None
+    if "locationId" in given:
+        values["location_id"] = (ids.decode("LOCATION", body.locationId) or "unknown") if body.locationId else None
+    if "licenses" in given:
+        values.update(_licences_to_fields(session, customer, body.licenses or []))
+    elif creating:
+        values["package"] = None
+    return UserFields(**values)
+
+
+def _licences_to_fields(session: Session, customer: Customer, licence_ids: list[str]) -> dict:
+    rows = {r.id: r.package for r in session.scalars(
+        select(CustomerPackage).where(CustomerPackage.customer_id == customer.id))}
+    held = []
+    for public in licence_ids:
+        raw = ids.decode("LICENSE", public)
+        if raw not in rows:
+            raise ValidationFailed(f"Licence '{public}' is not a licence of this organisation; list them with "
+                                   "GET /v1/licenses?orgId=….", code=400000)
+        held.append(rows[raw])
+    user_packages = [p for p in held if p in USER_PACKAGES]
+    if len(set(user_packages)) > 1:
+        raise ValidationFailed("A user holds exactly one package; the licences name "
+                               f"{', '.join(sorted(set(user_packages)))}.", code=400413)
+    unassignable = [p for p in held if p not in USER_PACKAGES and p not in BASE_LICENCES]
+    if unassignable:
+        raise ValidationFailed(f"Licence of {unassignable[0]} cannot be assigned to a user.", code=400000)
+    values = {b: b in held for b in BASE_LICENCES}
+    values["package"] = user_packages[0] if user_packages else None
+    return values
+
+
+def _find_person(session: Session, caller: Caller, person_id: str, org_id: str | None,
+                 write: bool = False) -> tuple[User, Customer]:
+    raw = decode_or_404("PEOPLE", person_id, "Person")
+    if org_id:
+        customer = org_customer(session, caller, org_id, write=write, required=True)
+        return users.get_user(session, customer, raw), customer
+    row = session.execute(access.scope_customers(
+        select(User, Customer).join(Customer, Customer.id == User.customer_id).where(User.id == raw), caller)).first()
+    if row is None:
+        raise NotFound("Person not found; check the id.")
+    user, customer = row
+    if write:
+        access.require_writable(session, caller, customer.partner_id)
+    return user, customer
+
+
+@router.get("/people")
+def list_people(request: Request, response: Response, db: DB, caller: CallerDep,
+                email: Annotated[str | None, Query(max_length=200)] = None,
+                displayName: Annotated[str | None, Query(max_length=256)] = None,
+                id: Annotated[str | None, Query(max_length=4000)] = None,
+                orgId: OrgParam = None,
+                locationId: Annotated[str | None, Query(max_length=200)] = None,
+                callingData: bool = False,
+                offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                max: Annotated[int, Query(ge=1, le=1000)] = 100):
+    access.require_scope(caller, PEOPLE_READ)
+    with db.unit_of_work(write=False) as s:
+        customer = org_customer(s, caller, orgId)
+        if customer is None:
+            return {"items": [], "notFoundIds": []}
+        wanted = [i.strip() for i in id.split(",") if i.strip()][:85] if id else None
+        flt = UserFilter(email=email, display_name=displayName,
+                         ids=[ids.decode("PEOPLE", i) or "" for i in wanted] if wanted is not None else None,
+                         location_id=(ids.decode("LOCATION", locationId) or "") if locationId else None)
+        rows = users.list_users(s, customer, flt, offset, max + 1)
+        next_link(request, response, offset, max, len(rows) > max)
+        licences = out.licence_ids(s, customer.id)
+        found = {ids.encode("PEOPLE", u.id) for u in rows}
+        body = {"items": [out.person(u, customer, licences) for u in rows[:max]]}
+        body["notFoundIds"] = [i for i in wanted if i not in found] if wanted is not None else []
+        return body
+
+
+@router.post("/people")
+def create_person(body: PersonBody, db: DB, caller: CallerDep, orgId: OrgParam = None,
+                  callingData: bool = False, minResponse: bool = False):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    if not body.emails:
+        raise ValidationFailed("emails must hold the person's e-mail address.")
+    if not (body.displayName or body.firstName or body.lastName):
+        raise ValidationFailed("Give at least one of displayName, firstName or lastName.")
+    with db.unit_of_work() as s:
+        customer = org_customer(s, caller, body.orgId or orgId, write=True, required=True)
+        user = users.create_user(s, caller, customer, _fields_from_body(s, customer, body, creating=True))
+        return out.person(user, customer, out.licence_ids(s, customer.id))
+
+
+@router.get("/people/{personId}")
+def get_person(personId: str, db: DB, caller: CallerDep, orgId: OrgParam = None, callingData: bool = False):
+    access.require_scope(caller, PEOPLE_READ)
+    with db.unit_of_work(write=False) as s:
+        user, customer = _find_person(s, caller, personId, orgId)
+        return out.person(user, customer, out.licence_ids(s, customer.id))
+
+
+@router.put("/people/{personId}")
+def update_person(personId: str, body: PersonBody, db: DB, caller: CallerDep, orgId: OrgParam = None,
+                  callingData: bool = False, showAllTypes: bool = False, minResponse: bool = False):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    with db.unit_of_work() as s:
+        user, customer = _find_person(s, caller, personId, orgId, write=True)
+        fields = _fields_from_body(s, customer, body, creating=False)
+        users.update_user(s, caller, customer, user, fields)
+        return out.person(user, customer, out.licence_ids(s, customer.id))
+
+
+@router.delete("/people/{personId}", status_code=204, response_class=Response)
+def delete_person(personId: str, db: DB, caller: CallerDep, orgId: OrgParam = None):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    with db.unit_of_work() as s:
+        user, customer = _find_person(s, caller, personId, orgId, write=True)
+        users.delete_user(s, caller, customer, user)
+    return Response(status_code=204)
+
+
+# --- licences ------------------------------------------------------------------------------
+
+LICENSES_READ = "spark-admin:licenses_read"
+
+
+def _site(session: Session, customer: Customer) -> str | None:
+    return session.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id).limit(1))
+
+
+@router.get("/licenses", tags=["licenses"])
+def list_licences(db: DB, caller: CallerDep, orgId: OrgParam = None):
+    access.require_scope(caller, LICENSES_READ)
+    with db.unit_of_work(write=False) as s:
+        customer = org_customer(s, caller, orgId)
+        if customer is None:
+            return {"items": []}
+        site = _site(s, customer)
+        return {"items": [out.licence(p, used, site) for p, used in packages.customer_licences(s, customer.id)]}
+
+
+@router.get("/licenses/{licenseId}", tags=["licenses"])
+def get_licence(request: Request, response: Response, licenseId: str, db: DB, caller: CallerDep,
+                includeAssignedTo: Literal["user"] | None = None,
+                next: Annotated[str | None, Query(max_length=20, pattern="^[0-9]+$")] = None,
+                limit: Annotated[int, Query(ge=1, le=300)] = 300):
+    access.require_scope(caller, LICENSES_READ)
+    raw = decode_or_404("LICENSE", licenseId, "License")
+    with db.unit_of_work(write=False) as s:
+        row = s.execute(access.scope_customers(
+            select(CustomerPackage, Customer).join(Customer, Customer.id == CustomerPackage.customer_id)
+            .where(CustomerPackage.id == raw), caller)).first()
+        if row is None:
+            raise NotFound("License not found; check the id.")
+        licence_row, customer = row
+        consumed = dict((p.id, used) for p, used in packages.customer_licences(s, customer.id))[licence_row.id]
+        body = out.licence(licence_row, consumed, _site(s, customer))
+        if includeAssignedTo == "user":
+            column = getattr(User, licence_row.package) if licence_row.package in BASE_LICENCES else None
+            stmt = select(User).where(User.customer_id == customer.id)
+            stmt = stmt.where(column.is_(True)) if column is not None else stmt.where(
+                User.package == licence_row.package)
+            start = int(next or 0)
+            holders = list(s.scalars(stmt.order_by(User.created, User.id).offset(start).limit(limit + 1)))
+            body["users"] = [{"id": ids.encode("PEOPLE", u.id), "type": "INTERNAL" if u.home_org_id == customer.org_id
+                              else "EXTERNAL", "displayName": u.display_name, "email": u.email}
+                             for u in holders[:limit]]
+            if len(holders) > limit:
+                url = request.url.include_query_params(next=str(start + limit), limit=limit)
+                response.headers["Link"] = f'<{url}>; rel="next"'
+        return body
+
+
+class LicenceProperties(_In):
+    locationId: str | None = Field(default=None, max_length=200)
+    phoneNumber: str | None = Field(default=None, max_length=40)
+    extension: str | None = Field(default=None, max_length=20)
+
+
+class LicenceRequest(_In):
+    id: str = Field(max_length=200)
+    operation: Literal["add", "remove"] = "add"
+    properties: LicenceProperties | None = None
+
+
+class PatchLicences(_In):
+    email: str | None = Field(default=None, max_length=200)
+    personId: str | None = Field(default=None, max_length=200)
+    orgId: str | None = Field(default=None, max_length=200)
+    licenses: list[LicenceRequest] | None = Field(default=None, max_length=20)
+    siteUrls: list[dict] | None = Field(default=None, max_length=20)
+
+
+@router.patch("/licenses/users", tags=["licenses"])
+def assign_licences(body: PatchLicences, db: DB, caller: CallerDep):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    if not body.email and not body.personId:
+        raise ValidationFailed("Give email or personId of the user whose licences change.")
+    with db.unit_of_work() as s:
+        customer = org_customer(s, caller, body.orgId, write=True, required=True)
+        if body.personId:
+            user = users.get_user(s, customer, decode_or_404("PEOPLE", body.personId, "Person"))
+        else:
+            user = s.scalar(select(User).where(User.customer_id == customer.id,
+                                               User.email_key == (body.email or "").strip().lower()))
+            if user is None:
+                raise NotFound("Person not found; check the email.")
+        licences = {r.id: r.package for r in s.scalars(
+            select(CustomerPackage).where(CustomerPackage.customer_id == customer.id))}
+        values: dict = {}
+        package = user.package
+        for item in body.licenses or []:
+            raw = ids.decode("LICENSE", item.id)
+            if raw not in licences:
+                raise ValidationFailed(f"Licence '{item.id}' is not a licence of this organisation.", code=400000)
+            name = licences[raw]
+            if name in BASE_LICENCES:
+                values[name] = item.operation == "add"
+            elif name not in USER_PACKAGES:
+                raise ValidationFailed(f"Licence of {name} cannot be assigned to a user.", code=400000)
+            elif item.operation == "add":
+                if package and package != name and package != user.package:
+                    raise ValidationFailed("A user holds exactly one package; add one package licence at a time.",
+                                           code=400413)
+                package = name
+                props = item.properties or LicenceProperties()
+                if props.phoneNumber is not None:
+                    values["phone_number"] = props.phoneNumber
+                if props.extension is not None:
+                    values["extension"] = props.extension
+                if props.locationId is not None:
+                    values["location_id"] = ids.decode("LOCATION", props.locationId) or "unknown"
+            elif package == name:
+                package = None
+        if package != user.package:
+            values["package"] = package
+        if values:
+            users.update_user(s, caller, customer, user, UserFields(**values))
+        held = out.person(user, customer, out.licence_ids(s, customer.id))["licenses"]
+        return {"orgId": out.org_id(customer), "personId": ids.encode("PEOPLE", user.id), "email": user.email,
+                "licenses": held, "siteUrls": [], "pendingLicenses": [], "pendingSiteUrls": []}
