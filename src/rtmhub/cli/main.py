@@ -1,0 +1,331 @@
+"""The operator's command line: ``rtmhub``. A thin adapter over the domain services.
+
+Every command runs in one unit of work as the local operator (``Caller.operator()``). Domain
+errors are shown as ``Error: <message>`` on stderr with exit code 1, never as a traceback.
+List commands print Rich tables for people and, with ``--json``, a JSON array for scripts.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import or_, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from rtmhub import ids
+from rtmhub.db import Database
+from rtmhub.domain.access import service as access
+from rtmhub.domain.access.models import ROLES
+from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.customers.models import Customer
+from rtmhub.errors import DomainError, NotFound
+from rtmhub.settings import get_settings
+
+app = typer.Typer(
+    name="rtmhub",
+    help="rtmhub: self-hosted Partner Hub and Control Hub for wholesale Route-to-Market.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="API access tokens.", no_args_is_help=True)
+templates_app = typer.Typer(help="Onboarding templates (provisioningId).", no_args_is_help=True)
+customers_app = typer.Typer(help="Wholesale customers.", no_args_is_help=True)
+users_app = typer.Typer(help="Users of a customer organisation.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(token_app, name="token")
+app.add_typer(templates_app, name="templates")
+app.add_typer(customers_app, name="customers")
+app.add_typer(users_app, name="users")
+
+JSON_OPTION = typer.Option(False, "--json", help="Print a JSON array instead of a table.")
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the engine itself
+        return url
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _database_problem(url: str, exc: Exception) -> typer.Exit:
+    text = str(getattr(exc, "orig", exc) or exc)
+    lowered = text.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered) \
+            or ("database" in lowered and "does not exist" in lowered):
+        return _fail(f"the database {_safe_url(url)} has no rtmhub tables yet; run 'rtmhub init' first.")
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return _fail(f"cannot use the database {_safe_url(url)} ({first_line}). Check RTMHUB_DATABASE_URL and "
+                 "run 'rtmhub init'.")
+
+
+@contextmanager
+def _unit(write: bool = True) -> Iterator[tuple[Session, Caller]]:
+    """One unit of work as the operator; domain and database errors become a clean exit 1."""
+    url = get_settings().database_url
+    db = Database(url)
+    try:
+        with db.unit_of_work(write=write) as session:
+            yield session, Caller.operator()
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise _database_problem(url, exc) from None
+    finally:
+        db.dispose()
+
+
+def _print_json(rows: list[dict[str, Any]]) -> None:
+    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, show_lines=False, header_style="bold")
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    for i, column in enumerate(columns):
+        # Ids and e-mails are copied into other commands: never cut a cell, widen the table instead.
+        width = max([len(line) for r in cells for line in r[i].splitlines()] or [1])
+        table.add_column(column, no_wrap=True, min_width=width)
+    for row in cells:
+        table.add_row(*row)
+    console = Console()
+    needed = console.measure(table, options=console.options.update_width(10_000)).minimum
+    if needed > console.width:
+        console = Console(width=needed)
+    console.print(table)
+
+
+def _resolve_customer(session: Session, caller: Caller, value: str) -> Customer:
+    """A customer by public customer id, public orgId or raw UUID, within the caller's scope."""
+    raw = ids.decode(("CUSTOMER", "ORGANIZATION"), value)
+    customer = None
+    if raw:
+        customer = session.scalar(access.scope_customers(
+            select(Customer).where(or_(Customer.id == raw, Customer.org_id == raw)), caller))
+    if customer is None:
+        raise NotFound(f"Customer '{value}' not found; use an id or orgId shown by 'rtmhub customers list'.")
+    return customer
+
+
+# --- set-up --------------------------------------------------------------------------------
+
+@app.command()
+def init() -> None:
+    """Create the database or upgrade it to the latest schema."""
+    from rtmhub import migrate
+
+    url = get_settings().database_url
+    try:
+        migrate.upgrade(url)
+    except (OperationalError, ProgrammingError) as exc:
+        raise _database_problem(url, exc) from None
+    typer.echo(f"Database ready: {_safe_url(url)}")
+
+
+def _print_sign_in(info: dict[str, Any]) -> None:
+    typer.echo("")
+    typer.echo("Demo sign-in")
+    typer.echo(f"  URL:      {info['url']}")
+    typer.echo(f"  E-mail:   {info['email']}")
+    typer.echo(f"  Password: {info['password']}")
+    if info.get("readonly_email"):
+        typer.echo(f"  Read-only admin: {info['readonly_email']} / {info['readonly_password']}")
+    if info.get("customer_admin_email"):
+        typer.echo(f"  Customer admin:  {info['customer_admin_email']} / {info['customer_admin_password']}")
+    typer.echo("")
+    typer.echo("API token for scripts:")
+    typer.echo(f"  rtmhub token create --email {info['email']} --scope all")
+
+
+@app.command()
+def demo() -> None:
+    """Migrate, then load demo data (partner "Demo Partner") if the database holds no partner yet."""
+    from rtmhub import demo as demo_data
+    from rtmhub import migrate
+    from rtmhub.domain.partners.models import Partner
+
+    url = get_settings().database_url
+    try:
+        migrate.upgrade(url)
+    except (OperationalError, ProgrammingError) as exc:
+        raise _database_problem(url, exc) from None
+    with _unit() as (session, caller):
+        if session.scalar(select(Partner.id).limit(1)) is not None:
+            typer.echo(f"The database {_safe_url(url)} already holds data; the demo was not loaded again.")
+            info = {"url": demo_data.DEMO_URL, "email": demo_data.ADMIN_EMAIL, "password": demo_data.ADMIN_PASSWORD}
+        else:
+            info = demo_data.load_demo(session, caller)
+            typer.echo(f"Demo data loaded into {_safe_url(url)}: partner '{info['partner']}', sub-partner "
+                       f"'{info['sub_partner']}', {len(info['customers'])} customers, {info['users']} users.")
+    _print_sign_in(info)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Serve the web pages, REST API and SCIM."""
+    import uvicorn
+
+    uvicorn.run("rtmhub.api.app:create_app", factory=True, host=host, port=port)
+
+
+# --- admins and tokens ---------------------------------------------------------------------
+
+@admin_app.command("create")
+def admin_create(
+    email: str = typer.Option(..., "--email", help="The administrator's e-mail address."),
+    role: str = typer.Option(..., "--role", help=" | ".join(ROLES)),
+    partner: Optional[str] = typer.Option(None, "--partner", help="Partner name or orgId (partner roles)."),
+    customer: Optional[str] = typer.Option(None, "--customer", help="Customer id or orgId (customer_full_admin)."),
+    password: Optional[str] = typer.Option(None, "--password", help="Sign-in password; asked for when left out."),
+) -> None:
+    """Create an administrator account."""
+    if role not in ROLES:
+        raise _fail(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _unit() as (session, caller):
+        account = access.create_admin(session, caller, email=email, role=role, password=password or None,
+                                      partner=partner, customer=customer)
+        where = ""
+        if account.customer_id:
+            row = session.get(Customer, account.customer_id)
+            where = f" for customer '{row.name}' ({ids.encode('CUSTOMER', row.id)})" if row else ""
+        elif account.partner_id:
+            from rtmhub.domain.partners.models import Partner
+
+            row = session.get(Partner, account.partner_id)
+            where = f" for partner '{row.name}'" if row else ""
+        message = f"Created {account.role} {account.email}{where}."
+    typer.echo(message)
+
+
+@token_app.command("create")
+def token_create(
+    email: str = typer.Option(..., "--email", help="The administrator the token acts as."),
+    scope: list[str] = typer.Option(..., "--scope", help="A scope (repeat for more), or 'all' for every scope."),
+) -> None:
+    """Create an API token; the token alone is printed on stdout."""
+    scopes: list[str] = []
+    for item in scope:
+        for name in item.replace(",", " ").split():
+            scopes.extend(SCOPES if name == "all" else [name])
+    with _unit() as (session, caller):
+        token = access.create_token(session, caller, email=email, scopes=list(dict.fromkeys(scopes)))
+    typer.echo(token)
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+@templates_app.command("list")
+def templates_list(as_json: bool = JSON_OPTION) -> None:
+    """Onboarding templates with the provisioningId to use when creating customers."""
+    from rtmhub.domain.partners import service as partners
+    from rtmhub.domain.partners.models import Partner
+
+    with _unit(write=False) as (session, caller):
+        names = {p.id: p.name for p in session.scalars(select(Partner))}
+        rows = [{
+            "name": t.name, "provisioningId": t.provisioning_id, "partner": names.get(t.partner_id),
+            "partnerOrgId": ids.encode("ORGANIZATION", t.partner_id), "country": t.country, "language": t.language,
+        } for t in partners.list_templates(session, caller)]
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("Onboarding templates", ["Name", "provisioningId", "Partner", "Country", "Language"],
+                 [[r["name"], r["provisioningId"], r["partner"], r["country"], r["language"]] for r in rows])
+
+
+@customers_app.command("list")
+def customers_list(as_json: bool = JSON_OPTION) -> None:
+    """Customers with their packages as used/allocation."""
+    from rtmhub.domain.customers import service as customers
+    from rtmhub.domain.customers.schemas import CustomerFilter
+    from rtmhub.domain.partners.models import Partner
+
+    rows: list[dict[str, Any]] = []
+    with _unit(write=False) as (session, caller):
+        names = {p.id: p.name for p in session.scalars(select(Partner))}
+        offset = 0
+        while True:
+            page = customers.list_customers(session, caller, CustomerFilter(), offset=offset, limit=500)
+            for c in page:
+                packages = {p.package: {"used": p.used, "allocation": p.allocation}
+                            for p in customers.packages_of(session, c.id)}
+                rows.append({
+                    "id": ids.encode("CUSTOMER", c.id), "orgId": ids.encode("ORGANIZATION", c.org_id),
+                    "name": c.name, "externalId": c.external_id, "status": c.status,
+                    "partner": names.get(c.partner_id), "packages": packages,
+                })
+            if len(page) < 500:
+                break
+            offset += 500
+    if as_json:
+        _print_json(rows)
+        return
+
+    def usage(packages: dict[str, dict[str, Any]]) -> str:
+        return "\n".join(f"{name} {p['used']}/{'unlimited' if p['allocation'] is None else p['allocation']}"
+                         for name, p in packages.items())
+
+    _print_table("Customers", ["id", "orgId", "Name", "externalId", "Status", "Partner", "Packages used/allocation"],
+                 [[r["id"], r["orgId"], r["name"], r["externalId"], r["status"], r["partner"], usage(r["packages"])]
+                  for r in rows])
+
+
+@users_app.command("list")
+def users_list(
+    customer: str = typer.Option(..., "--customer", help="Customer id, orgId or UUID."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Users of one customer with package and calling data."""
+    from rtmhub.domain.locations import service as locations
+    from rtmhub.domain.users import service as users
+    from rtmhub.domain.users.schemas import UserFilter
+
+    rows: list[dict[str, Any]] = []
+    with _unit(write=False) as (session, caller):
+        row = _resolve_customer(session, caller, customer)
+        location_names = {loc.id: loc.name for loc in locations.list_locations(session, row, limit=100_000)}
+        offset = 0
+        while True:
+            page = users.list_users(session, row, UserFilter(), offset=offset, limit=1000)
+            for u in page:
+                rows.append({
+                    "id": ids.encode("PEOPLE", u.id), "email": u.email, "displayName": u.display_name,
+                    "package": u.package, "extension": u.extension, "phoneNumber": u.phone_number,
+                    "locationId": ids.encode("LOCATION", u.location_id) if u.location_id else None,
+                    "location": location_names.get(u.location_id) if u.location_id else None,
+                })
+            if len(page) < 1000:
+                break
+            offset += 1000
+        title = f"Users of {row.name} ({len(rows)})"
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table(title, ["id", "E-mail", "Name", "Package", "Ext.", "Phone number", "Location"],
+                 [[r["id"], r["email"], r["displayName"], r["package"], r["extension"], r["phoneNumber"],
+                   r["location"]] for r in rows])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
