@@ -67,8 +67,10 @@ def _fail(message: str) -> typer.Exit:
 def _database_problem(url: str, exc: Exception) -> typer.Exit:
     text = str(getattr(exc, "orig", exc) or exc)
     lowered = text.lower()
-    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered) \
-            or ("database" in lowered and "does not exist" in lowered):
+    if "database" in lowered and "does not exist" in lowered:
+        return _fail(f"the database {_safe_url(url)} does not exist; create it (e.g. with createdb), then run "
+                     "'rtmhub init'.")
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return _fail(f"the database {_safe_url(url)} has no rtmhub tables yet; run 'rtmhub init' first.")
     first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return _fail(f"cannot use the database {_safe_url(url)} ({first_line}). Check RTMHUB_DATABASE_URL and "

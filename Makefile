@@ -1,0 +1,40 @@
+# rtmhub developer tasks.  `make run` = venv + install + migrate + demo data + serve on 127.0.0.1:8000.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RTMHUB := $(VENV)/bin/rtmhub
+STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n 2 -x"`.
+PYTEST_ARGS ?=
+
+.PHONY: run test install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP) $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(RTMHUB) demo
+	$(RTMHUB) serve --host $(HOST) --port $(PORT)
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Removes build output, caches and the install stamps (the next make reinstalls); keeps .venv
+# and the database file. `rm -rf .venv rtmhub.db` for a full reset.
+clean:
+	rm -rf build dist src/*.egg-info .pytest_cache .hypothesis test-artifacts $(STAMP) $(TEST_STAMP)
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
