@@ -19,6 +19,11 @@ class Settings(BaseSettings):
     # Public base URL used in Link/Location headers; when empty, the request's own URL is used.
     public_url: str = ""
     max_body_bytes: int = 1_048_576
+    # CSV uploads may be much larger than API bodies; rows are streamed, so only the cap matters.
+    max_upload_bytes: int = 200 * 1_048_576
+    csv_max_rows: int = 0  # 0 = no cap of ours
+    # Run a task worker thread inside each app process (turn off when `rtmhub worker` runs).
+    inprocess_worker: bool = True
     log_sql: bool = False
 
     @model_validator(mode="after")

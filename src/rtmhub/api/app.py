@@ -6,6 +6,8 @@ import uuid
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contextlib import asynccontextmanager
+
 from rtmhub.api import errors, locations, people, wholesale
 from rtmhub.db import Database
 from rtmhub.settings import Settings, get_settings
@@ -14,9 +16,10 @@ from rtmhub.settings import Settings, get_settings
 class RequestGuard:
     """Gives every request a tracking id and refuses bodies over the configured size (413)."""
 
-    def __init__(self, app: ASGIApp, max_body: int):
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int):
         self.app = app
         self.max_body = max_body
+        self.max_upload = max_upload
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,9 +27,11 @@ class RequestGuard:
             return
         tracking = f"RTMHUB_{uuid.uuid4()}"
         scope.setdefault("state", {})["tracking_id"] = tracking
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            await self._too_large(send, tracking)
+        headers = dict(scope.get("headers") or [])
+        limit = self.max_upload if headers.get(b"content-type", b"").startswith(b"multipart/") else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._too_large(send, tracking, limit)
             return
         seen = 0
 
@@ -35,7 +40,7 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
+                if seen > limit:
                     raise _TooLarge()
             return message
 
@@ -47,12 +52,12 @@ class RequestGuard:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _TooLarge:
-            await self._too_large(send, tracking)
+            await self._too_large(send, tracking, limit)
 
-    async def _too_large(self, send: Send, tracking: str) -> None:
+    async def _too_large(self, send: Send, tracking: str, limit: int) -> None:
         import json
 
-        body = json.dumps({"message": f"The request body is larger than {self.max_body} bytes; send less data.",
+        body = json.dumps({"message": f"The request body is larger than {limit} bytes; send less data.",
                            "errors": [{"description": "Request body too large.", "errorCode": 413}],
                            "trackingId": tracking}).encode()
         await send({"type": "http.response.start", "status": 413,
@@ -66,7 +71,20 @@ class _TooLarge(Exception):
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker = None
+        if settings.inprocess_worker and any(getattr(r, "path", "").startswith("/v1/tasks") for r in app.routes):
+            from rtmhub.worker import Worker
+
+            worker = Worker(app.state.db)
+            worker.start_thread()
+        yield
+        if worker is not None:
+            worker.stop.set()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="rtmhub",
         version="0.1.0",
         description="Self-hosted Partner Hub and Control Hub for wholesale Route-to-Market. The REST API follows "
@@ -78,5 +96,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(wholesale.router)
     app.include_router(people.router)
     app.include_router(locations.router)
-    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes)
+    try:  # TEMPORARY until the csvfile package lands
+        from rtmhub.api import tasks
+
+        app.include_router(tasks.router)
+    except ImportError:
+        pass
+    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app

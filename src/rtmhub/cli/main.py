@@ -331,3 +331,173 @@ def users_list(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+# --- bulk users, tasks and workers -----------------------------------------------------------
+
+tasks_app = typer.Typer(help="CSV preview and import tasks.", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
+
+
+def _task_row(t, org_id: str | None = None) -> dict[str, Any]:
+    from rtmhub.domain.tasks import service as tasks
+
+    return {"id": ids.encode("TASK", t.id), "type": t.type, "status": t.status, "mode": t.mode,
+            "file": t.file_name, "orgId": org_id, "progress": tasks.task_progress(t),
+            "added": t.added, "modified": t.modified, "deleted": t.deleted, "unchanged": t.unchanged,
+            "failed": t.failed, "warnings": t.warnings, "created": t.created.isoformat(),
+            "finished": t.finished.isoformat() if t.finished else None, "message": t.message}
+
+
+def _resolve_task(value: str) -> str:
+    raw = ids.decode("TASK", value)
+    if raw is None:
+        raise _fail(f"Task '{value}' not found; list tasks with 'rtmhub tasks list'.")
+    return raw
+
+
+@app.command()
+def worker(once: bool = typer.Option(False, "--once", help="Run the queued tasks, then exit."),
+           poll: float = typer.Option(1.0, help="Seconds between looks for new tasks.")) -> None:
+    """Run CSV tasks. Start any number of these; each task and row is taken by one worker only."""
+    from rtmhub.worker import Worker
+
+    db = Database(get_settings().database_url)
+    w = Worker(db, poll_seconds=poll)
+    typer.echo(f"worker {w.name} started", err=True)
+    try:
+        if once:
+            while w.run_once():
+                pass
+        else:
+            w.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.dispose()
+
+
+@users_app.command("import")
+def users_import(
+    file: typer.FileBinaryRead = typer.Argument(..., help="CSV file in the Control Hub format."),
+    customer: str = typer.Option(..., "--customer", help="Customer id, orgId or UUID."),
+    mode: str = typer.Option("add", help="add = Add services only; add-remove = Add and remove services."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Preview only: validate every row, change nothing."),
+) -> None:
+    """Import users from CSV as a task; waits with a progress bar and exits 0 only if every row applied."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rtmhub.domain.tasks import service as tasks
+    from rtmhub.domain.tasks.models import FINISHED, Task
+    from rtmhub.worker import Worker
+
+    content = file.read()
+    with _unit() as (s, caller):
+        c = _resolve_customer(s, caller, customer)
+        task = tasks.create_import(s, caller, c.id, file_name=getattr(file, "name", "users.csv"), content=content,
+                                   mode=mode, preview=dry_run, max_rows=get_settings().csv_max_rows or None)
+        task_id = task.id
+    db = Database(get_settings().database_url)
+    helper = Worker(db, poll_seconds=0.2)  # works alone, and shares the queue with `rtmhub worker`s
+    helper.start_thread()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeRemainingColumn(), transient=False) as progress:
+            bar = progress.add_task("preview" if dry_run else "import", total=None)
+            while True:
+                with db.unit_of_work(write=False) as s:
+                    t = s.get(Task, task_id)
+                progress.update(bar, completed=t.rows_done, total=t.total_rows,
+                                description=f"{t.type} {t.status}")
+                if t.status in FINISHED:
+                    break
+                time.sleep(0.2)
+    finally:
+        helper.stop.set()
+        db.dispose()
+    summary = _task_row(t)
+    _print_table("Task " + summary["id"], ["status", "added", "modified", "deleted", "unchanged", "failed", "warnings"],
+                 [[t.status, t.added, t.modified, t.deleted, t.unchanged, t.failed, t.warnings]])
+    if t.message:
+        typer.echo(t.message, err=True)
+    if t.failed:
+        typer.echo(f"{t.failed} row(s) failed: 'rtmhub tasks show {summary['id']}' lists them.", err=True)
+    if t.status != "completed" or t.failed:
+        raise typer.Exit(code=1)
+
+
+@users_app.command("export")
+def users_export(customer: str = typer.Option(..., "--customer", help="Customer id, orgId or UUID."),
+                 output: str = typer.Option(..., "-o", "--output", help="File to write ('-' for stdout).")) -> None:
+    """Export a customer's users in the import format (re-importing it changes nothing)."""
+    import sys
+
+    from rtmhub.domain.tasks import service as tasks
+
+    with _unit(write=False) as (s, caller):
+        customer_id = _resolve_customer(s, caller, customer).id
+    db = Database(get_settings().database_url)
+    try:
+        chunks = tasks.export_users(db, Caller.operator(), customer_id)
+        if output == "-":
+            for chunk in chunks:
+                sys.stdout.buffer.write(chunk)
+        else:
+            with open(output, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+    finally:
+        db.dispose()
+
+
+@tasks_app.command("list")
+def tasks_list(customer: Optional[str] = typer.Option(None, "--customer"), as_json: bool = JSON_OPTION) -> None:
+    """CSV tasks, newest first."""
+    from rtmhub.domain.tasks import service as tasks
+
+    with _unit(write=False) as (s, caller):
+        customer_id = _resolve_customer(s, caller, customer).id if customer else None
+        rows = [_task_row(t) for t in tasks.list_tasks(s, caller, customer_id, 0, 1000)]
+    if as_json:
+        _print_json(rows)
+        return
+    _print_table("Tasks", ["id", "type", "status", "progress", "added", "modified", "deleted", "failed", "created"],
+                 [[r["id"], r["type"], r["status"], f"{r['progress']['percent']}%", r["added"], r["modified"],
+                   r["deleted"], r["failed"], r["created"][:19]] for r in rows])
+
+
+@tasks_app.command("show")
+def tasks_show(task: str, as_json: bool = JSON_OPTION,
+               outcome: Optional[str] = typer.Option(None, help="Only rows with this outcome (e.g. error).")) -> None:
+    """One task with its per-row results."""
+    from rtmhub.domain.tasks import service as tasks
+
+    raw = _resolve_task(task)
+    with _unit(write=False) as (s, caller):
+        t = tasks.get_task(s, caller, raw)
+        head = _task_row(t)
+        rows = [{"line": r.line, "email": r.email, "outcome": r.outcome, "changes": r.changes or [],
+                 "messages": r.messages or []} for r in tasks.task_rows(s, caller, raw, outcome, 0, 100_000)]
+    if as_json:
+        _print_json([{**head, "rows": rows}])
+        return
+    _print_table("Task " + head["id"], ["type", "status", "added", "modified", "deleted", "unchanged", "failed"],
+                 [[head["type"], head["status"], head["added"], head["modified"], head["deleted"], head["unchanged"],
+                   head["failed"]]])
+    _print_table("Rows", ["line", "email", "outcome", "details"],
+                 [[r["line"], r["email"], r["outcome"],
+                   "; ".join(f"{m['column']}: {m['message']}" if m["column"] else m["message"] for m in r["messages"])
+                   or ", ".join(r["changes"])] for r in rows if r["outcome"] != "unchanged" or r["messages"]])
+
+
+@tasks_app.command("cancel")
+def tasks_cancel(task: str) -> None:
+    """Cancel a queued or running task (a running one stops after its current batch)."""
+    from rtmhub.domain.tasks import service as tasks
+
+    raw = _resolve_task(task)
+    with _unit() as (s, caller):
+        t = tasks.cancel(s, caller, raw)
+        typer.echo(f"{ids.encode('TASK', t.id)} {t.status}{' (stopping after the current batch)' if t.cancel_requested else ''}")

@@ -41,6 +41,8 @@ class User(Base):
     caller_id_last_name: Mapped[str | None] = mapped_column(String(30))
     location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"), index=True)
     preferred_site_url: Mapped[str | None] = mapped_column(String(255))
+    jabber_calling: Mapped[bool] = mapped_column(Boolean, default=False)
+    jabber_with_teams: Mapped[bool] = mapped_column(Boolean, default=False)
     title: Mapped[str | None] = mapped_column(String(128))
     department: Mapped[str | None] = mapped_column(String(128))
     manager: Mapped[str | None] = mapped_column(String(161))

@@ -23,6 +23,8 @@ class UserFields(BaseModel):
     caller_id_last_name: str | None = None
     location_id: str | None = None
     preferred_site_url: str | None = None
+    jabber_calling: bool | None = None
+    jabber_with_teams: bool | None = None
     title: str | None = None
     department: str | None = None
     manager: str | None = None

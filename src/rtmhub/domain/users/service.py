@@ -26,12 +26,12 @@ from rtmhub.domain.validation import (
 )
 from rtmhub.db import utcnow
 from rtmhub.ids import new_uuid
-from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed
+from rtmhub.errors import Conflict, DomainError, FieldProblems, NotFound, ValidationFailed
 
 CALLING_FIELDS = ("extension", "phone_number", "caller_id_number", "caller_id_first_name",
                   "caller_id_last_name", "location_id")
 SNAPSHOT_FIELDS = ("email", "first_name", "last_name", "display_name", "package", *BASE_LICENCES,
-                   *CALLING_FIELDS, "preferred_site_url", "title", "department", "manager", "language",
+                   *CALLING_FIELDS, "preferred_site_url", "jabber_calling", "jabber_with_teams", "title", "department", "manager", "language",
                    "timezone", "status")
 
 
@@ -129,7 +129,7 @@ def check_email_only(email: str) -> None:
 def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
            before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
     given = fields.model_fields_set
-    target = dict(before or {**{f: None for f in SNAPSHOT_FIELDS}, **{b: False for b in BASE_LICENCES}})
+    target = dict(before or {**{f: None for f in SNAPSHOT_FIELDS}, **{b: False for b in (*BASE_LICENCES, "jabber_calling", "jabber_with_teams")}})
     problems = FieldProblems()
     checks = {
         "email": lambda v: check_email(problems, "email", v),
@@ -152,7 +152,7 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
         value = getattr(fields, name)
         if name in checks:
             value = checks[name](value) if value not in (None, "") else None
-        elif name in BASE_LICENCES:
+        elif name in BASE_LICENCES or name in ("jabber_calling", "jabber_with_teams"):
             value = bool(value)
         target[name] = value
     if before is None and not target.get("email"):
@@ -253,3 +253,26 @@ def _check_unique(session: Session, user: User, target: dict[str, Any]) -> None:
     if target["extension"] and target["location_id"] and session.scalar(others.where(
             User.extension == target["extension"], User.location_id == target["location_id"])):
         raise Conflict(f"Extension {target['extension']} is already in use in this location.", code=4202)
+
+
+MANUAL_ADD_MAX = 25  # R11, D7
+
+
+def add_many(session: Session, caller: Caller, customer: Customer, entries: list[UserFields]) -> list[User | DomainError]:
+    """Manual add: each user is created whole or refused alone (its own SAVEPOINT)."""
+    if not entries:
+        raise ValidationFailed("Give at least one user to add.")
+    if len(entries) > MANUAL_ADD_MAX:
+        raise ValidationFailed(f"At most {MANUAL_ADD_MAX} users can be added at once ({len(entries)} given); "
+                               "use a CSV import for more.")
+    require_writable(session, caller, customer.partner_id)
+    results: list[User | DomainError] = []
+    for fields in entries:
+        savepoint = session.begin_nested()
+        try:
+            results.append(create_user(session, caller, customer, fields))
+            savepoint.commit()
+        except DomainError as exc:
+            savepoint.rollback()
+            results.append(exc)
+    return results

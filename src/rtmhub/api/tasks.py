@@ -1,0 +1,180 @@
+"""rtmhub additions under /v1: manual add of up to 25 users, CSV preview/import tasks, export."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from rtmhub import ids
+from rtmhub.api import serializers as out
+from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_customer
+from rtmhub.api.people import PEOPLE_READ, PEOPLE_WRITE, PersonBody, _fields_from_body, _In
+from rtmhub.api.responses import ERRORS
+from rtmhub.domain.access import service as access
+from rtmhub.domain.tasks import service as tasks
+from rtmhub.domain.tasks.models import Task, TaskRow
+from rtmhub.domain.users import service as users
+from rtmhub.errors import DomainError, PayloadTooLarge, ValidationFailed
+
+router = APIRouter(prefix="/v1", tags=["bulk users"], responses=ERRORS)
+OrgParam = Annotated[str | None, Query(max_length=200)]
+CSV = "text/csv; charset=utf-8"
+
+
+def task_body(t: Task) -> dict:
+    return {
+        "id": ids.encode("TASK", t.id), "type": t.type, "status": t.status, "mode": t.mode, "fileName": t.file_name,
+        "orgId": None, "createdBy": t.created_by, "created": out.iso(t.created), "started": out.iso(t.started),
+        "finished": out.iso(t.finished), "progress": tasks.task_progress(t),
+        "counts": {"added": t.added, "modified": t.modified, "deleted": t.deleted, "unchanged": t.unchanged,
+                   "failed": t.failed, "warnings": t.warnings},
+        "allocations": t.allocations, "message": t.message, "cancelRequested": t.cancel_requested,
+        "previewOf": ids.encode("TASK", t.preview_of) if t.preview_of else None,
+    }
+
+
+def _task_with_org(s: Session, t: Task) -> dict:
+    from rtmhub.domain.customers.models import Customer
+
+    body = task_body(t)
+    customer = s.get(Customer, t.customer_id)
+    body["orgId"] = out.org_id(customer) if customer else None
+    return body
+
+
+class ManualAdd(_In):
+    orgId: str | None = Field(default=None, max_length=200)
+    people: list[PersonBody] = Field(max_length=100)
+
+
+@router.post("/people/bulk")
+def add_people(body: ManualAdd, db: DB, caller: CallerDep, orgId: OrgParam = None):
+    """Manually add up to 25 users; each is created whole or refused with its reason."""
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    with db.unit_of_work() as s:
+        customer = org_customer(s, caller, body.orgId or orgId, write=True, required=True)
+        entries = []
+        for person in body.people:
+            if not person.emails:
+                raise ValidationFailed("Every person needs emails with one address.")
+            entries.append(_fields_from_body(s, customer, person, creating=True))
+        results = users.add_many(s, caller, customer, entries)
+        licences = out.licence_ids(s, customer.id)
+        items = []
+        for person, result in zip(body.people, results):
+            if isinstance(result, DomainError):
+                items.append({"email": person.emails[0], "status": "error", "message": result.message,
+                              "errors": [{"description": e.description, "errorCode": e.error_code or result.status}
+                                         for e in result.errors]})
+            else:
+                items.append({"email": result.email, "status": "created",
+                              "person": out.person(result, customer, licences)})
+        return {"items": items, "created": sum(1 for i in items if i["status"] == "created"),
+                "failed": sum(1 for i in items if i["status"] == "error")}
+
+
+@router.get("/userImports/template", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def csv_template():
+    return StreamingResponse(tasks.template(), media_type=CSV,
+                             headers={"Content-Disposition": 'attachment; filename="rtmhub-users-template.csv"'})
+
+
+@router.post("/userImports", status_code=202)
+async def upload_import(request: Request, db: DB, caller: CallerDep,
+                        file: Annotated[UploadFile, File(description="CSV file in the Control Hub format")],
+                        orgId: Annotated[str, Form(max_length=200)],
+                        mode: Annotated[Literal["add", "add-remove"], Form()] = "add",
+                        preview: Annotated[bool, Form()] = True):
+    """Upload a CSV file: a preview task (dry run) by default, or an import task with preview=false."""
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    settings = request.app.state.settings
+    content = await file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes; split it or raise "
+                              "RTMHUB_MAX_UPLOAD_BYTES.")
+    with db.unit_of_work() as s:
+        customer = org_customer(s, caller, orgId, write=True, required=True)
+        task = tasks.create_import(s, caller, customer.id, file_name=file.filename or "users.csv", content=content,
+                                   mode=mode, preview=preview, max_rows=settings.csv_max_rows or None)
+        return _task_with_org(s, task)
+
+
+@router.get("/tasks")
+def list_tasks(request: Request, response: Response, db: DB, caller: CallerDep, orgId: OrgParam = None,
+               offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+               max: Annotated[int, Query(ge=1, le=1000)] = 100):
+    access.require_scope(caller, PEOPLE_READ)
+    with db.unit_of_work(write=False) as s:
+        customer = org_customer(s, caller, orgId) if orgId or not caller.is_partner else None
+        rows = tasks.list_tasks(s, caller, customer.id if customer else None, offset, max + 1)
+        next_link(request, response, offset, max, len(rows) > max)
+        return {"items": [_task_with_org(s, t) for t in rows[:max]]}
+
+
+@router.get("/tasks/{taskId}")
+def get_task(taskId: str, db: DB, caller: CallerDep):
+    access.require_scope(caller, PEOPLE_READ)
+    with db.unit_of_work(write=False) as s:
+        return _task_with_org(s, tasks.get_task(s, caller, decode_or_404("TASK", taskId, "Task")))
+
+
+def _row_body(r: TaskRow) -> dict:
+    return {"line": r.line, "email": r.email, "outcome": r.outcome, "changes": r.changes or [],
+            "messages": r.messages or []}
+
+
+@router.get("/tasks/{taskId}/rows")
+def get_task_rows(request: Request, response: Response, taskId: str, db: DB, caller: CallerDep,
+                  outcome: Literal["add", "modify", "delete", "unchanged", "error", "warning"] | None = None,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                  max: Annotated[int, Query(ge=1, le=1000)] = 100):
+    access.require_scope(caller, PEOPLE_READ)
+    with db.unit_of_work(write=False) as s:
+        rows = tasks.task_rows(s, caller, decode_or_404("TASK", taskId, "Task"), outcome, offset, max + 1)
+        next_link(request, response, offset, max, len(rows) > max)
+        return {"items": [_row_body(r) for r in rows[:max]]}
+
+
+@router.get("/tasks/{taskId}/errors.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}})
+def download_error_report(taskId: str, db: DB, caller: CallerDep):
+    access.require_scope(caller, PEOPLE_READ)
+    body = tasks.error_report(db, caller, decode_or_404("TASK", taskId, "Task"))
+    return StreamingResponse(body, media_type=CSV,
+                             headers={"Content-Disposition": 'attachment; filename="rtmhub-errors.csv"'})
+
+
+@router.post("/tasks/{taskId}/apply", status_code=202)
+def apply_preview(taskId: str, db: DB, caller: CallerDep):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    with db.unit_of_work() as s:
+        return _task_with_org(s, tasks.apply_preview(s, caller, decode_or_404("TASK", taskId, "Task")))
+
+
+@router.post("/tasks/{taskId}/cancel")
+def cancel_task(taskId: str, db: DB, caller: CallerDep):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    with db.unit_of_work() as s:
+        return _task_with_org(s, tasks.cancel(s, caller, decode_or_404("TASK", taskId, "Task")))
+
+
+@router.delete("/tasks/{taskId}", status_code=204, response_class=Response)
+def delete_task(taskId: str, db: DB, caller: CallerDep):
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    with db.unit_of_work() as s:
+        tasks.delete_task(s, caller, decode_or_404("TASK", taskId, "Task"))
+    return Response(status_code=204)
+
+
+@router.get("/userExport", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+def export_users(db: DB, caller: CallerDep, orgId: OrgParam = None):
+    access.require_scope(caller, PEOPLE_READ)
+    with db.unit_of_work(write=False) as s:
+        customer = org_customer(s, caller, orgId, required=True)
+        customer_id = customer.id
+    return StreamingResponse(tasks.export_users(db, caller, customer_id), media_type=CSV,
+                             headers={"Content-Disposition": 'attachment; filename="rtmhub-users.csv"'})

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rtmhub.db import Base, UTCDateTime, utcnow
+from rtmhub.ids import new_uuid
+
+TASK_STATUSES = ("queued", "running", "completed", "completed_with_errors", "failed", "cancelled")
+FINISHED = ("completed", "completed_with_errors", "failed", "cancelled")
+OUTCOMES = ("add", "modify", "delete", "unchanged", "error")
+
+
+class Task(Base):
+    """A background job (CSV preview or import). Progress and per-row results are written in the
+    same transaction as the rows they describe, so a resumed task continues after ``rows_done``."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_status_created", "status", "created"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    type: Mapped[str] = mapped_column(String(30))  # csv_preview | csv_import
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[str] = mapped_column(String(20), default="add")  # add | add-remove
+    file_name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30), default="queued")
+    created_by: Mapped[str] = mapped_column(String(161))
+    preview_of: Mapped[str | None] = mapped_column(String(36))
+    total_rows: Mapped[int | None] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    last_line: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    modified: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+    allocations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(String(1000))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(100))
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TaskFile(Base):
+    """The uploaded file, kept in the database so a worker on any machine can read it."""
+
+    __tablename__ = "task_files"
+
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TaskRow(Base):
+    __tablename__ = "task_rows"
+    __table_args__ = (Index("ix_task_rows_task_line", "task_id", "line", unique=True),
+                      Index("ix_task_rows_task_outcome", "task_id", "outcome"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    email: Mapped[str | None] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(20))
+    changes: Mapped[list[str] | None] = mapped_column(JSON)
+    messages: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    cells: Mapped[dict[str, str] | None] = mapped_column(JSON)

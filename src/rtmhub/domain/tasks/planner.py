@@ -1,0 +1,283 @@
+"""One CSV row -> one user change, with the CSV rules (R16-R19, R22-R27, D4) on top of the users
+service, which keeps every user rule. The planner decides *what* a row asks for; the service
+decides whether it is allowed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rtmhub.csvfile.columns import COLUMNS, Column
+from rtmhub.csvfile.reader import CsvRow, parse_bool
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.locations.models import Location
+from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES
+from rtmhub.domain.users import service as users
+from rtmhub.domain.users.models import User
+from rtmhub.domain.users.schemas import UserFields
+from rtmhub.errors import DomainError
+
+MODES = ("add", "add-remove")
+BY_FIELD = {c.field: c for c in COLUMNS if c.field}
+EMAIL = BY_FIELD["email"]
+PACKAGE_COLUMNS = [c for c in COLUMNS if c.kind == "package"]
+TEXT_FIELDS = [c for c in COLUMNS if c.kind == "text" and c.field not in ("email", "location")]
+BOOL_FIELDS = [c for c in COLUMNS if c.kind == "bool"]
+BASE_COLUMNS = [c for c in COLUMNS if c.kind == "base"]
+
+
+@dataclass
+class RowResult:
+    line: int
+    email: str | None
+    outcome: str = "unchanged"
+    changes: list[str] = field(default_factory=list)
+    messages: list[dict[str, str]] = field(default_factory=list)
+
+    def error(self, column: str | None, message: str) -> None:
+        self.outcome = "error"
+        self.messages.append({"level": "error", "column": column or "", "message": message})
+
+    def warn(self, column: str | None, message: str) -> None:
+        self.messages.append({"level": "warning", "column": column or "", "message": message})
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "error"
+
+
+@dataclass
+class ImportContext:
+    """Lookups done once per task rather than once per row."""
+
+    customer: Customer
+    mode: str
+    locations: dict[str, str]  # lower-cased name -> id
+    location_names: dict[str, str]  # id -> name
+    customer_packages: set[str]
+    suspended_columns: set[Column]
+    duplicate_emails: set[str]
+
+    @classmethod
+    def load(cls, session: Session, customer: Customer, mode: str, suspended: set[Column],
+             duplicates: set[str]) -> "ImportContext":
+        locs = session.execute(select(Location.id, Location.name).where(Location.customer_id == customer.id)).all()
+        packages = set(session.scalars(select(CustomerPackage.package)
+                                       .where(CustomerPackage.customer_id == customer.id)))
+        return cls(customer, mode, {n.lower(): i for i, n in locs}, {i: n for i, n in locs}, packages,
+                   suspended, duplicates)
+
+
+def apply_row(session: Session, caller: Caller, ctx: ImportContext, row: CsvRow) -> RowResult:
+    """Plan and apply one row inside a SAVEPOINT: a refused row rolls back alone."""
+    email = row.cells.get(EMAIL, "").strip()
+    result = RowResult(row.line, email or None)
+    plan = _plan(session, ctx, row, result)
+    if result.failed or plan is None:
+        return result
+    user, fields, delete, calling_given = plan
+    savepoint = session.begin_nested()
+    try:
+        if delete:
+            users.delete_user(session, caller, ctx.customer, user)
+            result.outcome = "delete"
+        elif user is None:
+            users.create_user(session, caller, ctx.customer, fields)
+            result.outcome = "add"
+            result.changes = [c.header for c in _columns_of(fields)]
+        else:
+            before = users.snapshot(user)
+            users.update_user(session, caller, ctx.customer, user, fields, calling_data_given=calling_given)
+            after = users.snapshot(user)
+            changed = [BY_FIELD[f].header if f in BY_FIELD else _package_header(before, after, f)
+                       for f in after if after[f] != before[f]]
+            result.outcome = "modify" if changed else "unchanged"
+            result.changes = sorted(set(changed), key=_column_order)
+        savepoint.commit()
+    except DomainError as exc:
+        savepoint.rollback()
+        for e in exc.errors:
+            result.error(_header_for(e.field), e.description)
+    return result
+
+
+def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult):
+    cells = row.cells
+    if row.extra_cells:
+        result.error(None, f"The row has {row.extra_cells} more cell(s) than the header; check for an unquoted "
+                           "delimiter inside a value.")
+    if not result.email:
+        result.error(EMAIL.header, f"{EMAIL.header} is empty; every row needs the user's e-mail address.")
+        return None
+    key = result.email.lower()
+    if key in ctx.duplicate_emails:
+        result.error(EMAIL.header, f"{result.email} appears more than once in the file; keep one row per user.")
+    user = session.scalar(select(User).where(User.email_key == key))
+    if user is not None and user.customer_id != ctx.customer.id:
+        result.error(EMAIL.header, f"The email {result.email} is already associated with a user of another "
+                                   "organisation.")
+        return None
+    values: dict[str, Any] = {}
+    if user is None:
+        values["email"] = result.email
+    for column in TEXT_FIELDS:
+        value = cells.get(column, "")
+        if column.kind == "readonly":
+            continue
+        if value != "":
+            values[column.field] = value
+    status = cells.get(BY_FIELD.get("status"), "") if BY_FIELD.get("status") else ""
+    if status and (user is None or status != user.status):
+        result.error(BY_FIELD["status"].header, f"{BY_FIELD['status'].header} is read-only; leave it empty or as "
+                                                "exported.")
+    for column in BOOL_FIELDS:
+        flag = _bool(result, column, cells.get(column, ""))
+        if flag is not None:
+            values[column.field] = flag
+    # Packages (R1, R16, R18, R26, D4).
+    marks = {}
+    for column in PACKAGE_COLUMNS:
+        if column not in cells:
+            continue
+        flag = _bool(result, column, cells.get(column, ""))
+        if flag is None:
+            continue
+        if flag and column in ctx.suspended_columns:
+            result.error(column.header, f"{column.header} is suspended; it cannot be assigned (set it to FALSE or "
+                                        "remove the column).")
+        marks[column] = flag
+    chosen = [c for c, v in marks.items() if v]
+    present = [c for c in PACKAGE_COLUMNS if c in cells]
+    delete = False
+    if len(chosen) > 1:
+        result.error(chosen[1].header, "A user holds exactly one package; mark only one package column TRUE "
+                                       f"(found {', '.join(c.header for c in chosen)}).")
+    elif chosen:
+        values["package"] = chosen[0].package
+    elif present and len(marks) == len(present) and all(v is False for v in marks.values()):
+        if ctx.mode != "add-remove":
+            result.error(None, "Every package column is FALSE, which deletes the user; choose the import "
+                               "behaviour 'Add and remove services' to delete users.")
+        elif user is None:
+            result.error(EMAIL.header, f"No user {result.email} to delete in this organisation.")
+        else:
+            delete = True
+    elif ctx.mode == "add-remove" and user is not None and user.package and marks.get(
+            _package_column(user.package)) is False:
+        values["package"] = None
+    # Base licences: "Add services only" grants them beside the package (D4, R25).
+    for column in BASE_COLUMNS:
+        flag = _bool(result, column, cells.get(column, ""))
+        if ctx.mode == "add":
+            if flag or user is None or flag is None and False:
+                values[column.field] = True
+            elif user is not None and not getattr(user, column.field):
+                values[column.field] = True
+        elif flag is not None:
+            values[column.field] = flag
+    # Location by name (R27: an existing calling user's location does not change by CSV).
+    location_column = BY_FIELD.get("location")
+    name = cells.get(location_column, "") if location_column else ""
+    if name:
+        location_id = ctx.locations.get(name.lower())
+        if location_id is None:
+            result.error(location_column.header, f"Location '{name}' does not exist in this organisation; use one "
+                                                 f"of: {', '.join(sorted(ctx.location_names.values())) or '(none)'}.")
+        elif (user is not None and user.package in CALLING_PACKAGES and user.location_id
+              and user.location_id != location_id and values.get("package", user.package) in CALLING_PACKAGES):
+            result.error(location_column.header, "The location of an existing calling user cannot be changed by "
+                                                 f"CSV (now '{ctx.location_names.get(user.location_id)}').")
+        else:
+            values["location_id"] = location_id
+    if delete:
+        return user, None, True, False
+    target_package = values.get("package", user.package if user else None)
+    if target_package is not None:
+        for column in BOOL_FIELDS:  # R22
+            if cells.get(column, "") == "" and (user is None or column.field not in values):
+                if user is None:
+                    result.error(column.header, f"{column.header} is required (TRUE or FALSE) for users with a "
+                                                "package.")
+        info = PACKAGES.get(target_package)
+        site_column = BY_FIELD.get("preferred_site_url")
+        if info and info.meetings and site_column and not (values.get("preferred_site_url")
+                                                             or (user and user.preferred_site_url)):
+            result.warn(site_column.header, f"{site_column.header} is empty; {info.display_name} users need it "
+                                            "for their meeting site.")
+    if result.failed:
+        return None
+    calling_given = bool(values.get("extension") or values.get("phone_number"))
+    return user, UserFields(**values), False, calling_given
+
+
+def _bool(result: RowResult, column: Column, value: str) -> bool | None:
+    try:
+        return parse_bool(value)
+    except ValueError:
+        result.error(column.header, f"{column.header} must be TRUE or FALSE (found '{value}').")
+        return None
+
+
+def _package_column(package: str) -> Column | None:
+    return next((c for c in PACKAGE_COLUMNS if c.package == package), None)
+
+
+def _package_header(before: dict, after: dict, field_name: str) -> str:
+    if field_name == "package":
+        column = _package_column(after["package"] or before["package"])
+        return column.header if column else "Package"
+    if field_name == "location_id":
+        return BY_FIELD["location"].header
+    return field_name
+
+
+def _columns_of(fields: UserFields) -> list[Column]:
+    out = []
+    for name in fields.model_fields_set:
+        if name == "package" and fields.package:
+            out.append(_package_column(fields.package))
+        elif name == "location_id":
+            out.append(BY_FIELD["location"])
+        elif name in BY_FIELD and (getattr(fields, name) not in (None, False)):
+            out.append(BY_FIELD[name])
+    return sorted((c for c in out if c), key=lambda c: COLUMNS.index(c))
+
+
+def _column_order(header: str) -> int:
+    for i, c in enumerate(COLUMNS):
+        if c.header == header:
+            return i
+    return len(COLUMNS)
+
+
+def _header_for(field_name: str | None) -> str:
+    if not field_name:
+        return ""
+    snake = "".join("_" + ch.lower() if ch.isupper() else ch for ch in field_name)
+    mapping = {"phone_number": "phone_number", "location_id": "location", "preferred_webex_site": "preferred_site_url"}
+    column = BY_FIELD.get(mapping.get(snake, snake))
+    return column.header if column else field_name
+
+
+def export_row(user: User, location_names: dict[str, str]) -> list[str]:
+    """A user as a CSV row in COLUMNS order; importing it again changes nothing."""
+    out = []
+    for column in COLUMNS:
+        if column.kind == "package":
+            out.append("TRUE" if user.package == column.package else "FALSE")
+        elif column.kind in ("base", "bool"):
+            out.append("TRUE" if getattr(user, column.field) else "FALSE")
+        elif column.field == "location":
+            out.append(location_names.get(user.location_id or "", ""))
+        elif column.field:
+            value = getattr(user, column.field, None)
+            out.append("" if value is None else str(value))
+        else:
+            out.append("")
+    return out
+
+
+__all__ = ["MODES", "BASE_LICENCES", "ImportContext", "RowResult", "apply_row", "export_row"]

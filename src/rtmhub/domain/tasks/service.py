@@ -1,0 +1,386 @@
+"""CSV tasks: create, claim (row locks), run in batches with a SAVEPOINT per row, resume, cancel.
+
+Apply: each batch of rows is one transaction that also writes the rows' results and the task's
+progress, so after a crash the task resumes after ``last_line`` and no row is applied twice.
+Preview: the whole file is applied inside one transaction that is rolled back (the real rules,
+nothing kept); the results are written afterwards.
+"""
+from __future__ import annotations
+
+import io
+import os
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.orm import Session
+
+from rtmhub.csvfile.columns import COLUMNS, template_headers
+from rtmhub.csvfile.reader import CsvFileError, open_csv
+from rtmhub.csvfile.writer import write_csv
+from rtmhub.db import Database, utcnow
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.access.service import get_customer, require_writable
+from rtmhub.domain.audit.service import record
+from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.locations.models import Location
+from rtmhub.domain.packages.models import BASE_LICENCES
+from rtmhub.domain.tasks.models import FINISHED, Task, TaskFile, TaskRow
+from rtmhub.domain.tasks.planner import MODES, ImportContext, RowResult, apply_row, export_row
+from rtmhub.domain.users.models import User
+from rtmhub.errors import Conflict, NotFound, ValidationFailed
+
+BATCH_ROWS = 500
+LEASE = timedelta(seconds=60)
+TASK_TYPES = ("csv_preview", "csv_import")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# --- creating and reading tasks ------------------------------------------------------------
+
+def create_import(session: Session, caller: Caller, customer_id: str, *, file_name: str, content: bytes,
+                  mode: str = "add", preview: bool = True, max_rows: int | None = None) -> Task:
+    if mode not in MODES:
+        raise ValidationFailed(f"Unknown import behaviour '{mode}'; use 'add' (Add services only) or "
+                               "'add-remove' (Add and remove services).")
+    customer = get_customer(session, caller, customer_id, write=not preview)
+    if not preview:
+        require_writable(session, caller, customer.partner_id)
+    reader = open_csv(io.BytesIO(content), max_rows=max_rows)  # a broken file is refused now, not later
+    del reader
+    task = Task(type="csv_preview" if preview else "csv_import", customer_id=customer.id, mode=mode,
+                file_name=(file_name or "users.csv")[:255], status="queued", created_by=caller.actor)
+    session.add(task)
+    session.flush()
+    session.add(TaskFile(task_id=task.id, content=content))
+    record(session, caller, "task.create", "task", task.id, customer.id, None,
+           {"type": task.type, "mode": mode, "file": task.file_name})
+    return task
+
+
+def apply_preview(session: Session, caller: Caller, task_id: str) -> Task:
+    """Queue the import of a previewed file with the same behaviour."""
+    preview = get_task(session, caller, task_id)
+    if preview.type != "csv_preview":
+        raise ValidationFailed("Only a preview task can be applied; this task is already an import.")
+    if preview.status not in ("completed", "completed_with_errors"):
+        raise Conflict(f"The preview is {preview.status}; wait until it has completed.")
+    customer = get_customer(session, caller, preview.customer_id, write=True)
+    content = session.get(TaskFile, preview.id).content
+    task = Task(type="csv_import", customer_id=customer.id, mode=preview.mode, file_name=preview.file_name,
+                status="queued", created_by=caller.actor, preview_of=preview.id)
+    session.add(task)
+    session.flush()
+    session.add(TaskFile(task_id=task.id, content=content))
+    record(session, caller, "task.create", "task", task.id, customer.id, None,
+           {"type": task.type, "mode": task.mode, "file": task.file_name, "previewOf": preview.id})
+    return task
+
+
+def get_task(session: Session, caller: Caller, task_id: str | None) -> Task:
+    task = session.get(Task, task_id or "")
+    if task is None:
+        raise NotFound("Task not found; check the task id.")
+    get_customer(session, caller, task.customer_id)  # 404 alike when the customer is not the caller's
+    return task
+
+
+def list_tasks(session: Session, caller: Caller, customer_id: str | None = None, offset: int = 0,
+               limit: int = 100) -> list[Task]:
+    from rtmhub.domain.access.service import scope_customers
+
+    stmt = select(Task).join(Customer, Customer.id == Task.customer_id)
+    stmt = scope_customers(stmt, caller)
+    if customer_id is not None:
+        stmt = stmt.where(Task.customer_id == customer_id)
+    return list(session.scalars(stmt.order_by(Task.created.desc(), Task.id).offset(offset).limit(limit)))
+
+
+def task_rows(session: Session, caller: Caller, task_id: str, outcome: str | None = None, offset: int = 0,
+              limit: int = 100) -> list[TaskRow]:
+    get_task(session, caller, task_id)
+    stmt = select(TaskRow).where(TaskRow.task_id == task_id)
+    if outcome == "warning":
+        stmt = stmt.where(TaskRow.outcome != "error", TaskRow.messages.is_not(None))
+    elif outcome:
+        stmt = stmt.where(TaskRow.outcome == outcome)
+    return list(session.scalars(stmt.order_by(TaskRow.line).offset(offset).limit(limit)))
+
+
+def cancel(session: Session, caller: Caller, task_id: str) -> Task:
+    task = get_task(session, caller, task_id)
+    require_writable(session, caller, get_customer(session, caller, task.customer_id).partner_id, deleting=True)
+    if task.status in FINISHED:
+        raise Conflict(f"The task has already ended ({task.status}).")
+    if task.status == "queued":
+        task.status, task.finished = "cancelled", utcnow()
+    else:
+        task.cancel_requested = True
+    record(session, caller, "task.cancel", "task", task.id, task.customer_id, None, {"status": task.status})
+    return task
+
+
+def delete_task(session: Session, caller: Caller, task_id: str) -> None:
+    task = get_task(session, caller, task_id)
+    require_writable(session, caller, get_customer(session, caller, task.customer_id).partner_id, deleting=True)
+    if task.status == "running":
+        raise Conflict("The task is running; cancel it first.")
+    session.execute(delete(TaskRow).where(TaskRow.task_id == task.id))
+    session.execute(delete(TaskFile).where(TaskFile.task_id == task.id))
+    session.delete(task)
+    record(session, caller, "task.delete", "task", task.id, task.customer_id, None, None)
+
+
+# --- claiming and running ------------------------------------------------------------------
+
+def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None:
+    """Take the oldest runnable task: queued, or running with a dead worker (stale heartbeat).
+    One task per customer runs at a time (R14); PostgreSQL skips rows another worker holds."""
+    now = utcnow()
+    stale = now - lease
+    busy = select(Task.customer_id).where(Task.status == "running", Task.heartbeat >= stale)
+    stmt = (select(Task).where(or_(Task.status == "queued", and_(Task.status == "running", Task.heartbeat < stale)),
+                               Task.customer_id.not_in(busy))
+            .order_by(Task.created, Task.id).limit(1))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        stmt = stmt.with_for_update(skip_locked=True, of=Task)
+    task = session.scalar(stmt)
+    if task is None:
+        return None
+    if postgres:
+        # Serialise claims per customer so two workers cannot start two tasks of one customer.
+        session.execute(select(Customer.id).where(Customer.id == task.customer_id).with_for_update())
+        if session.scalar(busy.where(Task.customer_id == task.customer_id, Task.id != task.id).limit(1)):
+            return None
+    task.status, task.worker, task.heartbeat = "running", worker, now
+    task.started = task.started or now
+    return task.id
+
+
+def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS) -> None:
+    with db.unit_of_work(write=False) as s:
+        task = s.get(Task, task_id)
+        kind = task.type if task else None
+    if kind == "csv_preview":
+        _run_preview(db, task_id, worker)
+    elif kind == "csv_import":
+        _run_import(db, task_id, worker, batch_rows)
+
+
+def _task_caller(task: Task) -> Caller:
+    return replace(Caller.operator(actor=task.created_by), request_id=task.id)
+
+
+def _prepare(db: Database, task_id: str) -> tuple[bytes, set, set]:
+    """Count rows and find e-mails that occur twice (both rows are errors)."""
+    with db.unit_of_work() as s:
+        task = s.get(Task, task_id)
+        content = s.get(TaskFile, task_id).content
+        reader = open_csv(io.BytesIO(content))
+        counts: Counter[str] = Counter()
+        total = 0
+        email = next(c for c in COLUMNS if c.field == "email")
+        for row in reader:
+            total += 1
+            value = row.cells.get(email, "").strip().lower()
+            if value:
+                counts[value] += 1
+        task.total_rows = total
+        suspended = {e.column for e in reader.header_map.entries if e.suspended}
+        return content, suspended, {e for e, n in counts.items() if n > 1}
+
+
+def _count(task: Task, result: RowResult) -> None:
+    field = {"add": "added", "modify": "modified", "delete": "deleted", "unchanged": "unchanged",
+             "error": "failed"}[result.outcome]
+    setattr(task, field, getattr(task, field) + 1)
+    if any(m["level"] == "warning" for m in result.messages):
+        task.warnings += 1
+
+
+def _row_record(task_id: str, result: RowResult, cells: dict | None) -> dict[str, Any]:
+    return {"task_id": task_id, "line": result.line, "email": result.email, "outcome": result.outcome,
+            "changes": result.changes or None, "messages": result.messages or None,
+            "cells": cells if result.failed else None}
+
+
+def _cells(row) -> dict[str, str]:
+    return {c.header: v for c, v in row.cells.items()}
+
+
+def _run_import(db: Database, task_id: str, worker: str, batch_rows: int) -> None:
+    try:
+        content, suspended, duplicates = _prepare(db, task_id)
+    except CsvFileError as exc:
+        _fail(db, task_id, exc.message)
+        return
+    with db.unit_of_work(write=False) as s:
+        resume_after = s.get(Task, task_id).last_line
+    rows = (r for r in open_csv(io.BytesIO(content)) if r.line > resume_after)
+    while True:
+        batch = [r for _, r in zip(range(batch_rows), rows)]
+        with db.unit_of_work() as s:
+            task = s.get(Task, task_id)
+            if task.status != "running" or task.worker != worker:
+                return  # another worker took over (our lease lapsed)
+            if task.cancel_requested:
+                task.status, task.finished, task.message = "cancelled", utcnow(), "Cancelled on request."
+                return
+            if not batch:
+                _finish(s, task)
+                return
+            customer = s.get(Customer, task.customer_id)
+            ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
+            caller = _task_caller(task)
+            records = []
+            for row in batch:
+                result = apply_row(s, caller, ctx, row)
+                _count(task, result)
+                records.append(_row_record(task.id, result, _cells(row)))
+            s.execute(TaskRow.__table__.insert(), records)
+            task.rows_done += len(batch)
+            task.last_line = batch[-1].line
+            task.heartbeat = utcnow()
+
+
+def _run_preview(db: Database, task_id: str, worker: str) -> None:
+    try:
+        content, suspended, duplicates = _prepare(db, task_id)
+    except CsvFileError as exc:
+        _fail(db, task_id, exc.message)
+        return
+    results: list[dict[str, Any]] = []
+    with db.dry_run() as s:
+        task = s.get(Task, task_id)
+        customer = s.get(Customer, task.customer_id)
+        ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
+        caller = _task_caller(task)
+        for row in open_csv(io.BytesIO(content)):
+            result = apply_row(s, caller, ctx, row)
+            results.append(_row_record(task_id, result, _cells(row)))
+        allocations = _allocations(s, customer.id)
+    with db.unit_of_work() as s:
+        task = s.get(Task, task_id)
+        if task.status != "running" or task.worker != worker:
+            return
+        s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
+        task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
+        for start in range(0, len(results), 2000):
+            chunk = results[start:start + 2000]
+            s.execute(TaskRow.__table__.insert(), chunk)
+        for r in results:
+            _count(task, RowResult(r["line"], r["email"], r["outcome"], r["changes"] or [], r["messages"] or []))
+        task.rows_done = len(results)
+        task.last_line = results[-1]["line"] if results else 0
+        task.allocations = allocations
+        _finish(s, task, allocations_done=True)
+
+
+def _allocations(session: Session, customer_id: str) -> dict[str, Any]:
+    rows = session.execute(select(CustomerPackage.package, CustomerPackage.used, CustomerPackage.allocation)
+                           .where(CustomerPackage.customer_id == customer_id,
+                                  CustomerPackage.package.not_in(BASE_LICENCES))).all()
+    return {p: {"used": u, "allocation": a} for p, u, a in rows}
+
+
+def _finish(session: Session, task: Task, allocations_done: bool = False) -> None:
+    if not allocations_done:
+        task.allocations = _allocations(session, task.customer_id)
+    task.status = "completed_with_errors" if task.failed else "completed"
+    task.finished = utcnow()
+    task.heartbeat = utcnow()
+
+
+def _fail(db: Database, task_id: str, message: str) -> None:
+    with db.unit_of_work() as s:
+        task = s.get(Task, task_id)
+        task.status, task.finished, task.message = "failed", utcnow(), message[:1000]
+
+
+def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS) -> bool:
+    """Claim and run one task; False when there was none."""
+    with db.unit_of_work(write=False) as s:
+        # A cheap read first: idle workers must not take the write lock every poll.
+        waiting = s.scalar(select(Task.id).where(or_(Task.status == "queued", and_(
+            Task.status == "running", Task.heartbeat < utcnow() - lease))).limit(1))
+    if waiting is None:
+        return False
+    with db.unit_of_work() as s:
+        task_id = claim(s, worker, lease)
+    if task_id is None:
+        return False
+    try:
+        run_task(db, task_id, worker, batch_rows)
+    except Exception as exc:  # noqa: BLE001 - a task must end as failed, never stay running forever
+        _fail(db, task_id, f"The task stopped on an unexpected error: {type(exc).__name__}: {exc}")
+        raise
+    return True
+
+
+# --- export and error report ---------------------------------------------------------------
+
+def export_users(db: Database, caller: Caller, customer_id: str) -> Iterator[bytes]:
+    """The customer's users in the import format, streamed in chunks."""
+    with db.unit_of_work(write=False) as s:
+        customer = get_customer(s, caller, customer_id)
+        names = dict(s.execute(select(Location.id, Location.name).where(Location.customer_id == customer.id)).all())
+        cid = customer.id
+
+    def rows() -> Iterator[list[str]]:
+        last_created, last_id = None, ""
+        while True:
+            with db.unit_of_work(write=False) as s:
+                stmt = select(User).where(User.customer_id == cid)
+                if last_created is not None:
+                    stmt = stmt.where(or_(User.created > last_created,
+                                          and_(User.created == last_created, User.id > last_id)))
+                chunk = list(s.scalars(stmt.order_by(User.created, User.id).limit(2000)))
+            if not chunk:
+                return
+            for user in chunk:
+                yield export_row(user, names)
+            last_created, last_id = chunk[-1].created, chunk[-1].id
+
+    return write_csv(rows(), [c.header for c in COLUMNS])
+
+
+def error_report(db: Database, caller: Caller, task_id: str) -> Iterator[bytes]:
+    """The failed rows with an added Error column, ready to fix and upload again."""
+    with db.unit_of_work(write=False) as s:
+        get_task(s, caller, task_id)
+        failed = list(s.execute(select(TaskRow.cells, TaskRow.messages).where(
+            TaskRow.task_id == task_id, TaskRow.outcome == "error").order_by(TaskRow.line)))
+    headers = [c.header for c in COLUMNS]
+    used = [h for h in headers if any(h in (cells or {}) for cells, _ in failed)] or headers
+
+    def rows() -> Iterator[list[str]]:
+        for cells, messages in failed:
+            text = "; ".join(f"{m['column']}: {m['message']}" if m.get("column") else m["message"]
+                             for m in messages or [] if m.get("level") == "error")
+            yield [(cells or {}).get(h, "") for h in used] + [text]
+
+    return write_csv(rows(), used + ["Error"])
+
+
+def template() -> Iterator[bytes]:
+    return write_csv(iter(()), template_headers())
+
+
+def task_progress(task: Task) -> dict[str, Any]:
+    total = task.total_rows
+    return {"rowsDone": task.rows_done, "totalRows": total,
+            "percent": round(100 * task.rows_done / total, 1) if total else (100.0 if task.status in FINISHED else 0.0)}
+
+
+__all__ = ["TASK_TYPES", "apply_preview", "cancel", "claim", "create_import", "delete_task", "error_report",
+           "export_users", "get_task", "list_tasks", "run_pending", "run_task", "task_rows", "template",
+           "worker_name"]
