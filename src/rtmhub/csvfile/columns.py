@@ -1,0 +1,258 @@
+"""The user CSV columns: ONE definition that drives the template, the import and the export (D8).
+
+Headers are the Control Hub ones (facts sheet section 4); the Finnish names of the seed (and a
+few sensible Finnish names for the other columns) are accepted as aliases. Headers match
+case-insensitively after trimming and collapsing whitespace. A package or base-licence header may
+end in `` [subscription id]`` (R17) and/or ``(Suspended)`` (R18); both are parsed off and kept on
+the header map. Any other header is an error that names it (no silent ignoring).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field as dc_field
+from typing import Literal
+
+from rtmhub.csvfile.errors import CsvFileError
+from rtmhub.domain.packages.models import BASE_LICENCES, PACKAGES, USER_PACKAGES
+from rtmhub.errors import ErrorDetail
+
+Kind = Literal["text", "bool", "package", "base", "readonly"]
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str | None
+    kind: Kind
+    package: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def __hash__(self) -> int:  # headers are unique; cheaper than hashing every field per cell
+        return hash(self.header)
+
+    @property
+    def licence(self) -> bool:
+        """A package or base-licence column: TRUE/FALSE, may carry [subscription id] / (Suspended)."""
+        return self.kind in ("package", "base")
+
+
+# Finnish names of the package columns (brand names stay English, as in the seed).
+_PACKAGE_ALIASES: dict[str, tuple[str, ...]] = {
+    "webex_voice": ("Webex-ääni",),
+    "cx_essentials": ("Customer Experience Essentials",),  # R32: the old name of Customer Assist
+}
+_BASE_FIELDS: dict[str, tuple[str, ...]] = {
+    "basic_messaging": ("Perusviestintä",),
+    "basic_space_meetings": ("Perustilakokoukset",),
+    "call_on_webex": ("Soita Webexin kautta", "Call on Webex"),
+}
+
+COLUMNS: tuple[Column, ...] = (
+    Column("First Name", "first_name", "text", aliases=("Etunimi",)),
+    Column("Last Name", "last_name", "text", aliases=("Sukunimi",)),
+    Column("Display Name", "display_name", "text", aliases=("Näyttönimi",)),
+    Column("User ID/Email (Required)", "email", "text",
+           aliases=("User ID/Email", "Käyttäjätunnus/sähköposti (pakollinen)", "Käyttäjätunnus/sähköposti")),
+    Column("User Status", "status", "readonly", aliases=("Käyttäjän tila",)),
+    Column("Extension", "extension", "text", aliases=("Jatkonumero", "Alanumero")),
+    Column("Phone Number", "phone_number", "text", aliases=("Puhelinnumero",)),
+    Column("Caller ID Number", "caller_id_number", "text", aliases=("Soittajan tunnuksen numero",)),
+    Column("Caller ID First Name", "caller_id_first_name", "text", aliases=("Soittajan tunnuksen etunimi",)),
+    Column("Caller ID Last Name", "caller_id_last_name", "text", aliases=("Soittajan tunnuksen sukunimi",)),
+    Column("Location", "location", "text", aliases=("Sijainti",)),
+    Column("Title", "title", "text", aliases=("Titteli", "Tehtävänimike")),
+    Column("Department", "department", "text", aliases=("Osasto",)),
+    Column("Manager", "manager", "text", aliases=("Esihenkilö", "Esimies")),
+    Column("Preferred Language", "language", "text", aliases=("Ensisijainen kieli", "Kieli")),
+    Column("Time zone", "timezone", "text", aliases=("Timezone", "Aikavyöhyke")),
+    Column("Jabber Calling", "jabber_calling", "bool", aliases=("Jabber-kutsu",)),
+    Column("Jabber with Webex Teams", "jabber_with_teams", "bool", aliases=("Jabber Webex Teamsin kanssa",)),
+    Column("Preferred Webex Site", "preferred_site_url", "text", aliases=("Ensisijainen Webex-sivusto",)),
+    *(Column(PACKAGES[p].display_name, None, "package", p, _PACKAGE_ALIASES.get(p, ())) for p in USER_PACKAGES),
+    *(Column(PACKAGES[b].display_name, b, "base", b, _BASE_FIELDS.get(b, ())) for b in BASE_LICENCES),
+)
+
+
+def normalise_header(text: str) -> str:
+    """The comparison key of a header: trimmed, inner whitespace collapsed, case-folded."""
+    return " ".join(text.replace("\ufeff", "").split()).casefold()
+
+
+_BY_KEY: dict[str, Column] = {}
+for _c in COLUMNS:
+    for _name in (_c.header, *_c.aliases):
+        _key = normalise_header(_name)
+        assert _BY_KEY.get(_key, _c) is _c, f"header {_name!r} defined twice"
+        _BY_KEY[_key] = _c
+EMAIL_COLUMN: Column = next(c for c in COLUMNS if c.field == "email")
+
+_SUBSCRIPTION = re.compile(r"\[([^\[\]]*)\]\s*$")
+_SUSPENDED = re.compile(r"\(\s*suspended\s*\)\s*$", re.IGNORECASE)
+
+
+def find_column(header: str) -> Column | None:
+    """The column a bare header (no suffixes) names, or None."""
+    return _BY_KEY.get(normalise_header(header))
+
+
+@dataclass(frozen=True)
+class HeaderEntry:
+    index: int  # 0-based position of the column in the file
+    header: str  # the header text as written in the file (trimmed)
+    column: Column
+    subscription_id: str | None = None
+    suspended: bool = False
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Per file column index, the Column it holds (plus subscription id and suspended flag)."""
+
+    entries: tuple[HeaderEntry, ...]
+    width: int  # header cells in the file (trailing empty header cells not counted)
+    by_index: dict[int, HeaderEntry] = dc_field(init=False, repr=False, compare=False)
+    by_column: dict[Column, HeaderEntry] = dc_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_index", {e.index: e for e in self.entries})
+        object.__setattr__(self, "by_column", {e.column: e for e in self.entries})
+
+    def __getitem__(self, index: int) -> HeaderEntry:
+        return self.by_index[index]
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.by_column
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return tuple(e.column for e in self.entries)
+
+    def entry(self, column: Column) -> HeaderEntry | None:
+        return self.by_column.get(column)
+
+    @property
+    def suspended_columns(self) -> frozenset[Column]:
+        return frozenset(e.column for e in self.entries if e.suspended)
+
+
+def _split_suffixes(text: str) -> tuple[str, str | None, bool, bool]:
+    """``Webex Calling (Suspended) [Sub123]`` -> ("Webex Calling", "Sub123", True, had_suffix)."""
+    name, subscription, suspended, had = text.strip(), None, False, False
+    while True:
+        m = _SUBSCRIPTION.search(name)
+        if m and subscription is None:
+            subscription = m.group(1).strip() or None
+            name, had = name[:m.start()].rstrip(), True
+            continue
+        m = _SUSPENDED.search(name)
+        if m and not suspended:
+            suspended, had = True, True
+            name = name[:m.start()].rstrip()
+            continue
+        return name, subscription, suspended, had
+
+
+def _quote_list(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(f"'{i}'" for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def accepted_headers_text() -> str:
+    return (", ".join(c.header for c in COLUMNS)
+            + " (Finnish names such as 'Sijainti' or 'Jatkonumero' are accepted too; a package or licence "
+              "header may end in ' [subscription id]')")
+
+
+def resolve_headers(headers: list[str]) -> HeaderMap:
+    """Map the file's header cells to columns, or raise CsvFileError naming every problem."""
+    cells = [h.replace("\ufeff", "").strip() for h in headers]
+    while cells and cells[-1] == "":
+        cells.pop()  # spreadsheets often save empty columns after the last one
+    entries: list[HeaderEntry] = []
+    unknown: list[str] = []
+    misplaced: list[str] = []
+    empty: list[int] = []
+    seen: dict[Column, HeaderEntry] = {}
+    duplicates: list[str] = []
+    for index, text in enumerate(cells):
+        if text == "":
+            empty.append(index + 1)
+            continue
+        column = find_column(text)
+        subscription, suspended = None, False
+        if column is None:
+            name, subscription, suspended, had = _split_suffixes(text)
+            column = find_column(name) if had else None
+            if column is not None and not column.licence:
+                misplaced.append(text)
+                continue
+        if column is None:
+            unknown.append(text)
+            continue
+        entry = HeaderEntry(index, text, column, subscription, suspended)
+        if column in seen:
+            duplicates.append(f"'{column.header}' (columns {seen[column].index + 1} and {index + 1}: "
+                              f"'{seen[column].header}' and '{text}')")
+            continue
+        seen[column] = entry
+        entries.append(entry)
+    problems: list[ErrorDetail] = []
+    if unknown:
+        problems.append(ErrorDetail(
+            f"Unknown column header{'s' if len(unknown) > 1 else ''}: {_quote_list(unknown)}. Rename or delete "
+            f"{'these columns' if len(unknown) > 1 else 'this column'}; accepted headers are: "
+            f"{accepted_headers_text()}."))
+    if misplaced:
+        problems.append(ErrorDetail(
+            f"Only package and licence columns may carry ' [subscription id]' or '(Suspended)': "
+            f"{_quote_list(misplaced)}; remove the suffix."))
+    if empty:
+        problems.append(ErrorDetail(
+            f"Column{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:12]))} "
+            f"{'have' if len(empty) > 1 else 'has'} no header; give each column a header or delete it."))
+    if duplicates:
+        problems.append(ErrorDetail(
+            f"A column appears twice: {'; '.join(duplicates[:12])}; keep one of each.",
+            field=duplicates[0].split("'")[1]))
+    if EMAIL_COLUMN not in seen:
+        problems.append(ErrorDetail(
+            f"The column '{EMAIL_COLUMN.header}' is missing; it is the one column every file needs "
+            "(the user's e-mail address). Add it to the header line (download the template to start from).",
+            field=EMAIL_COLUMN.header))
+    if problems:
+        raise CsvFileError("The header line of the file cannot be used. "
+                           + " ".join(p.description for p in problems), problems, line=None)
+    return HeaderMap(tuple(entries), len(cells))
+
+
+def known_column_count(headers: list[str]) -> tuple[int, int]:
+    """(header cells that name a column, non-empty header cells) — used to sniff the delimiter."""
+    known = total = 0
+    for text in headers:
+        text = text.replace("\ufeff", "").strip()
+        if not text:
+            continue
+        total += 1
+        if find_column(text) is not None:
+            known += 1
+        else:
+            name, _, _, had = _split_suffixes(text)
+            column = find_column(name) if had else None
+            if column is not None and column.licence:
+                known += 1
+    return known, total
+
+
+def template_headers() -> list[str]:
+    """Headers of the downloadable template: every writable column, in export order."""
+    return [c.header for c in COLUMNS if c.kind != "readonly"]
+
+
+__all__ = ["COLUMNS", "EMAIL_COLUMN", "Column", "CsvFileError", "HeaderEntry", "HeaderMap", "Kind",
+           "find_column", "known_column_count", "normalise_header", "resolve_headers", "template_headers"]

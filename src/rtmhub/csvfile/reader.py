@@ -1,0 +1,272 @@
+"""Reading user CSV files as people really make them, streamed.
+
+- Encoding: UTF-8 with or without BOM; UTF-16 LE/BE with BOM. Anything else is refused with a
+  message that says to save the file as "CSV UTF-8".
+- Line ends: CRLF, LF or CR (mixed too). Quoted fields may hold delimiters, quotes and line
+  breaks; ``CsvRow.line`` is still the physical line the row starts on (header = line 1 unless
+  blank lines precede it).
+- Delimiter: ``,`` ``;`` or TAB, sniffed from the header line: the candidate whose header cells
+  all name known columns wins; when several do (a one-column header) ``,`` is preferred; when two
+  candidates each find more than one known column the file is refused as ambiguous.
+- Cells are trimmed; blank rows are skipped anywhere; a leading apostrophe before ``= + - @``
+  (our export's formula neutralisation, see ``writer``) is removed.
+- Memory is flat in the row count: the file is decoded incrementally and rows are yielded one by
+  one; nothing holds the whole file.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from rtmhub.csvfile.columns import Column, HeaderMap, known_column_count, resolve_headers
+from rtmhub.csvfile.errors import CsvFileError
+
+DELIMITERS: tuple[str, ...] = (",", ";", "\t")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+MAX_LINE_CHARS = 1_000_000  # one physical line; a longer one is not a CSV a person made
+MAX_HEADER_LINES = 20  # a header with an unclosed quote must not swallow the file
+_FORMULA_START = frozenset("=+-@")
+SAVE_AS_UTF8 = "save it as 'CSV UTF-8 (comma delimited)' from your spreadsheet program"
+
+
+@dataclass
+class CsvRow:
+    line: int  # physical line where the row starts (the header is line 1)
+    cells: dict[Column, str]  # every column of the header map; trimmed; absent/empty cells -> ""
+    extra_cells: int = 0  # cells after the last header column (trailing empty ones not counted)
+
+
+def parse_bool(value: str) -> bool | None:
+    """TRUE/FALSE in any case -> bool; empty -> None; anything else -> ValueError."""
+    text = value.strip().casefold()
+    if text == "":
+        return None
+    if text == "true":
+        return True
+    if text == "false":
+        return False
+    raise ValueError(f"expected TRUE or FALSE, got {value!r}")
+
+
+def unneutralise(value: str) -> str:
+    """Undo ``writer.neutralise``: drop one leading apostrophe that guards a formula start."""
+    if value[:1] == "'":
+        rest = value.lstrip("'")
+        if rest[:1] in _FORMULA_START:
+            return value[1:]
+    return value
+
+
+class _PrefixedRaw(io.RawIOBase):
+    """A raw stream that serves already-read bytes first, then the rest of the caller's stream."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO):
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        size = len(buffer)
+        if self._prefix:
+            n = min(size, len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(size)
+        if not data:
+            return 0
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("open_csv needs a binary stream (open the file with 'rb')")
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+
+def _read_prefix(stream: BinaryIO, size: int) -> bytes:
+    out = b""
+    while len(out) < size:
+        data = stream.read(size - len(out))
+        if not data:
+            break
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("open_csv needs a binary stream (open the file with 'rb')")
+        out += bytes(data)
+    return out
+
+
+def _encoding_for(prefix: bytes) -> str:
+    if prefix.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the codec reads the BOM and picks the byte order
+    return "utf-8-sig"  # also reads UTF-8 without a BOM
+
+
+def _decode_error(exc: UnicodeDecodeError, encoding: str) -> CsvFileError:
+    bad = exc.object[exc.start:exc.start + 1].hex().upper() if isinstance(exc.object, (bytes, bytearray)) else ""
+    what = "UTF-16" if encoding == "utf-16" else "UTF-8"
+    hint = f" (byte 0x{bad}; letters like ä, ö, å saved in a Windows or Mac code page look like this)" \
+        if bad and what == "UTF-8" else ""
+    return CsvFileError(f"The file is not UTF-8/UTF-16 text: it is not valid {what}{hint}; {SAVE_AS_UTF8}.")
+
+
+class CsvReader:
+    """An opened CSV file: ``header_map`` at once, rows lazily by iterating (single pass)."""
+
+    header_map: HeaderMap
+    delimiter: str
+    encoding: str
+    header_line: int
+    rows_read: int
+
+    def __init__(self, stream: BinaryIO, max_rows: int | None = None):
+        if isinstance(stream, (bytes, bytearray)):
+            stream = io.BytesIO(stream)
+        prefix = _read_prefix(stream, 4)
+        self.encoding = _encoding_for(prefix)
+        raw = _PrefixedRaw(prefix, stream)
+        self._text = io.TextIOWrapper(io.BufferedReader(raw, 65536), encoding=self.encoding, errors="strict",
+                                      newline="")
+        self._max_rows = max_rows if max_rows and max_rows > 0 else None
+        self._line_no = 0
+        self._eof = False
+        self.rows_read = 0
+        self._lines = self._physical_lines()
+        self._read_header()
+        self._started = False
+
+    # --- physical lines -------------------------------------------------------------------
+    def _physical_lines(self) -> Iterator[str]:
+        text = self._text
+        while True:
+            try:
+                line = text.readline(MAX_LINE_CHARS)
+            except UnicodeDecodeError as exc:
+                raise _decode_error(exc, self.encoding) from None
+            if not line:
+                self._eof = True
+                return
+            self._line_no += 1
+            if len(line) >= MAX_LINE_CHARS:
+                raise CsvFileError(f"Line {self._line_no} is longer than {MAX_LINE_CHARS:,} characters; this is "
+                                   f"not a user CSV file (or its line ends are lost). Check the file and "
+                                   f"{SAVE_AS_UTF8}.", line=self._line_no)
+            if "\x00" in line:
+                raise CsvFileError(f"Line {self._line_no} contains NUL bytes, so the file is not plain text (or is "
+                                   f"UTF-16/UTF-32 without a byte order mark); {SAVE_AS_UTF8}.", line=self._line_no)
+            yield line
+
+    # --- header and delimiter -------------------------------------------------------------
+    def _read_header(self) -> None:
+        lines: list[str] = []
+        for line in self._lines:
+            if not lines and line.strip(" \t\r\n,;\ufeff") == "":
+                continue  # blank lines before the header
+            lines.append(line)
+            if "".join(lines).count('"') % 2 == 0 or len(lines) >= MAX_HEADER_LINES:
+                break
+        if not lines:
+            raise CsvFileError("The file is empty. The first line must be the header, with at least the column "
+                               "'User ID/Email (Required)'; download the template to start from.", line=1)
+        self.header_line = self._line_no - len(lines) + 1
+        candidates = []
+        for order, delimiter in enumerate(DELIMITERS):
+            cells = self._parse_header(lines, delimiter)
+            known, total = known_column_count(cells)
+            candidates.append((delimiter, cells, known, total, order))
+        multi = [c for c in candidates if c[2] > 1]
+        if len(multi) > 1:
+            names = " and ".join(_DELIMITER_NAMES[c[0]] for c in multi)
+            raise CsvFileError(f"The header line can be read with more than one delimiter ({names}), so the columns "
+                               f"are ambiguous. Save the file with commas as the delimiter ('CSV UTF-8 (comma "
+                               f"delimited)') and upload it again.", line=self.header_line)
+        complete = [c for c in candidates if c[3] > 0 and c[2] == c[3]]
+        if complete:  # the reading that splits more (trailing delimiters count), then comma first
+            chosen = min(complete, key=lambda c: (-len(c[1]), c[4]))
+        else:  # nothing fits: report the unknown headers of the most plausible reading
+            chosen = max(candidates, key=lambda c: (c[2], c[3], -c[4]))
+        self.delimiter = chosen[0]
+        try:
+            self.header_map = resolve_headers(chosen[1])
+        except CsvFileError as exc:
+            exc.line = self.header_line
+            raise
+
+    def _dialect(self, delimiter: str) -> dict:
+        return {"delimiter": delimiter, "quotechar": '"', "doublequote": True, "skipinitialspace": True,
+                "strict": False}
+
+    def _parse_header(self, lines: list[str], delimiter: str) -> list[str]:
+        try:
+            return next(csv.reader(iter(lines), **self._dialect(delimiter)), [])
+        except csv.Error:
+            return []
+
+    # --- rows -----------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[CsvRow]:
+        if self._started:
+            raise RuntimeError("a CsvReader can be iterated once; open the file again")
+        self._started = True
+        return self._rows()
+
+    def _rows(self) -> Iterator[CsvRow]:
+        reader = csv.reader(self._lines, **self._dialect(self.delimiter))
+        entries = [(e.index, e.column) for e in self.header_map.entries]
+        width = self.header_map.width
+        max_rows = self._max_rows
+        while True:
+            start = self._line_no + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise CsvFileError(f"Line {start}: {exc}. A quoted value is probably not closed; check the quotes "
+                                   "(a quote inside a quoted value is written twice: \"\").", line=start) from None
+            if self._eof:
+                raise CsvFileError(f"Line {start}: a quoted value that starts on this row is never closed, so the "
+                                   "rest of the file would be read as one cell. Close the quote (a quote inside a "
+                                   "quoted value is written twice: \"\").", line=start)
+            values = [f.strip() for f in fields]
+            if not any(values):
+                continue  # blank row (empty line, only delimiters or spaces)
+            self.rows_read += 1
+            if max_rows is not None and self.rows_read > max_rows:
+                raise CsvFileError(f"The file has more than {max_rows:,} rows, the limit set on this server. Split "
+                                   "it into smaller files, or raise the limit with the setting "
+                                   "RTMHUB_CSV_MAX_ROWS (0 = no limit).", line=start)
+            n = len(values)
+            extra = 0
+            if n > width:
+                last = n
+                while last > width and values[last - 1] == "":
+                    last -= 1
+                extra = last - width
+            cells: dict[Column, str] = {}
+            for index, column in entries:
+                if index < n:
+                    value = values[index]
+                    if value[:1] == "'":
+                        value = unneutralise(value)
+                    cells[column] = value
+                else:
+                    cells[column] = ""
+            yield CsvRow(start, cells, extra)
+
+
+def open_csv(stream: BinaryIO, *, max_rows: int | None = None) -> CsvReader:
+    """Open a user CSV: the header is read and checked now (CsvFileError), rows stream on iteration.
+
+    ``max_rows`` (None or 0 = no cap) is checked while iterating: the row after the cap raises
+    CsvFileError naming the cap and the ``RTMHUB_CSV_MAX_ROWS`` setting.
+    """
+    return CsvReader(stream, max_rows=max_rows)
+
+
+__all__ = ["DELIMITERS", "CsvFileError", "CsvReader", "CsvRow", "open_csv", "parse_bool", "unneutralise"]

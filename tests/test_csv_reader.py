@@ -1,0 +1,607 @@
+"""The CSV reader/writer (rtmhub.csvfile): every file oddity of issue 3 point 3, round trips, streaming.
+
+Pure tests: no database, no app.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rtmhub.csvfile import (COLUMNS, Column, CsvFileError, CsvRow, neutralise, open_csv, parse_bool,
+                            resolve_headers, template_headers, write_csv)
+from rtmhub.csvfile.columns import EMAIL_COLUMN, find_column
+from rtmhub.errors import ValidationFailed
+
+DATA = Path(__file__).parent / "data" / "csv"
+BY_HEADER = {c.header: c for c in COLUMNS}
+EMAIL = "User ID/Email (Required)"
+
+
+def col(header: str) -> Column:
+    return BY_HEADER[header]
+
+
+def read(data: bytes | str, **kw) -> list[CsvRow]:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return list(open_csv(io.BytesIO(data), **kw))
+
+
+def plain(rows: list[CsvRow]) -> list[tuple[int, dict[str, str]]]:
+    return [(r.line, {c.header: v for c, v in r.cells.items()}) for r in rows]
+
+
+def file_error(data: bytes | str, **kw) -> CsvFileError:
+    with pytest.raises(CsvFileError) as info:
+        read(data, **kw)
+    return info.value
+
+
+SIMPLE = "First Name,User ID/Email (Required),Webex Calling\nAnna,anna@example.fi,TRUE\nBo,bo@example.fi,false\n"
+SIMPLE_ROWS = [(2, {"First Name": "Anna", EMAIL: "anna@example.fi", "Webex Calling": "TRUE"}),
+               (3, {"First Name": "Bo", EMAIL: "bo@example.fi", "Webex Calling": "false"})]
+
+
+# --- columns ---------------------------------------------------------------------------------
+
+def test_columns_in_export_order():
+    assert [c.header for c in COLUMNS] == [
+        "First Name", "Last Name", "Display Name", "User ID/Email (Required)", "User Status", "Extension",
+        "Phone Number", "Caller ID Number", "Caller ID First Name", "Caller ID Last Name", "Location", "Title",
+        "Department", "Manager", "Preferred Language", "Time zone", "Jabber Calling", "Jabber with Webex Teams",
+        "Preferred Webex Site", "Webex Calling", "Webex Calling Standard", "Webex Suite", "Webex Voice",
+        "Webex Meetings", "Customer Assist", "Basic Messaging", "Basic Space Meetings",
+        "Call on Webex (1:1 call, non-PSTN)"]
+    assert col("User Status").kind == "readonly" and col("User Status").field == "status"
+    assert col("Location").field == "location"
+    assert (col("Jabber Calling").kind, col("Jabber with Webex Teams").field) == ("bool", "jabber_with_teams")
+    assert col("Customer Assist").package == "cx_essentials" and col("Customer Assist").kind == "package"
+    assert [c.field for c in COLUMNS if c.kind == "base"] == ["basic_messaging", "basic_space_meetings",
+                                                               "call_on_webex"]
+    assert "User Status" not in template_headers() and template_headers()[3] == EMAIL
+
+
+@pytest.mark.parametrize("alias, header", [
+    ("Sijainti", "Location"), ("Jatkonumero", "Extension"), ("Puhelinnumero", "Phone Number"),
+    ("Ensisijainen Webex-sivusto", "Preferred Webex Site"), ("Jabber-kutsu", "Jabber Calling"),
+    ("Jabber Webex Teamsin kanssa", "Jabber with Webex Teams"), ("Perusviestintä", "Basic Messaging"),
+    ("Perustilakokoukset", "Basic Space Meetings"), ("Soita Webexin kautta", "Call on Webex (1:1 call, non-PSTN)"),
+    ("Webex-ääni", "Webex Voice"), ("Etunimi", "First Name"), ("Sukunimi", "Last Name"),
+    ("Näyttönimi", "Display Name"), ("Käyttäjätunnus/sähköposti (pakollinen)", EMAIL),
+    ("Käyttäjän tila", "User Status"), ("Customer Experience Essentials", "Customer Assist"),
+    ("  user   id/EMAIL (required) ", EMAIL), ("TIME ZONE", "Time zone"), ("sijainti", "Location"),
+])
+def test_aliases_and_case_insensitive_headers(alias, header):
+    assert find_column(alias) is col(header)
+
+
+def test_resolve_headers_suffixes():
+    hm = resolve_headers([EMAIL, "Webex Calling [Sub123]", "Webex Suite (Suspended)",
+                          "Basic Messaging (Suspended) [Sub 9]", ""])
+    assert hm.width == 4 and [e.index for e in hm.entries] == [0, 1, 2, 3]
+    assert (hm[1].column, hm[1].subscription_id, hm[1].suspended) == (col("Webex Calling"), "Sub123", False)
+    assert (hm[2].column, hm[2].subscription_id, hm[2].suspended) == (col("Webex Suite"), None, True)
+    assert (hm[3].column, hm[3].subscription_id, hm[3].suspended) == (col("Basic Messaging"), "Sub 9", True)
+    assert hm.suspended_columns == {col("Webex Suite"), col("Basic Messaging")}
+    assert col("Webex Calling") in hm and col("Location") not in hm
+
+
+def test_suffix_only_on_licence_columns():
+    with pytest.raises(CsvFileError) as info:
+        resolve_headers([EMAIL, "First Name [Sub1]"])
+    assert "First Name [Sub1]" in info.value.message
+
+
+def test_csv_file_error_is_a_validation_error():
+    assert issubclass(CsvFileError, ValidationFailed) and CsvFileError.status == 400
+
+
+# --- encodings ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8], ids=["no-bom", "bom"])
+def test_utf8_with_and_without_bom(bom):
+    text = "First Name,User ID/Email (Required)\nÄijä Åström-Öberg,aija@example.fi\n"
+    rows = read(bom + text.encode("utf-8"))
+    assert plain(rows) == [(2, {"First Name": "Äijä Åström-Öberg", EMAIL: "aija@example.fi"})]
+
+
+@pytest.mark.parametrize("codec, bom", [("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)])
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_utf16_with_bom(codec, bom, delimiter):
+    text = SIMPLE.replace(",", delimiter).replace("\n", "\r\n")
+    reader = open_csv(io.BytesIO(bom + text.encode(codec)))
+    assert reader.delimiter == delimiter
+    assert plain(list(reader)) == SIMPLE_ROWS
+
+
+def test_stored_utf16le_unicode_text_file():
+    reader = open_csv(io.BytesIO((DATA / "excel_unicode_text_utf16le.txt").read_bytes()))
+    assert reader.delimiter == "\t"
+    entries = {e.column.header: e for e in reader.header_map}
+    assert entries["Webex Calling"].subscription_id == "Sub123" and entries["Webex Suite"].suspended
+    rows = list(reader)
+    assert [(r.line, r.cells[col("Last Name")], r.cells[col("Webex Calling")]) for r in rows] == [
+        (2, "Mäkelä", "TRUE"), (4, "Niemi", "FALSE")]
+
+
+def test_invalid_utf8_is_refused():
+    data = "First Name,User ID/Email (Required)\nÄijä,a@example.fi\n".encode("cp1252")
+    err = file_error(data)
+    assert "not UTF-8/UTF-16 text" in err.message and "CSV UTF-8" in err.message and "0xC4" in err.message
+
+
+def test_invalid_utf8_late_in_a_big_file_is_refused():
+    data = (SIMPLE + "x,y@example.fi,TRUE\n" * 5000).encode() + b"\xff\xfe,z@example.fi,TRUE\n"
+    with pytest.raises(CsvFileError, match="CSV UTF-8"):
+        read(data)
+
+
+def test_truncated_utf16_is_refused():
+    data = codecs.BOM_UTF16_LE + SIMPLE.encode("utf-16-le") + b"A"
+    with pytest.raises(CsvFileError, match="UTF-8/UTF-16"):
+        read(data)
+
+
+@pytest.mark.parametrize("data", [
+    b"First Name,User ID/Email (Required)\nA\x00nna,a@example.fi\n",
+    SIMPLE.encode("utf-16-le"),  # UTF-16 without a BOM is full of NUL bytes as UTF-8
+])
+def test_nul_bytes_are_refused(data):
+    err = file_error(data)
+    assert "NUL" in err.message and "CSV UTF-8" in err.message
+
+
+# --- line ends, delimiters ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR"])
+def test_line_ends(newline):
+    assert plain(read(SIMPLE.replace("\n", newline))) == SIMPLE_ROWS
+
+
+def test_mixed_line_ends():
+    text = "First Name,User ID/Email (Required)\r\nA,a@example.fi\rB,b@example.fi\nC,c@example.fi\r\n"
+    assert [(r.line, r.cells[EMAIL_COLUMN]) for r in read(text)] == [
+        (2, "a@example.fi"), (3, "b@example.fi"), (4, "c@example.fi")]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+def test_each_delimiter(delimiter):
+    text = SIMPLE.replace(",", delimiter) + f"\"Cé{delimiter}x\"{delimiter}c@example.fi{delimiter}\n"
+    reader = open_csv(io.BytesIO(text.encode()))
+    assert reader.delimiter == delimiter
+    rows = plain(list(reader))
+    assert rows[:2] == SIMPLE_ROWS
+    assert rows[2] == (4, {"First Name": f"Cé{delimiter}x", EMAIL: "c@example.fi", "Webex Calling": ""})
+
+
+def test_semicolon_header_with_comma_inside_a_header_name():
+    text = "User ID/Email (Required);Call on Webex (1:1 call, non-PSTN);Title\na@example.fi;TRUE;Boss, big\n"
+    reader = open_csv(io.BytesIO(text.encode()))
+    assert reader.delimiter == ";"
+    assert plain(list(reader)) == [(2, {EMAIL: "a@example.fi", "Call on Webex (1:1 call, non-PSTN)": "TRUE",
+                                        "Title": "Boss, big"})]
+
+
+def test_single_column_header_prefers_comma():
+    reader = open_csv(io.BytesIO(b"User ID/Email (Required)\na@example.fi\n"))
+    assert reader.delimiter == ","
+    assert plain(list(reader)) == [(2, {EMAIL: "a@example.fi"})]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_single_column_header_with_trailing_delimiter_picks_that_delimiter(delimiter):
+    reader = open_csv(io.BytesIO(f"User ID/Email (Required){delimiter}\na@example.fi{delimiter}x\n".encode()))
+    assert reader.delimiter == delimiter
+    assert [(r.cells[EMAIL_COLUMN], r.extra_cells) for r in reader] == [("a@example.fi", 1)]
+
+
+def test_ambiguous_delimiter_is_refused():
+    # Read with commas: First Name, Last Name + junk; with semicolons: Department, Manager + junk.
+    text = "First Name,Last Name,Title;Department;Manager;User ID/Email (Required)\nA,B,C;D;E;f@example.fi\n"
+    err = file_error(text)
+    assert "ambiguous" in err.message and "commas" in err.message and err.line == 1
+
+
+# --- quoting, blank rows, trimming -------------------------------------------------------------
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"], ids=["CRLF", "LF", "CR"])
+def test_embedded_delimiters_quotes_newlines_keep_line_numbers(newline):
+    text = (DATA / "embedded_quotes_newlines.csv").read_text("utf-8")
+    if newline != "\n":  # the line ends of the file and those inside the values change together
+        text = text.replace("\n", newline)
+    rows = plain(read(text))
+    assert rows == [
+        (2, {"First Name": "Anna, the first", EMAIL: "anna@example.fi", "Title": 'She said "hi"',
+             "Department": "Sales"}),
+        (3, {"First Name": f"Multi{newline}line{newline}name", EMAIL: "multi@example.fi", "Title": "a,b;c\td",
+             "Department": ""}),
+        (8, {"First Name": "Last", EMAIL: "last@example.fi", "Title": "ends with newline", "Department": "IT"}),
+    ]
+
+
+def test_embedded_lf_in_a_crlf_file_counts_as_a_line():
+    text = 'User ID/Email (Required),Title\r\na@example.fi,"two\nlines"\r\nb@example.fi,x\r\n'
+    assert [(r.line, r.cells[col("Title")]) for r in read(text)] == [(2, "two\nlines"), (4, "x")]
+
+
+def test_blank_rows_anywhere_and_trailing():
+    text = ("\n  \n,,\n" "First Name,User ID/Email (Required),Webex Calling\n" "\n" "A,a@example.fi,TRUE\n"
+            ",,\n" " , ,  \n" "\t\n" "B,b@example.fi,FALSE\n" "\n\n,,\n\r\n")
+    reader = open_csv(io.BytesIO(text.encode()))
+    assert reader.header_line == 4
+    assert [(r.line, r.cells[EMAIL_COLUMN]) for r in reader] == [(6, "a@example.fi"), (10, "b@example.fi")]
+
+
+def test_header_only_gives_zero_rows():
+    assert read("User ID/Email (Required),First Name\n") == []
+    assert read("User ID/Email (Required),First Name") == []
+    assert read(codecs.BOM_UTF8 + b"User ID/Email (Required)\r\n\r\n\r\n") == []
+
+
+@pytest.mark.parametrize("data", [b"", codecs.BOM_UTF8, b"\n\r\n  \n", codecs.BOM_UTF16_LE])
+def test_empty_file_is_refused(data):
+    err = file_error(data)
+    assert "empty" in err.message and EMAIL in err.message
+
+
+def test_surrounding_spaces_trimmed():
+    text = ("  First Name , User ID/Email (Required)\t,Title \n"
+            '  Anna  ,  anna@example.fi ,  "  quoted, spaced  "  \n')
+    assert plain(read(text)) == [(2, {"First Name": "Anna", EMAIL: "anna@example.fi", "Title": "quoted, spaced"})]
+
+
+@pytest.mark.parametrize("value", ["TRUE", "true", "True", "tRuE", " TRUE "])
+def test_true_any_case(value):
+    assert parse_bool(value) is True
+    rows = read(f"User ID/Email (Required),Webex Calling,Jabber Calling\na@example.fi,{value},{value.lower()}\n")
+    assert rows[0].cells[col("Webex Calling")] == value.strip()  # left as written, parsed by parse_bool
+
+
+@pytest.mark.parametrize("value", ["FALSE", "false", "False", "fAlSe"])
+def test_false_any_case(value):
+    assert parse_bool(value) is False
+
+
+@pytest.mark.parametrize("value", ["1", "0", "yes", "no", "T", "F", "TRUEISH", "x"])
+def test_parse_bool_rejects_other_values(value):
+    with pytest.raises(ValueError):
+        parse_bool(value)
+
+
+def test_parse_bool_empty_is_none():
+    assert parse_bool("") is None and parse_bool("   ") is None
+
+
+def test_cells_hold_every_header_column_and_only_those():
+    rows = read("User ID/Email (Required),Webex Calling,Location\na@example.fi\nb@example.fi,TRUE\n")
+    assert [set(c.header for c in r.cells) for r in rows] == [{EMAIL, "Webex Calling", "Location"}] * 2
+    assert rows[0].cells[col("Location")] == "" and rows[1].cells[col("Webex Calling")] == "TRUE"
+
+
+def test_extra_cells_are_kept_and_counted():
+    text = ("User ID/Email (Required),First Name\n"
+            "a@example.fi,A,unexpected,more\n" "b@example.fi,B,,,\n" "c@example.fi,C,,x,\n")
+    rows = read(text)
+    assert [(r.cells[EMAIL_COLUMN], r.extra_cells) for r in rows] == [
+        ("a@example.fi", 2), ("b@example.fi", 0), ("c@example.fi", 2)]
+
+
+def test_leading_apostrophe_before_formula_characters_is_stripped():
+    text = ("User ID/Email (Required),Phone Number,Title,Department,Manager,Location\n"
+            "a@example.fi,'+358401234567,'=SUM(A1),'-5,'@x,'plain\n"
+            "b@example.fi,''=x,',''," "'''+1,x'=y\n")
+    rows = plain(read(text))
+    assert rows[0][1] == {EMAIL: "a@example.fi", "Phone Number": "+358401234567", "Title": "=SUM(A1)",
+                          "Department": "-5", "Manager": "@x", "Location": "'plain"}
+    assert rows[1][1] == {EMAIL: "b@example.fi", "Phone Number": "'=x", "Title": "'", "Department": "''",
+                          "Manager": "''+1", "Location": "x'=y"}
+
+
+def test_unclosed_quote_is_a_file_error():
+    text = 'User ID/Email (Required),Title\na@example.fi,ok\nb@example.fi,"never closed\nc@example.fi,x\n'
+    err = file_error(text)
+    assert err.line == 3 and "never closed" in err.message
+
+
+def test_overlong_field_is_a_file_error():
+    text = 'User ID/Email (Required),Title\na@example.fi,"' + ("x" * 100 + "\n") * 2000 + '"\n'
+    with pytest.raises(CsvFileError, match="Line 2"):
+        read(text)
+
+
+# --- headers -------------------------------------------------------------------------------------
+
+def test_finnish_headers_stored_file():
+    reader = open_csv(io.BytesIO((DATA / "finnish_semicolon_crlf_bom.csv").read_bytes()))
+    assert reader.delimiter == ";" and reader.encoding == "utf-8-sig"
+    rows = list(reader)
+    first = {c.header: v for c, v in rows[0].cells.items()}
+    assert first == {
+        "First Name": "Äijä", "Last Name": "Öhman", EMAIL: "aija.ohman@example.fi", "Extension": "1001",
+        "Phone Number": "+358401234567", "Location": "Helsinki", "Jabber Calling": "TRUE",
+        "Jabber with Webex Teams": "false", "Preferred Webex Site": "", "Webex Voice": "TRUE",
+        "Webex Calling": "FALSE", "Basic Messaging": "true", "Basic Space Meetings": "TRUE",
+        "Call on Webex (1:1 call, non-PSTN)": "False"}
+    assert (rows[1].line, rows[1].cells[EMAIL_COLUMN], rows[1].cells[col("Location")]) == (
+        3, "asa;gronlund@example.fi", "Turku")
+
+
+def test_subscription_suffix_and_suspended_header():
+    text = "User ID/Email (Required),Webex Calling [Sub123],Webex Suite (Suspended)\na@example.fi,TRUE,FALSE\n"
+    reader = open_csv(io.BytesIO(text.encode()))
+    entries = list(reader.header_map.entries)
+    assert [(e.header, e.column.header, e.subscription_id, e.suspended) for e in entries] == [
+        (EMAIL, EMAIL, None, False), ("Webex Calling [Sub123]", "Webex Calling", "Sub123", False),
+        ("Webex Suite (Suspended)", "Webex Suite", None, True)]
+    assert {e.column for e in reader.header_map.entries if e.suspended} == {col("Webex Suite")}
+    assert plain(list(reader)) == [(2, {EMAIL: "a@example.fi", "Webex Calling": "TRUE", "Webex Suite": "FALSE"})]
+
+
+def test_unknown_headers_are_all_named():
+    text = "First Name,User ID/Email (Required),Colour,Favourite Food,Last Service Accessed Time\nA,a@x.fi,,,\n"
+    err = file_error(text)
+    for name in ("'Colour'", "'Favourite Food'", "'Last Service Accessed Time'"):
+        assert name in err.message
+    assert "First Name, Last Name" in err.message  # the accepted headers are listed
+    assert "'First Name'" not in err.message and err.line == 1
+
+
+def test_duplicate_header_is_refused():
+    err = file_error("User ID/Email (Required),Location,Sijainti\na@example.fi,HQ,HQ\n")
+    assert "appears twice" in err.message and "'Location'" in err.message
+    err = file_error("User ID/Email (Required),Title,title\na@example.fi,x,y\n")
+    assert "appears twice" in err.message
+
+
+def test_missing_email_header_is_refused():
+    err = file_error("First Name,Last Name\nA,B\n")
+    assert EMAIL in err.message and "missing" in err.message
+
+
+def test_empty_header_in_the_middle_is_refused_trailing_ones_ignored():
+    err = file_error("User ID/Email (Required),,Title\na@example.fi,x,y\n")
+    assert "Column 2 has no header" in err.message
+    assert plain(read("User ID/Email (Required),Title,,\na@example.fi,y,,\n")) == [
+        (2, {EMAIL: "a@example.fi", "Title": "y"})]
+
+
+def test_all_header_problems_reported_at_once():
+    err = file_error("Colour,Title,Title\nx,y,z\n")
+    assert "'Colour'" in err.message and "appears twice" in err.message and "missing" in err.message
+    assert len(err.errors) == 3
+
+
+# --- caps ---------------------------------------------------------------------------------------
+
+def test_max_rows_cap():
+    body = "User ID/Email (Required)\n" + "".join(f"u{i}@example.fi\n\n" for i in range(5))
+    assert len(read(body, max_rows=5)) == 5  # blank rows are not counted
+    assert len(read(body, max_rows=None)) == len(read(body, max_rows=0)) == 5
+    reader = open_csv(io.BytesIO(body.encode()), max_rows=4)
+    got = []
+    with pytest.raises(CsvFileError) as info:
+        for row in reader:
+            got.append(row)
+    assert len(got) == 4
+    assert "4" in info.value.message and "RTMHUB_CSV_MAX_ROWS" in info.value.message and info.value.line == 10
+
+
+def test_reader_is_single_pass():
+    reader = open_csv(io.BytesIO(SIMPLE.encode()))
+    assert len(list(reader)) == 2
+    with pytest.raises(RuntimeError):
+        iter(reader)
+
+
+# --- streams ---------------------------------------------------------------------------------------
+
+class GeneratorStream(io.RawIOBase):
+    """A binary stream fed by a generator of byte chunks (nothing is held but the current chunk)."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def test_trickle_stream_one_byte_at_a_time_keeps_crlf_and_lines():
+    text = codecs.BOM_UTF8 + ('User ID/Email (Required),Title\r\n' + 'a@example.fi,"x\r\ny"\r\n' * 50 +
+                              'b@example.fi,ä\r').encode()
+    rows = list(open_csv(GeneratorStream(bytes([b]) for b in text)))
+    assert [r.line for r in rows] == [2 + 2 * i for i in range(50)] + [102]
+    assert {r.cells[col("Title")] for r in rows} == {"x\r\ny", "ä"}
+
+
+def test_memory_is_flat_in_the_row_count():
+    rows_total = 200_000
+    header = "User ID/Email (Required),First Name,Webex Calling\r\n".encode()
+
+    def chunks():
+        yield codecs.BOM_UTF8 + header
+        for start in range(0, rows_total, 1000):
+            yield "".join(f"user{i}@example.fi,Äijä {i},TRUE\r\n" for i in range(start, start + 1000)).encode()
+
+    tracemalloc.start()
+    try:
+        count = last = 0
+        for row in open_csv(GeneratorStream(chunks())):
+            count += 1
+            last = row.line
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (count, last) == (rows_total, rows_total + 1)
+    assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+# --- writer ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, out", [
+    ("=SUM(A1)", "'=SUM(A1)"), ("+358401234567", "'+358401234567"), ("-5", "'-5"), ("@x", "'@x"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("plain", "plain"), ("", ""), ("'", "'"), ("'abc", "'abc"),
+    ("'=x", "''=x"), ("a=b", "a=b"), ("Äijä", "Äijä"),
+])
+def test_neutralise(value, out):
+    assert neutralise(value) == out
+
+
+def test_write_csv_format():
+    data = b"".join(write_csv([["a@example.fi", "+358401234567", 'say "hi", ok'], ["b", None, "x\ny"]],
+                              [EMAIL, "Phone Number", "Title"]))
+    assert data.startswith(codecs.BOM_UTF8)
+    assert data[3:].decode() == ('User ID/Email (Required),Phone Number,Title\r\n'
+                                 'a@example.fi,\'+358401234567,"say ""hi"", ok"\r\n'
+                                 'b,,"x\ny"\r\n')
+
+
+def test_write_csv_streams_in_chunks_with_one_bom():
+    chunks = list(write_csv(([f"u{i}@example.fi", "x" * 50] for i in range(10_000)), [EMAIL, "Title"]))
+    assert len(chunks) > 5 and all(len(c) < 200_000 for c in chunks)
+    assert chunks[0].startswith(codecs.BOM_UTF8) and not any(c.startswith(codecs.BOM_UTF8) for c in chunks[1:])
+    assert len(read(b"".join(chunks))) == 10_000
+
+
+def test_template_is_a_header_only_file():
+    data = b"".join(write_csv(iter(()), template_headers()))
+    reader = open_csv(io.BytesIO(data))
+    assert [e.column.header for e in reader.header_map] == template_headers() and list(reader) == []
+
+
+def test_round_trip_writer_to_reader_keeps_values_exactly():
+    headers = [c.header for c in COLUMNS]
+    values = {"First Name": "Äijä", "Last Name": "Öhman-Åberg", "Display Name": "Äijä \"Ä\" Öhman",
+              EMAIL: "aija@example.fi", "Extension": "-5", "Phone Number": "+358401234567",
+              "Caller ID Number": "+358 40 123 4567", "Title": "=SUM(A1)", "Department": "@x",
+              "Manager": "line one\nline two\r\nline three", "Location": "Helsinki, HQ; 2", "Time zone": "'=x",
+              "Preferred Webex Site": "'plain", "Webex Calling": "TRUE", "Webex Suite": "FALSE"}
+    row = [values.get(h, "") for h in headers]
+    second = ["", "", "", "b@example.fi"] + ["-"] * (len(headers) - 4)
+    data = b"".join(write_csv([row, second], headers))
+    rows = read(data)
+    assert [r.line for r in rows] == [2, 5]
+    assert {c.header: v for c, v in rows[0].cells.items()} == {h: values.get(h, "") for h in headers}
+    assert [rows[1].cells[c] for c in COLUMNS] == second
+
+
+def test_export_reimports_byte_for_byte_after_rewriting():
+    headers = [c.header for c in COLUMNS]
+    rows = [[f"Ä{i}", "Ö", "", f"u{i}@example.fi", "Active", str(1000 + i), f"+35840{i:07d}", "", "", "",
+             "HQ", "=1+1", "", "", "fi_FI", "Europe/Helsinki", "TRUE", "FALSE", "x.webex.com"]
+            + ["FALSE"] * 9 for i in range(20)]
+    first = b"".join(write_csv(rows, headers))
+    again = b"".join(write_csv(([r.cells[c] for c in COLUMNS] for r in read(first)), headers))
+    assert again == first
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+KNOWN_HEADERS = [h for c in COLUMNS for h in (c.header, *c.aliases)]
+HEADER_CHOICES = st.one_of(
+    st.sampled_from(KNOWN_HEADERS),
+    st.sampled_from([c.header for c in COLUMNS]),
+    st.sampled_from([c.header for c in COLUMNS if c.kind in ("package", "base")]).flatmap(
+        lambda h: st.sampled_from([f"{h} [Sub1]", f"{h} (Suspended)", f"{h} (Suspended) [S 2]"])),
+    st.sampled_from(["Colour", "Last Service Accessed Time", "", " ", "Email", "a;b", "x,y", '"q"']),
+    st.text(max_size=12),
+)
+CELL = st.one_of(st.sampled_from(["TRUE", "false", "", " ", "'+358401234567", "=1", "a,b", "a;b", 'q"q', "x\ny",
+                                  "\r", "\t", "ä ö å", "'"]),
+                 st.text(max_size=15))
+
+
+def assert_well_formed(rows: list[CsvRow], reader) -> None:
+    previous = 0
+    allowed = {e.column for e in reader.header_map.entries}
+    for row in rows:
+        assert isinstance(row, CsvRow) and isinstance(row.line, int) and row.line > previous
+        previous = row.line
+        assert set(row.cells) == allowed and row.extra_cells >= 0
+        for column, value in row.cells.items():
+            assert isinstance(column, Column) and isinstance(value, str) and value == value.strip()
+
+
+def consume(data: bytes, max_rows: int | None = None) -> None:
+    try:
+        reader = open_csv(io.BytesIO(data), max_rows=max_rows)
+        rows = list(reader)
+    except CsvFileError as exc:
+        assert exc.message and isinstance(exc.message, str)
+        return
+    assert_well_formed(rows, reader)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=st.sampled_from([b"", codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE,
+                               b"User ID/Email (Required),Title\n", b"User ID/Email (Required);Webex Calling\r"]),
+       data=st.binary(max_size=600), max_rows=st.sampled_from([None, 0, 1, 3]))
+def test_random_bytes_give_rows_or_a_file_error(prefix, data, max_rows):
+    consume(prefix + data, max_rows)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(headers=st.lists(HEADER_CHOICES, min_size=0, max_size=6),
+       with_email=st.booleans(),
+       rows=st.lists(st.lists(CELL, max_size=8), max_size=6),
+       delimiter=st.sampled_from([",", ";", "\t", "|"]),
+       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL, "raw"]),
+       newline=st.sampled_from(["\r\n", "\n", "\r"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom", "utf-16-be-bom", "cp1252"]),
+       blank_lines=st.integers(0, 2))
+def test_random_csv_shapes_give_rows_or_a_file_error(headers, with_email, rows, delimiter, quoting, newline,
+                                                     encoding, blank_lines):
+    if with_email:
+        headers = [EMAIL, *headers]
+    buffer = io.StringIO()
+    if quoting == "raw":
+        for line in [headers, *rows]:
+            buffer.write(delimiter.join(line) + newline)
+    else:
+        writer = csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=newline)
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow(row)
+            buffer.write(newline * blank_lines)
+    text = buffer.getvalue()
+    if encoding == "utf-16-le-bom":
+        data = codecs.BOM_UTF16_LE + text.encode("utf-16-le", "surrogatepass")
+    elif encoding == "utf-16-be-bom":
+        data = codecs.BOM_UTF16_BE + text.encode("utf-16-be", "surrogatepass")
+    else:
+        data = text.encode(encoding, "replace" if encoding == "cp1252" else "surrogatepass")
+    consume(data)
+
+
+SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20).map(
+    str.strip)
+
+
+@settings(max_examples=200, deadline=None)
+@given(columns=st.lists(st.sampled_from(COLUMNS), unique=True, max_size=6),
+       values=st.lists(st.lists(SAFE_TEXT, min_size=7, max_size=7), max_size=5))
+def test_round_trip_property(columns, values):
+    columns = [EMAIL_COLUMN, *[c for c in columns if c is not EMAIL_COLUMN]]
+    rows = [v[:len(columns)] for v in values]
+    data = b"".join(write_csv(rows, [c.header for c in columns]))
+    expected = [r for r in rows if any(r)]
+    got = read(data)
+    assert [[row.cells[c] for c in columns] for row in got] == expected
