@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     csv_max_rows: int = 0  # 0 = no cap of ours
     # Run a task worker thread inside each app process (turn off when `rtmhub worker` runs).
     inprocess_worker: bool = True
+    # A running task whose worker has not reported for this long is taken over by another worker.
+    task_lease_seconds: float = 60.0
+    task_batch_rows: int = 500
     log_sql: bool = False
 
     @model_validator(mode="after")

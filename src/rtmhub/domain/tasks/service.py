@@ -89,7 +89,10 @@ def get_task(session: Session, caller: Caller, task_id: str | None) -> Task:
     task = session.get(Task, task_id or "")
     if task is None:
         raise NotFound("Task not found; check the task id.")
-    get_customer(session, caller, task.customer_id)  # 404 alike when the customer is not the caller's
+    try:
+        get_customer(session, caller, task.customer_id)
+    except NotFound:  # a task of a customer the caller does not reach answers exactly like an unknown one
+        raise NotFound("Task not found; check the task id.") from None
     return task
 
 
@@ -166,26 +169,27 @@ def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None
     return task.id
 
 
-def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS) -> None:
+def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS,
+             max_rows: int | None = None) -> None:
     with db.unit_of_work(write=False) as s:
         task = s.get(Task, task_id)
         kind = task.type if task else None
     if kind == "csv_preview":
-        _run_preview(db, task_id, worker)
+        _run_preview(db, task_id, worker, max_rows)
     elif kind == "csv_import":
-        _run_import(db, task_id, worker, batch_rows)
+        _run_import(db, task_id, worker, batch_rows, max_rows)
 
 
 def _task_caller(task: Task) -> Caller:
     return replace(Caller.operator(actor=task.created_by), request_id=task.id)
 
 
-def _prepare(db: Database, task_id: str) -> tuple[bytes, set, set]:
+def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, set, set]:
     """Count rows and find e-mails that occur twice (both rows are errors)."""
     with db.unit_of_work() as s:
         task = s.get(Task, task_id)
         content = s.get(TaskFile, task_id).content
-        reader = open_csv(io.BytesIO(content))
+        reader = open_csv(io.BytesIO(content), max_rows=max_rows)
         counts: Counter[str] = Counter()
         total = 0
         email = next(c for c in COLUMNS if c.field == "email")
@@ -217,9 +221,9 @@ def _cells(row) -> dict[str, str]:
     return {c.header: v for c, v in row.cells.items()}
 
 
-def _run_import(db: Database, task_id: str, worker: str, batch_rows: int) -> None:
+def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
     try:
-        content, suspended, duplicates = _prepare(db, task_id)
+        content, suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
@@ -252,9 +256,9 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int) -> Non
             task.heartbeat = utcnow()
 
 
-def _run_preview(db: Database, task_id: str, worker: str) -> None:
+def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None) -> None:
     try:
-        content, suspended, duplicates = _prepare(db, task_id)
+        content, suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
@@ -306,7 +310,8 @@ def _fail(db: Database, task_id: str, message: str) -> None:
         task.status, task.finished, task.message = "failed", utcnow(), message[:1000]
 
 
-def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS) -> bool:
+def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS,
+                max_rows: int | None = None) -> bool:
     """Claim and run one task; False when there was none."""
     with db.unit_of_work(write=False) as s:
         # A cheap read first: idle workers must not take the write lock every poll.
@@ -319,7 +324,7 @@ def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows:
     if task_id is None:
         return False
     try:
-        run_task(db, task_id, worker, batch_rows)
+        run_task(db, task_id, worker, batch_rows, max_rows)
     except Exception as exc:  # noqa: BLE001 - a task must end as failed, never stay running forever
         _fail(db, task_id, f"The task stopped on an unexpected error: {type(exc).__name__}: {exc}")
         raise
@@ -344,11 +349,13 @@ def export_users(db: Database, caller: Caller, customer_id: str) -> Iterator[byt
                     stmt = stmt.where(or_(User.created > last_created,
                                           and_(User.created == last_created, User.id > last_id)))
                 chunk = list(s.scalars(stmt.order_by(User.created, User.id).limit(2000)))
+                # rendered while the session is open: its end expires the rows (DetachedInstanceError after)
+                rendered = [export_row(user, names) for user in chunk]
+                if chunk:
+                    last_created, last_id = chunk[-1].created, chunk[-1].id
             if not chunk:
                 return
-            for user in chunk:
-                yield export_row(user, names)
-            last_created, last_id = chunk[-1].created, chunk[-1].id
+            yield from rendered
 
     return write_csv(rows(), [c.header for c in COLUMNS])
 
