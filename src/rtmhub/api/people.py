@@ -240,6 +240,8 @@ def get_licence(request: Request, response: Response, licenseId: str, db: DB, ca
                              for u in holders[:limit]]
             if len(holders) > limit:
                 url = request.url.include_query_params(next=str(start + limit), limit=limit)
+                base = request.app.state.settings.public_url.rstrip("/")
+                url = f"{base}{url.path}?{url.query}" if base else url
                 response.headers["Link"] = f'<{url}>; rel="next"'
         return body
 
