@@ -56,4 +56,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error (tracking id %s)", tracking_id(request))
-        return error_response(request, 500, "An internal error occurred; report the trackingId to the operator.")
+        # Rendered by the outermost middleware, outside RequestGuard: add its trackingid header here.
+        return error_response(request, 500, "An internal error occurred; report the trackingId to the operator.",
+                              headers={"trackingid": tracking_id(request)})

@@ -107,10 +107,11 @@ def _licences_to_fields(session: Session, customer: Customer, licence_ids: list[
 
 
 def _find_person(session: Session, caller: Caller, person_id: str, org_id: str | None,
-                 write: bool = False) -> tuple[User, Customer]:
+                 write: bool = False, deleting: bool = False) -> tuple[User, Customer]:
     raw = decode_or_404("PEOPLE", person_id, "Person")
     if org_id:
-        customer = org_customer(session, caller, org_id, write=write, required=True)
+        # A delete is checked by users.delete_user itself (R53: a suspended sub-partner may delete).
+        customer = org_customer(session, caller, org_id, write=write and not deleting, required=True)
         return users.get_user(session, customer, raw), customer
     row = session.execute(access.scope_customers(
         select(User, Customer).join(Customer, Customer.id == User.customer_id).where(User.id == raw), caller)).first()
@@ -118,7 +119,7 @@ def _find_person(session: Session, caller: Caller, person_id: str, org_id: str |
         raise NotFound("Person not found; check the id.")
     user, customer = row
     if write:
-        access.require_writable(session, caller, customer.partner_id)
+        access.require_writable(session, caller, customer.partner_id, deleting=deleting)
     return user, customer
 
 
@@ -187,7 +188,7 @@ def update_person(personId: str, body: PersonBody, db: DB, caller: CallerDep, or
 def delete_person(personId: str, db: DB, caller: CallerDep, orgId: OrgParam = None):
     access.require_scope(caller, PEOPLE_WRITE, write=True)
     with db.unit_of_work() as s:
-        user, customer = _find_person(s, caller, personId, orgId, write=True)
+        user, customer = _find_person(s, caller, personId, orgId, write=True, deleting=True)
         users.delete_user(s, caller, customer, user)
     return Response(status_code=204)
 
