@@ -1,6 +1,7 @@
 """The FastAPI application: REST API under /v1 (upstream contract), OpenAPI at /openapi.json."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from fastapi import FastAPI
@@ -13,8 +14,14 @@ from rtmhub.db import Database
 from rtmhub.settings import Settings, get_settings
 
 
+# A NUL character escaped in JSON (an odd number of backslashes before u0000). PostgreSQL text
+# cannot hold NUL, so it is refused (400) for every request on both databases, like a NUL in the URL.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
 class RequestGuard:
-    """Gives every request a tracking id and refuses bodies over the configured size (413)."""
+    """Gives every request a tracking id, refuses bodies over the configured size (413) and NUL characters
+    in the URL or a JSON body (400)."""
 
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int):
         self.app = app
@@ -33,39 +40,74 @@ class RequestGuard:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._too_large(send, tracking, limit)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await self._nul(send, tracking)
+            return
         seen = 0
+        json_body = bytearray() if b"json" in headers.get(b"content-type", b"") else None
+        refused: list[type[Exception]] = []  # set when the body is refused while the app reads it
+        responded = False
 
         async def limited_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
                 if seen > limit:
+                    refused.append(_TooLarge)
                     raise _TooLarge()
+                if json_body is not None:
+                    json_body.extend(chunk)
+                    if not message.get("more_body") and _JSON_NUL.search(json_body):
+                        refused.append(_HasNul)
+                        raise _HasNul()
             return message
 
         async def send_with_id(message: Message) -> None:
+            nonlocal responded
+            if refused:
+                # FastAPI turns an exception raised while it reads the body into a 400 of its own: answer ours.
+                if message["type"] == "http.response.start" and not responded:
+                    responded = True
+                    await (self._nul(send, tracking) if refused[0] is _HasNul else
+                           self._too_large(send, tracking, limit))
+                return
             if message["type"] == "http.response.start":
+                responded = True
                 message.setdefault("headers", []).append((b"trackingid", tracking.encode()))
             await send(message)
 
         try:
             await self.app(scope, limited_receive, send_with_id)
-        except _TooLarge:
-            await self._too_large(send, tracking, limit)
+        except (_TooLarge, _HasNul) as exc:
+            if not responded:
+                await (self._nul(send, tracking) if isinstance(exc, _HasNul) else self._too_large(send, tracking, limit))
+
+    async def _nul(self, send: Send, tracking: str) -> None:
+        await self._refuse(send, tracking, 400, "The request contains a NUL character (\\u0000), which no value "
+                           "may contain; remove it.")
 
     async def _too_large(self, send: Send, tracking: str, limit: int) -> None:
+        await self._refuse(send, tracking, 413, f"The request body is larger than {limit} bytes; send less data.",
+                           "Request body too large.")
+
+    async def _refuse(self, send: Send, tracking: str, status: int, message: str, description: str | None = None):
         import json
 
-        body = json.dumps({"message": f"The request body is larger than {limit} bytes; send less data.",
-                           "errors": [{"description": "Request body too large.", "errorCode": 413}],
+        body = json.dumps({"message": message,
+                           "errors": [{"description": description or message, "errorCode": status}],
                            "trackingId": tracking}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _HasNul(Exception):
     pass
 
 

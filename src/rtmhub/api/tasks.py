@@ -78,7 +78,8 @@ def add_people(body: ManualAdd, db: DB, caller: CallerDep, orgId: OrgParam = Non
 
 @router.get("/userImports/template", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-def csv_template():
+def csv_template(caller: CallerDep):
+    access.require_scope(caller, PEOPLE_READ)  # like every /v1 endpoint: a token is needed
     return StreamingResponse(tasks.template(), media_type=CSV,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users-template.csv"'})
 

@@ -82,7 +82,7 @@ def _check_limits(problems: FieldProblems, params: ProvisioningParameters | None
         elif key not in packages:
             problems.add("provisioningParameters.packages.limits",
                          f"A limit is given for {key}, which is not in packages; add it or drop the limit.")
-        elif isinstance(value, bool) or value < 0 or value != int(value) or value > 10_000_000:
+        elif isinstance(value, bool) or not 0 <= value <= 10_000_000 or value != int(value):  # also NaN, inf
             problems.add("provisioningParameters.packages.limits",
                          f"The limit of {key} must be a whole number from 0 to 10000000 (got {value}).")
         else:
