@@ -30,6 +30,7 @@ from rtmhub.errors import Conflict, DomainError, FieldProblems, NotFound, Valida
 
 CALLING_FIELDS = ("extension", "phone_number", "caller_id_number", "caller_id_first_name",
                   "caller_id_last_name", "location_id")
+FLAG_FIELDS = ("jabber_calling", "jabber_with_teams")
 SNAPSHOT_FIELDS = ("email", "first_name", "last_name", "display_name", "package", *BASE_LICENCES,
                    *CALLING_FIELDS, "preferred_site_url", "jabber_calling", "jabber_with_teams", "title", "department", "manager", "language",
                    "timezone", "status")
@@ -126,33 +127,55 @@ def check_email_only(email: str) -> None:
     problems.raise_if_any()
 
 
-def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
-           before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
+class Lookups:
+    """What the rules need to know about the rest of the organisation. This one asks the database;
+    a bulk import answers from what it prefetched for its batch (see users/bulk.py)."""
+
+    def __init__(self, session: Session, customer: Customer):
+        self.session = session
+        self.customer = customer
+        self._locations: set[str] | None = None
+        self._sites: list[str] | None = None
+
+    def location_exists(self, location_id: str) -> bool:
+        if self._locations is None:
+            self._locations = set(self.session.scalars(select(Location.id).where(
+                Location.customer_id == self.customer.id)))
+        return location_id in self._locations
+
+    def site_urls(self) -> list[str]:
+        if self._sites is None:
+            self._sites = list(self.session.scalars(select(MeetingSite.url).where(
+                MeetingSite.customer_id == self.customer.id)))
+        return self._sites
+
+    def email_owner(self, key: str) -> str | None:
+        return self.session.scalar(select(User.id).where(User.email_key == key))
+
+    def phone_owner(self, number: str) -> str | None:
+        return self.session.scalar(select(User.id).where(User.phone_number == number))
+
+    def extension_owner(self, location_id: str, extension: str) -> str | None:
+        return self.session.scalar(select(User.id).where(User.location_id == location_id,
+                                                         User.extension == extension))
+
+
+def blank_snapshot() -> dict[str, Any]:
+    return {**{f: None for f in SNAPSHOT_FIELDS}, **{b: False for b in (*BASE_LICENCES, *FLAG_FIELDS)}}
+
+
+def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict[str, Any] | None,
+                fields: UserFields, lookups: Lookups, calling_data_given: bool | None = None) -> dict[str, Any]:
+    """Every user rule, checked against ``before`` (None for a new user): returns the user's state
+    after the change or raises with all problems found. Reads only through ``lookups``."""
     given = fields.model_fields_set
-    target = dict(before or {**{f: None for f in SNAPSHOT_FIELDS}, **{b: False for b in (*BASE_LICENCES, "jabber_calling", "jabber_with_teams")}})
+    target = dict(before or blank_snapshot())
     problems = FieldProblems()
-    checks = {
-        "email": lambda v: check_email(problems, "email", v),
-        "first_name": lambda v: check_name(problems, "firstName", v),
-        "last_name": lambda v: check_name(problems, "lastName", v),
-        "display_name": lambda v: check_text(problems, "displayName", v, 256),
-        "extension": lambda v: check_extension(problems, "extension", v),
-        "phone_number": lambda v: check_e164(problems, "phoneNumber", v),
-        "caller_id_number": lambda v: check_e164(problems, "callerIdNumber", v),
-        "caller_id_first_name": lambda v: check_name(problems, "callerIdFirstName", v, CALLER_ID_NAME_MAX),
-        "caller_id_last_name": lambda v: check_name(problems, "callerIdLastName", v, CALLER_ID_NAME_MAX),
-        "title": lambda v: check_text(problems, "title", v, 128),
-        "department": lambda v: check_text(problems, "department", v, 128),
-        "manager": lambda v: check_text(problems, "manager", v, 161),
-        "language": lambda v: check_language(problems, "language", v),
-        "timezone": lambda v: check_timezone(problems, "timezone", v),
-        "preferred_site_url": lambda v: check_text(problems, "preferredWebexSite", v, 255),
-    }
     for name in given:
         value = getattr(fields, name)
-        if name in checks:
-            value = checks[name](value) if value not in (None, "") else None
-        elif name in BASE_LICENCES or name in ("jabber_calling", "jabber_with_teams"):
+        if name in _CHECKS:
+            value = _CHECKS[name](problems, value) if value not in (None, "") else None
+        elif name in BASE_LICENCES or name in FLAG_FIELDS:
             value = bool(value)
         target[name] = value
     if before is None and not target.get("email"):
@@ -163,16 +186,16 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
         if new_package not in USER_PACKAGES:
             problems.add("package", f"'{new_package}' is not a package a user can hold; use one of: "
                                     f"{', '.join(USER_PACKAGES)}.", 400000)
-        elif is_external(user, customer):
+        elif home_org_id != customer.org_id:
             problems.add("package", "An external user (whose home organisation is another organisation) "
                                     "cannot be given a wholesale package.")
     calling = new_package in CALLING_PACKAGES
     if not calling:
-        if new_package is None:
-            for name in CALLING_FIELDS:
-                if name in given and getattr(fields, name):
-                    problems.add(_api_name(name), f"{_api_name(name)} can only be set with a calling package.")
-                    break
+        for name in CALLING_FIELDS:
+            if name in given and getattr(fields, name):
+                problems.add(_api_name(name), f"{_api_name(name)} can only be set with a calling package"
+                                              f"{'' if new_package is None else ', not ' + display_name(new_package)}.")
+                break
         # Leaving calling removes the calling identity; it must be given again to come back (R33).
         for name in CALLING_FIELDS:
             target[name] = None
@@ -195,27 +218,34 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
                                                   "firstName/lastName or the caller ID names.")
         if not target["location_id"]:
             problems.add("locationId", f"{display_name(new_package)} needs a location: give locationId.")
-        elif session.scalar(select(Location.id).where(Location.id == target["location_id"],
-                                                      Location.customer_id == customer.id)) is None:
+        elif not lookups.location_exists(target["location_id"]):
             problems.add("locationId", "Location not found in this organisation; check locationId.", 400)
         elif (before is not None and old_package in CALLING_PACKAGES and before["location_id"]
               and target["location_id"] != before["location_id"]):
             problems.add("locationId", "An existing calling user cannot be moved to another location; "
                                        "remove the calling package first, then assign it with the new location.")
     if target.get("preferred_site_url") and "preferred_site_url" in given:
-        sites = session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id)).all()
+        sites = lookups.site_urls()
         if target["preferred_site_url"] not in sites:
             problems.add("preferredWebexSite", f"Webex site '{target['preferred_site_url']}' is not a site of this "
                                                f"organisation; use one of: {', '.join(sites) or '(none)'}.", 400216)
     problems.raise_if_any()
-    _check_unique(session, user, target)
+    _check_unique(lookups, user_id, target)
+    if not target["display_name"]:
+        target["display_name"] = (" ".join(p for p in (target["first_name"], target["last_name"]) if p)
+                                  or target["email"])
+    return target
 
+
+def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
+           before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
+    target = plan_change(customer, user.id, user.home_org_id, before, fields, Lookups(session, customer),
+                         calling_data_given)
+    old_package, new_package = (before or {}).get("package"), target["package"]
     for name in SNAPSHOT_FIELDS:
         if name != "status":
             setattr(user, name, target[name])
     user.email_key = (target["email"] or "").lower()
-    if not user.display_name:
-        user.display_name = " ".join(p for p in (target["first_name"], target["last_name"]) if p) or target["email"]
     user.last_modified = utcnow()
     session.add(user)
     try:
@@ -234,6 +264,25 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
                before, after)
 
 
+_CHECKS = {
+    "email": lambda p, v: check_email(p, "email", v),
+    "first_name": lambda p, v: check_name(p, "firstName", v),
+    "last_name": lambda p, v: check_name(p, "lastName", v),
+    "display_name": lambda p, v: check_text(p, "displayName", v, 256),
+    "extension": lambda p, v: check_extension(p, "extension", v),
+    "phone_number": lambda p, v: check_e164(p, "phoneNumber", v),
+    "caller_id_number": lambda p, v: check_e164(p, "callerIdNumber", v),
+    "caller_id_first_name": lambda p, v: check_name(p, "callerIdFirstName", v, CALLER_ID_NAME_MAX),
+    "caller_id_last_name": lambda p, v: check_name(p, "callerIdLastName", v, CALLER_ID_NAME_MAX),
+    "title": lambda p, v: check_text(p, "title", v, 128),
+    "department": lambda p, v: check_text(p, "department", v, 128),
+    "manager": lambda p, v: check_text(p, "manager", v, 161),
+    "language": lambda p, v: check_language(p, "language", v),
+    "timezone": lambda p, v: check_timezone(p, "timezone", v),
+    "preferred_site_url": lambda p, v: check_text(p, "preferredWebexSite", v, 255),
+}
+
+
 def _first_30(value: str | None) -> str | None:
     return value[:CALLER_ID_NAME_MAX] if value else None
 
@@ -243,15 +292,14 @@ def _api_name(name: str) -> str:
     return head + "".join(p.capitalize() for p in rest)
 
 
-def _check_unique(session: Session, user: User, target: dict[str, Any]) -> None:
+def _check_unique(lookups: Lookups, user_id: str, target: dict[str, Any]) -> None:
     """D6 with the upstream codes; the unique indexes stay the last word against races."""
-    others = select(User.id).where(User.id != user.id)
-    if target["email"] and session.scalar(others.where(User.email_key == target["email"].lower())):
+    if target["email"] and lookups.email_owner(target["email"].lower()) not in (None, user_id):
         raise Conflict(f"The email {target['email']} is already associated with an existing user.", code=10022)
-    if target["phone_number"] and session.scalar(others.where(User.phone_number == target["phone_number"])):
+    if target["phone_number"] and lookups.phone_owner(target["phone_number"]) not in (None, user_id):
         raise Conflict(f"Phone number {target['phone_number']} is already in use by another user.", code=4201)
-    if target["extension"] and target["location_id"] and session.scalar(others.where(
-            User.extension == target["extension"], User.location_id == target["location_id"])):
+    if target["extension"] and target["location_id"] and lookups.extension_owner(
+            target["location_id"], target["extension"]) not in (None, user_id):
         raise Conflict(f"Extension {target['extension']} is already in use in this location.", code=4202)
 
 
