@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contextlib import asynccontextmanager
 
-from rtmhub.api import errors, locations, people, wholesale
+from rtmhub.api import errors, locations, people, tasks, wholesale
 from rtmhub.db import Database
 from rtmhub.settings import Settings, get_settings
 
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         worker = None
-        if settings.inprocess_worker and any(getattr(r, "path", "").startswith("/v1/tasks") for r in app.routes):
+        if settings.inprocess_worker:
             from rtmhub.worker import Worker
 
             worker = Worker(app.state.db)
@@ -138,11 +138,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(wholesale.router)
     app.include_router(people.router)
     app.include_router(locations.router)
-    try:  # TEMPORARY until the csvfile package lands
-        from rtmhub.api import tasks
-
-        app.include_router(tasks.router)
-    except ImportError:
-        pass
+    app.include_router(tasks.router)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app
