@@ -25,11 +25,19 @@ def take_unit(session: Session, customer_id: str, package: str) -> None:
     row = session.scalar(select(CustomerPackage).where(
         CustomerPackage.customer_id == customer_id, CustomerPackage.package == package))
     if row is None:
-        raise ValidationFailed(
-            f"The customer has no {display_name(package)} package ({package}); add it to the customer "
-            "or choose one of the customer's packages.", code=400000)
-    raise AllocationExceeded(
-        f"{display_name(package)} is fully used: {row.used} of {row.allocation} allocated units are "
+        raise missing_package(package)
+    raise allocation_exceeded(package, row.used, row.allocation)
+
+
+def missing_package(package: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"The customer has no {display_name(package)} package ({package}); add it to the customer "
+        "or choose one of the customer's packages.", code=400000)
+
+
+def allocation_exceeded(package: str, used: int, allocation: int | None) -> AllocationExceeded:
+    return AllocationExceeded(
+        f"{display_name(package)} is fully used: {used} of {allocation} allocated units are "
         "assigned. Free a unit or raise the customer's allocation first.")
 
 
