@@ -16,6 +16,7 @@ from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES
 from rtmhub.domain.users import service as users
+from rtmhub.domain.users.bulk import BatchLookups, BulkWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import DomainError
@@ -104,7 +105,48 @@ def apply_row(session: Session, caller: Caller, ctx: ImportContext, row: CsvRow)
     return result
 
 
-def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult):
+def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list[CsvRow]) -> list[RowResult]:
+    """Plan and apply a batch with the same rules as ``apply_row``, prefetching what the rules need
+    and writing set-wise (see users/bulk.py). Raises the database's error if it still refuses the
+    batch; the caller then replays it with ``apply_row``."""
+    lookups = BatchLookups(session, ctx.customer)
+    phone = BY_FIELD["phone_number"]
+    extension = BY_FIELD["extension"]
+    known = lookups.prefetch((r.cells.get(EMAIL, "") for r in rows), (r.cells.get(phone, "") for r in rows),
+                             (r.cells.get(extension, "") for r in rows))
+    writer = BulkWriter(session, caller, ctx.customer, lookups)
+    results = []
+    for row in rows:
+        email = row.cells.get(EMAIL, "").strip()
+        result = RowResult(row.line, email or None)
+        results.append(result)
+        plan = _plan(session, ctx, row, result, known)
+        if result.failed or plan is None:
+            continue
+        user, fields, delete, calling_given = plan
+        try:
+            if delete:
+                writer.delete(user)
+                result.outcome = "delete"
+            elif user is None:
+                writer.create(fields)
+                result.outcome = "add"
+                result.changes = [c.header for c in _columns_of(fields)]
+            else:
+                before, after = writer.update(user, fields, calling_given)
+                changed = [BY_FIELD[f].header if f in BY_FIELD else _package_header(before, after, f)
+                           for f in after if after[f] != before[f]]
+                result.outcome = "modify" if changed else "unchanged"
+                result.changes = sorted(set(changed), key=_column_order)
+        except DomainError as exc:
+            for e in exc.errors:
+                result.error(_header_for(e.field), e.description)
+    writer.flush()
+    return results
+
+
+def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
+          known: dict[str, User] | None = None):
     cells = row.cells
     if row.extra_cells:
         result.error(None, f"The row has {row.extra_cells} more cell(s) than the header; check for an unquoted "
@@ -115,7 +157,12 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult):
     key = result.email.lower()
     if key in ctx.duplicate_emails:
         result.error(EMAIL.header, f"{result.email} appears more than once in the file; keep one row per user.")
-    user = session.scalar(select(User).where(User.email_key == key))
+    if known is not None and key in known:
+        user = known[key]
+    elif known is not None:
+        user = None  # prefetched: no user has this e-mail (or an earlier row of the batch deleted it)
+    else:
+        user = session.scalar(select(User).where(User.email_key == key))
     if user is not None and user.customer_id != ctx.customer.id:
         result.error(EMAIL.header, f"The email {result.email} is already associated with a user of another "
                                    "organisation.")
@@ -243,14 +290,14 @@ def _columns_of(fields: UserFields) -> list[Column]:
             out.append(BY_FIELD["location"])
         elif name in BY_FIELD and (getattr(fields, name) not in (None, False)):
             out.append(BY_FIELD[name])
-    return sorted((c for c in out if c), key=lambda c: COLUMNS.index(c))
+    return sorted((c for c in out if c), key=lambda c: _ORDER[c.header])
+
+
+_ORDER = {c.header: i for i, c in enumerate(COLUMNS)}
 
 
 def _column_order(header: str) -> int:
-    for i, c in enumerate(COLUMNS):
-        if c.header == header:
-            return i
-    return len(COLUMNS)
+    return _ORDER.get(header, len(COLUMNS))
 
 
 def _header_for(field_name: str | None) -> str:

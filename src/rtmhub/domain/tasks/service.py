@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import COLUMNS, template_headers
@@ -31,7 +32,7 @@ from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.tasks.models import FINISHED, Task, TaskFile, TaskRow
-from rtmhub.domain.tasks.planner import MODES, ImportContext, RowResult, apply_row, export_row
+from rtmhub.domain.tasks.planner import MODES, ImportContext, RowResult, apply_batch, apply_row, export_row
 from rtmhub.domain.users.models import User
 from rtmhub.errors import Conflict, NotFound, ValidationFailed
 
@@ -175,7 +176,7 @@ def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_RO
         task = s.get(Task, task_id)
         kind = task.type if task else None
     if kind == "csv_preview":
-        _run_preview(db, task_id, worker, max_rows)
+        _run_preview(db, task_id, worker, max_rows, batch_rows)
     elif kind == "csv_import":
         _run_import(db, task_id, worker, batch_rows, max_rows)
 
@@ -221,6 +222,19 @@ def _cells(row) -> dict[str, str]:
     return {c.header: v for c, v in row.cells.items()}
 
 
+def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list) -> list[RowResult]:
+    """The batch set-wise; if the database refuses it (a concurrent writer got in between), row by row."""
+    savepoint = s.begin_nested()
+    try:
+        results = apply_batch(s, caller, ctx, batch)
+        savepoint.commit()
+        return results
+    except IntegrityError:
+        savepoint.rollback()
+        s.expire_all()
+        return [apply_row(s, caller, ctx, row) for row in batch]
+
+
 def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
     try:
         content, suspended, duplicates = _prepare(db, task_id, max_rows)
@@ -246,8 +260,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
             caller = _task_caller(task)
             records = []
-            for row in batch:
-                result = apply_row(s, caller, ctx, row)
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch)):
                 _count(task, result)
                 records.append(_row_record(task.id, result, _cells(row)))
             s.execute(TaskRow.__table__.insert(), records)
@@ -256,7 +269,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             task.heartbeat = utcnow()
 
 
-def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None) -> None:
+def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, batch_rows: int) -> None:
     try:
         content, suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
@@ -268,9 +281,10 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None) 
         customer = s.get(Customer, task.customer_id)
         ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
         caller = _task_caller(task)
-        for row in open_csv(io.BytesIO(content)):
-            result = apply_row(s, caller, ctx, row)
-            results.append(_row_record(task_id, result, _cells(row)))
+        rows = iter(open_csv(io.BytesIO(content)))
+        while batch := [r for _, r in zip(range(batch_rows), rows)]:
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch)):
+                results.append(_row_record(task_id, result, _cells(row)))
         allocations = _allocations(s, customer.id)
     with db.unit_of_work() as s:
         task = s.get(Task, task_id)

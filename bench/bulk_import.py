@@ -1,0 +1,247 @@
+"""Bulk CSV benchmark: preview and apply of generated Control Hub files on SQLite and PostgreSQL.
+
+    python bench/bulk_import.py [--rows 20000 100000] [--databases sqlite postgresql]
+
+For each database and size, every measurement runs in a fresh child process (so peak RSS is its
+own) against a freshly migrated database holding one customer with some existing users:
+  baseline  plain batched INSERT of the same users (SQLAlchemy Core executemany, 2,000 a batch)
+  preview   the dry-run task (validates every row through the services, writes nothing but results)
+  apply     the import task (every row through the services, SAVEPOINT per row, 500 rows a batch)
+Figures are printed, never asserted. Targets (issue 3): preview >= 20,000 rows/s, apply >= 10,000
+rows/s, apply within 5x of the baseline, peak RSS < 300 MB at 100,000 rows.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXISTING = 2_000  # users already in the customer; the file modifies and deletes some of them
+PACKAGE_HEADERS = ["Webex Calling", "Webex Calling Standard", "Webex Suite", "Webex Voice", "Webex Meetings",
+                   "Customer Assist"]
+HEADERS = ["First Name", "Last Name", "Display Name", "User ID/Email (Required)", "Extension", "Phone Number",
+           "Location", "Jabber Calling", "Jabber with Webex Teams", "Preferred Webex Site", *PACKAGE_HEADERS,
+           "Basic Messaging", "Basic Space Meetings", "Call on Webex (1:1 call, non-PSTN)"]
+FIRST = ["Aino", "Eero", "Helmi", "Juha", "Kaisa", "Lauri", "Maija", "Niko", "Oona", "Pekka", "Säde", "Töyry"]
+LAST = ["Virtanen", "Korhonen", "Mäkinen", "Nieminen", "Hämäläinen", "Laine", "Heikkinen", "Koskinen", "Järvinen"]
+
+
+def make_file(rows: int, site: str, seed: int = 7) -> bytes:
+    """A third calling users (extension + number), the rest meetings; 2% modify, 1% delete existing users."""
+    rnd = random.Random(seed)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(HEADERS)
+    modifies = int(rows * 0.02)
+    deletes = int(rows * 0.01)
+    for i in range(rows):
+        fn, ln = rnd.choice(FIRST), rnd.choice(LAST)
+        packages = ["FALSE"] * len(PACKAGE_HEADERS)
+        if i < modifies:  # existing meetings users get a new title-less display name and Suite... keep meetings
+            email, ext, num, loc = f"existing{i}@bench.example", "", "", ""
+            packages[4] = "TRUE"
+            display = f"{fn} {ln} (muokattu)"
+        elif i < modifies + deletes:  # all package columns FALSE: delete in Add and remove services
+            email, ext, num, loc = f"existing{i}@bench.example", "", "", ""
+            display = ""
+        else:
+            email = f"user{i}@bench.example"
+            display = f"{fn} {ln}"
+            if i % 3 == 0:
+                packages[0] = "TRUE"
+                ext, num, loc = str(100000 + i), f"+35850{1000000 + i:07d}", "HQ"
+            else:
+                packages[4] = "TRUE"
+                ext, num, loc = "", "", ""
+        w.writerow([fn, ln, display, email, ext, num, loc, "TRUE", "FALSE", site if any(p == "TRUE" for p in packages)
+                    else "", *packages, "TRUE", "TRUE", "TRUE"])
+    return out.getvalue().encode("utf-8")
+
+
+def setup_database(url: str) -> dict:
+    """A migrated database with one customer, its location, and EXISTING meetings users."""
+    from rtmhub.db import Database
+    from rtmhub.domain.access.schemas import Caller
+    from rtmhub.domain.customers import service as customers
+    from rtmhub.domain.customers.schemas import CustomerCreate
+    from rtmhub.domain.partners import service as partners
+    from rtmhub.domain.users.models import User
+    from rtmhub.migrate import upgrade
+
+    upgrade(url)
+    db = Database(url)
+    op = Caller.operator("bench")
+    with db.unit_of_work() as s:
+        p = partners.create_partner(s, op, f"Bench Partner {uuid.uuid4().hex[:6]}")
+        t = partners.create_template(s, op, p, "Bench", "FI", "fi")
+        c = customers.provision(s, op, CustomerCreate.model_validate({
+            "provisioningId": t.provisioning_id, "packages": ["webex_calling", "webex_meetings"],
+            "externalId": "BENCH", "address": {"addressLine1": "Katu 1", "city": "Helsinki", "country": "FI"},
+            "customerInfo": {"name": "Bench Oy", "primaryEmail": "it@bench-oy.example"},
+            "provisioningParameters": {"calling": {"location": {"name": "HQ", "timezone": "Europe/Helsinki",
+                                                                "language": "fi_fi", "address": {
+                                                                    "addressLine1": "Katu 1", "city": "Helsinki",
+                                                                    "country": "FI"}}}}}), (p.id,))
+        site = c.preferred_site_url
+        s.flush()
+        s.execute(User.__table__.insert(), [
+            {"id": str(uuid.uuid4()), "customer_id": c.id, "home_org_id": c.org_id,
+             "email": f"existing{i}@bench.example", "email_key": f"existing{i}@bench.example",
+             "first_name": "Vanha", "last_name": "Käyttäjä", "display_name": "Vanha Käyttäjä",
+             "package": "webex_meetings", "basic_messaging": True, "basic_space_meetings": True,
+             "call_on_webex": True, "jabber_calling": True, "jabber_with_teams": False,
+             "preferred_site_url": site, "status": "provisioned"} for i in range(EXISTING)])
+        from sqlalchemy import update
+
+        from rtmhub.domain.customers.models import CustomerPackage
+        s.execute(update(CustomerPackage).where(CustomerPackage.customer_id == c.id,
+                                                CustomerPackage.package == "webex_meetings").values(used=EXISTING))
+        info = {"customer_id": c.id, "org_id": c.org_id, "site": site}
+    db.dispose()
+    return info
+
+
+def run_baseline(url: str, info: dict, path: str) -> float:
+    """Plain batched insert of the file's new users: the floor any import is compared against."""
+    from rtmhub.db import Database
+    from rtmhub.domain.users.models import User
+
+    db = Database(url)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = [r for r in reader if r["User ID/Email (Required)"].startswith("user")]
+    started = time.perf_counter()
+    with db.unit_of_work() as s:
+        for start in range(0, len(rows), 2000):
+            s.execute(User.__table__.insert(), [{
+                "id": str(uuid.uuid4()), "customer_id": info["customer_id"], "home_org_id": info["org_id"],
+                "email": r["User ID/Email (Required)"], "email_key": r["User ID/Email (Required)"].lower(),
+                "first_name": r["First Name"], "last_name": r["Last Name"], "display_name": r["Display Name"],
+                "package": "webex_calling" if r["Webex Calling"] == "TRUE" else "webex_meetings",
+                "extension": r["Extension"] or None, "phone_number": r["Phone Number"] or None,
+                "basic_messaging": True, "basic_space_meetings": True, "call_on_webex": True,
+                "jabber_calling": True, "jabber_with_teams": False, "status": "provisioned",
+            } for r in rows[start:start + 2000]])
+    elapsed = time.perf_counter() - started
+    db.dispose()
+    return elapsed
+
+
+def run_task(url: str, info: dict, path: str, preview: bool) -> tuple[float, dict]:
+    from rtmhub.db import Database
+    from rtmhub.domain.access.schemas import Caller
+    from rtmhub.domain.tasks import service as tasks
+    from rtmhub.domain.tasks.models import Task
+
+    db = Database(url)
+    content = Path(path).read_bytes()
+    with db.unit_of_work() as s:
+        task = tasks.create_import(s, Caller.operator("bench"), info["customer_id"], file_name="bench.csv",
+                                   content=content, mode="add-remove", preview=preview)
+        task_id = task.id
+    del content
+    started = time.perf_counter()
+    while tasks.run_pending(db, "bench"):
+        pass
+    elapsed = time.perf_counter() - started
+    with db.unit_of_work(write=False) as s:
+        t = s.get(Task, task_id)
+        counts = {"status": t.status, "added": t.added, "modified": t.modified, "deleted": t.deleted,
+                  "unchanged": t.unchanged, "failed": t.failed, "rows": t.rows_done}
+    db.dispose()
+    return elapsed, counts
+
+
+def child(args: argparse.Namespace) -> None:
+    info = json.loads(args.info)
+    if args.child == "baseline":
+        elapsed, counts = run_baseline(args.url, info, args.file), {}
+    else:
+        elapsed, counts = run_task(args.url, info, args.file, preview=args.child == "preview")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, **counts}))
+
+
+def fresh_url(kind: str, tmp: Path) -> tuple[str, callable]:
+    if kind == "sqlite":
+        path = tmp / f"bench-{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}", lambda: None
+    from sqlalchemy import create_engine, text
+
+    base = os.environ.get("RTMHUB_TEST_POSTGRES_URL", "postgresql://root@127.0.0.1:5432/test")
+    name = f"rtmhub_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def measure(kind: str, rows: int, tmp: Path) -> dict:
+    results = {}
+    for step in ("baseline", "preview", "apply"):
+        url, drop = fresh_url(kind, tmp)
+        try:
+            info = setup_database(url)
+            path = tmp / f"bench-{rows}.csv"
+            path.write_bytes(make_file(rows, info["site"]))
+            if step == "apply":
+                # The apply runs on a database where the preview already ran, as a user would.
+                subprocess.run([sys.executable, __file__, "--child", "preview", "--url", url, "--file", str(path),
+                                "--info", json.dumps(info)], check=True, capture_output=True)
+            out = subprocess.run([sys.executable, __file__, "--child", step, "--url", url, "--file", str(path),
+                                  "--info", json.dumps(info)], check=True, capture_output=True, text=True)
+            results[step] = json.loads(out.stdout.strip().splitlines()[-1])
+        finally:
+            drop()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--child")
+    parser.add_argument("--url")
+    parser.add_argument("--file")
+    parser.add_argument("--info")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    print(f"{'db':<11}{'rows':>8}  {'step':<9}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}{'x baseline':>11}  result")
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for kind in args.databases:
+            for rows in args.rows:
+                r = measure(kind, rows, Path(tmpdir))
+                base = r["baseline"]["seconds"]
+                for step in ("baseline", "preview", "apply"):
+                    m = r[step]
+                    rate = rows / m["seconds"] if m["seconds"] else 0
+                    ratio = m["seconds"] / base if base else 0
+                    detail = "" if step == "baseline" else (
+                        f"{m['status']}: +{m['added']} ~{m['modified']} -{m['deleted']} ={m['unchanged']} "
+                        f"!{m['failed']}")
+                    print(f"{kind:<11}{rows:>8}  {step:<9}{m['seconds']:>9.2f}{rate:>10.0f}{m['peak_mb']:>9.0f}"
+                          f"{ratio:>10.1f}x  {detail}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    main()
