@@ -409,6 +409,7 @@ def users_import(
             while True:
                 with db.unit_of_work(write=False) as s:
                     t = s.get(Task, task_id)
+                    s.expunge(t)  # read after the session ends (its rollback would expire it)
                 progress.update(bar, completed=t.rows_done, total=t.total_rows,
                                 description=f"{t.type} {t.status}")
                 if t.status in FINISHED:

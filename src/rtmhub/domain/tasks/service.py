@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import String, and_, cast, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -113,7 +113,8 @@ def task_rows(session: Session, caller: Caller, task_id: str, outcome: str | Non
     get_task(session, caller, task_id)
     stmt = select(TaskRow).where(TaskRow.task_id == task_id)
     if outcome == "warning":
-        stmt = stmt.where(TaskRow.outcome != "error", TaskRow.messages.is_not(None))
+        # messages of a row without any is stored as JSON 'null' (not SQL NULL): look for a warning in the text
+        stmt = stmt.where(TaskRow.outcome != "error", cast(TaskRow.messages, String).like('%"warning"%'))
     elif outcome:
         stmt = stmt.where(TaskRow.outcome == outcome)
     return list(session.scalars(stmt.order_by(TaskRow.line).offset(offset).limit(limit)))
@@ -208,7 +209,7 @@ def _count(task: Task, result: RowResult) -> None:
     field = {"add": "added", "modify": "modified", "delete": "deleted", "unchanged": "unchanged",
              "error": "failed"}[result.outcome]
     setattr(task, field, getattr(task, field) + 1)
-    if any(m["level"] == "warning" for m in result.messages):
+    if not result.failed and any(m["level"] == "warning" for m in result.messages):  # as /rows?outcome=warning
         task.warnings += 1
 
 
