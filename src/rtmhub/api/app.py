@@ -139,5 +139,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(people.router)
     app.include_router(locations.router)
     app.include_router(tasks.router)
+    _mount_web(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """The Partner Hub / Control Hub pages (rtmhub.web) at / and their static files at /static."""
+    from fastapi.staticfiles import StaticFiles
+
+    from rtmhub import web
+    from rtmhub.web import routes as web_routes
+
+    app.include_router(web_routes.router)
+    app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")

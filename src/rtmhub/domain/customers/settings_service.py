@@ -1,0 +1,50 @@
+"""Customer settings of the Control Hub Settings page: name, language, preferred Webex site."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.access.service import get_customer
+from rtmhub.domain.audit.service import record
+from rtmhub.domain.customers.models import Customer, MeetingSite
+from rtmhub.domain.validation import check_language
+from rtmhub.errors import FieldProblems
+
+
+def meeting_sites(session: Session, customer: Customer) -> list[MeetingSite]:
+    return list(session.scalars(select(MeetingSite).where(MeetingSite.customer_id == customer.id)
+                                .order_by(MeetingSite.created, MeetingSite.url)))
+
+
+def update_settings(session: Session, caller: Caller, customer_id: str, *, name: str | None = None,
+                    language: str | None = None, preferred_site_url: str | None = None) -> Customer:
+    """Change the given settings (None = keep). Every problem is reported at once, by field."""
+    customer = get_customer(session, caller, customer_id, write=True, lock=True)
+    before = {"name": customer.name, "language": customer.language, "preferredSite": customer.preferred_site_url}
+    problems = FieldProblems()
+    if name is not None:
+        name = name.strip()
+        if not name or "%" in name:
+            problems.add("name", "The name is required and must not contain '%'.")
+        elif len(name) > 255:
+            problems.add("name", "The name is longer than 255 characters.")
+    if language is not None:
+        language = check_language(problems, "language", language, required=True)
+    if preferred_site_url is not None and preferred_site_url != "":
+        sites = [s.url for s in meeting_sites(session, customer)]
+        if preferred_site_url not in sites:
+            problems.add("preferredSite", f"Webex site '{preferred_site_url}' is not a site of this organisation; "
+                                          f"use one of: {', '.join(sites) or '(none)'}.")
+    problems.raise_if_any()
+    if name is not None:
+        customer.name = name
+    if language is not None:
+        customer.language = language
+    if preferred_site_url is not None:
+        customer.preferred_site_url = preferred_site_url or None
+    session.flush()
+    after = {"name": customer.name, "language": customer.language, "preferredSite": customer.preferred_site_url}
+    if after != before:
+        record(session, caller, "customer.settings", "customer", customer.id, customer.id, before, after)
+    return customer
