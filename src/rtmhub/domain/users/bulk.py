@@ -22,6 +22,7 @@ from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.packages.service import allocation_exceeded, missing_package
 from rtmhub.domain.users.models import User
@@ -67,8 +68,10 @@ class BatchLookups(Lookups):
         self._known_phones |= numbers
         exts = {x.strip() for x in extensions if x and x.strip()}
         if exts:
+            # By (location, extension): the unique index, not a scan of the customer's users.
+            locations = select(Location.id).where(Location.customer_id == self.customer.id)
             for uid, loc, ext in self.session.execute(select(User.id, User.location_id, User.extension).where(
-                    User.customer_id == self.customer.id, User.extension.in_(exts))):
+                    User.location_id.in_(locations), User.extension.in_(exts))):
                 self.extensions[(loc, ext)] = uid
         self._known_extensions |= exts
         return users
