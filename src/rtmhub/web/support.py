@@ -305,7 +305,8 @@ class WebRoute(APIRoute):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = RedirectResponse(f"/signin?next={_quote(target)}", status_code=303)
             except CsrfRefused:
-                response = error_page(request, 403, make_gettext(request.state.lang)(
+                _ = make_gettext(request.state.lang)
+                response = error_page(request, 403, _(
                     "The form has expired or did not come from this site. Reload the page and try again."))
             except DomainError as exc:
                 response = error_page(request, exc.status if exc.status in (400, 403, 404, 409, 413) else 400,
