@@ -19,16 +19,16 @@ from rtmhub.errors import ErrorDetail
 Kind = Literal["text", "bool", "package", "base", "readonly"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Column:
+    """Columns are the singletons in COLUMNS, so identity is equality (and the cheapest hash: every
+    cell of every row is looked up by its column)."""
+
     header: str
     field: str | None
     kind: Kind
     package: str | None = None
     aliases: tuple[str, ...] = ()
-
-    def __hash__(self) -> int:  # headers are unique; cheaper than hashing every field per cell
-        return hash(self.header)
 
     @property
     def licence(self) -> bool:

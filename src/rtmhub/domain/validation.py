@@ -16,6 +16,7 @@ NAME_BANNED = set('%#<>\\/"')  # R34, D9
 EMAIL_MAX = 161  # R35
 CALLER_ID_NAME_MAX = 30  # D9
 EXTENSION_RE = re.compile(r"^[0-9]{2,10}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}([_-][A-Za-z]{2})?$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _TIMEZONES: frozenset[str] | None = None
@@ -58,7 +59,7 @@ def check_name(problems: FieldProblems, field: str, value: str | None, max_len: 
     banned = sorted({c for c in text if c in NAME_BANNED})
     if banned:
         problems.add(field, f"{field} '{text}' must not contain {' '.join(banned)} (not allowed: % # < > \\ / \").")
-    elif any(ord(c) < 32 or ord(c) == 127 for c in text):
+    elif _CONTROL.search(text):
         problems.add(field, f"{field} must not contain control characters.")
     elif len(text) > max_len:
         problems.add(field, f"{field} '{text[:40]}' is longer than {max_len} characters.")
@@ -74,7 +75,7 @@ def check_text(problems: FieldProblems, field: str, value: str | None, max_len: 
     if len(text) > max_len:
         problems.add(field, f"{field} is longer than {max_len} characters.")
         return None
-    if any(ord(c) < 32 for c in text):
+    if _CONTROL.search(text):
         problems.add(field, f"{field} must not contain control characters.")
         return None
     return text
