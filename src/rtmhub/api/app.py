@@ -141,7 +141,24 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(tasks.router)
     _mount_web(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.openapi = lambda: _openapi_without_422(app)
     return app
+
+
+def _openapi_without_422(app: FastAPI) -> dict:
+    """Invalid requests are answered 400 in the upstream error shape, never FastAPI's 422: say so."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict):
+                    operation.get("responses", {}).pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def _mount_web(app: FastAPI) -> None:
