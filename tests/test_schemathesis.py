@@ -92,7 +92,7 @@ def _schema():
     from rtmhub.api.app import create_app
     from rtmhub.settings import Settings
 
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(database_url="sqlite://")),
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(database_url="sqlite://", inprocess_worker=False)),
                                           config=schemathesis.Config.from_dict(CONFIG))
 
 
@@ -116,7 +116,7 @@ def served(request, tmp_path_factory):
     upgrade(url)
     db = Database(url)
     world = build_world(db)
-    yield create_app(Settings(database_url=url), database=db), world
+    yield create_app(Settings(database_url=url, inprocess_worker=False), database=db), world
     db.dispose()
 
 

@@ -25,20 +25,17 @@ class Worker:
         self.stop = threading.Event()
 
     def run_once(self) -> bool:
+        """Run one waiting task; False when there was none or the database could not be used
+        (the caller then waits a poll interval instead of spinning)."""
         try:
             return tasks.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
-        except Exception:  # noqa: BLE001 - logged; the task is already marked failed
-            log.exception("task failed in worker %s", self.name)
-            return True
+        except Exception:  # noqa: BLE001 - logged; a claimed task is already marked failed
+            log.exception("worker %s: task run failed", self.name)
+            return False
 
     def run_forever(self) -> None:
         while not self.stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting: wait and retry
-                log.exception("worker %s could not claim a task", self.name)
-                worked = False
-            if not worked:
+            if not self.run_once():
                 self.stop.wait(self.poll_seconds)
 
     def start_thread(self) -> threading.Thread:
