@@ -16,7 +16,6 @@ from rtmhub.domain.locations import service as locations
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.locations.schemas import LocationCreate, LocationUpdate
 from rtmhub.domain.partners.models import Partner
-from rtmhub.errors import NotFound
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 OrgParam = Annotated[str | None, Query(max_length=200)]
@@ -34,14 +33,8 @@ def _find(s, caller, location_id: str, org_id: str | None, write: bool = False):
     if org_id:
         customer = org_customer(s, caller, org_id, write=write, required=True)
         return locations.get_location(s, customer, raw), customer
-    row = s.execute(access.scope_customers(
-        select(Location, Customer).join(Customer, Customer.id == Location.customer_id).where(Location.id == raw),
-        caller)).first()
-    if row is None:
-        raise NotFound("Location not found; check the location id.")
-    if write:
-        access.require_writable(s, caller, row[1].partner_id)
-    return row
+    return access.find_in_scope(s, caller, Location, Location.id == raw,
+                                not_found="Location not found; check the location id.", write=write)
 
 
 @router.get("/locations", tags=["locations"])

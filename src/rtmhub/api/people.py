@@ -113,14 +113,8 @@ def _find_person(session: Session, caller: Caller, person_id: str, org_id: str |
         # A delete is checked by users.delete_user itself (R53: a suspended sub-partner may delete).
         customer = org_customer(session, caller, org_id, write=write and not deleting, required=True)
         return users.get_user(session, customer, raw), customer
-    row = session.execute(access.scope_customers(
-        select(User, Customer).join(Customer, Customer.id == User.customer_id).where(User.id == raw), caller)).first()
-    if row is None:
-        raise NotFound("Person not found; check the id.")
-    user, customer = row
-    if write:
-        access.require_writable(session, caller, customer.partner_id, deleting=deleting)
-    return user, customer
+    return access.find_in_scope(session, caller, User, User.id == raw, not_found="Person not found; check the id.",
+                                write=write, deleting=deleting)
 
 
 @router.get("/people")
@@ -221,12 +215,8 @@ def get_licence(request: Request, response: Response, licenseId: str, db: DB, ca
     access.require_scope(caller, LICENSES_READ)
     raw = decode_or_404("LICENSE", licenseId, "License")
     with db.unit_of_work(write=False) as s:
-        row = s.execute(access.scope_customers(
-            select(CustomerPackage, Customer).join(Customer, Customer.id == CustomerPackage.customer_id)
-            .where(CustomerPackage.id == raw), caller)).first()
-        if row is None:
-            raise NotFound("License not found; check the id.")
-        licence_row, customer = row
+        licence_row, customer = access.find_in_scope(s, caller, CustomerPackage, CustomerPackage.id == raw,
+                                                     not_found="License not found; check the id.")
         consumed = dict((p.id, used) for p, used in packages.customer_licences(s, customer.id))[licence_row.id]
         body = out.licence(licence_row, consumed, _site(s, customer))
         if includeAssignedTo == "user":

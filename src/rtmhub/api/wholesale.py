@@ -20,7 +20,7 @@ from rtmhub.domain.partners import service as partners
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
-from rtmhub.errors import Conflict, NotFound, ValidationFailed
+from rtmhub.errors import Conflict, ValidationFailed
 
 router = APIRouter(prefix="/v1/wholesale", tags=["wholesale"], responses=ERRORS)
 SubPartnerParam = Annotated[str | None, Query(max_length=200)]
@@ -212,15 +212,9 @@ def _subscriber_url(request: Request, u: User) -> str:
 
 def _find_subscriber(s, caller, subscriber_id: str, scope, write: bool = False, deleting: bool = False):
     raw = decode_or_404(("SUBSCRIBER", "PEOPLE"), subscriber_id, "Subscriber")
-    row = s.execute(access.scope_customers(
-        select(User, Customer).join(Customer, Customer.id == User.customer_id)
-        .where(User.id == raw, User.package.is_not(None)), caller, scope)).first()
-    if row is None:
-        raise NotFound("Subscriber not found; check the subscriber id.")
-    user, customer = row
-    if write:
-        access.require_writable(s, caller, customer.partner_id, deleting=deleting)
-    return user, customer
+    return access.find_in_scope(s, caller, User, User.id == raw, User.package.is_not(None),
+                                not_found="Subscriber not found; check the subscriber id.", partner_ids=scope,
+                                write=write, deleting=deleting)
 
 
 @router.get("/subscribers")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -107,6 +108,21 @@ def get_customer(session: Session, caller: Caller, customer_id: str | None, *, w
     if write:
         require_writable(session, caller, customer.partner_id, deleting=deleting)
     return customer
+
+
+def find_in_scope(session: Session, caller: Caller, model: Any, *conditions: Any, not_found: str,
+                  partner_ids: tuple[str, ...] | None = None, write: bool = False,
+                  deleting: bool = False) -> tuple[Any, Customer]:
+    """A row of a tenant table (one with ``customer_id``) with its customer, if the caller reaches it."""
+    row = session.execute(scope_customers(
+        select(model, Customer).join(Customer, Customer.id == model.customer_id).where(*conditions),
+        caller, partner_ids)).first()
+    if row is None:
+        raise NotFound(not_found)
+    found, customer = row
+    if write:
+        require_writable(session, caller, customer.partner_id, deleting=deleting)
+    return found, customer
 
 
 def get_customer_by_org(session: Session, caller: Caller, org_id: str | None, *, write: bool = False) -> Customer:
