@@ -94,6 +94,7 @@ def test_partner_admin_workflows(context, web_server, lang):
     assert page.locator("#row-0.added").count() == 1  # the valid row was added and kept
     error = page.locator("#e-r1-package").inner_text()
     assert w["fully"] in error
+    assert page.locator("#e-r2-email").count() == 0  # untouched rows are not errors
     assert w["unavailable"] in page.locator("#f-r1-package option[value=webex_meetings]").inner_text()
     assert page.locator("#f-r1-package option[value=webex_meetings]").is_disabled()
     assert page.locator("#f-r1-email").get_attribute("aria-describedby") is None  # the error is on the package

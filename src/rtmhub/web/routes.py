@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -110,6 +111,27 @@ def localised(ctx: Ctx, field: str | None, code: int | None, text: str) -> str:
         "package": _("Choose a package that this customer has."),
     }
     return by_field.get(last, text)
+
+
+_FULLY_USED = re.compile(r"^(?P<package>.+?) is fully used: (?P<used>\d+) of (?P<total>\d+) ")
+
+
+def row_message(ctx: Ctx, message: dict[str, str]) -> str:
+    """A task row's message (the planner's English) in the page's language where a pattern is known."""
+    text = message.get("message", "")
+    if ctx.lang == "en":
+        return text
+    found = _FULLY_USED.match(text)
+    if found:
+        return ctx._("{package} is fully used: {used} of {total} used. Free a unit or ask your partner to raise "
+                     "the allocation.", package=found["package"], used=found["used"], total=found["total"])
+    column = message.get("column") or ""
+    if message.get("level") == "error" and column.startswith("User ID/Email"):
+        if "already" in text:
+            return ctx._("This e-mail address is already in use.")
+        return ctx._("Enter a valid e-mail address, for example name@example.com.")
+    return localised(ctx, {"Extension": "extension", "Phone Number": "phoneNumber", "Location": "locationId",
+                           "First Name": "firstName", "Last Name": "lastName"}.get(column), None, text)
 
 
 def errors_of(ctx: Ctx, exc: DomainError, mapping: dict[str, str] | None = None,
@@ -535,7 +557,7 @@ def add_users(request: Request, cid: str):
         values = {f: str(form.get(f"r{i}.{f}", "")).strip()[:300] for f in ROW_FIELDS}
         added = str(form.get(f"r{i}.added", "")) == "1"
         rows.append({"values": values, "errors": {}, "added": added})
-    pending = [r for r in rows if not r["added"] and any(r["values"].values())]
+    pending = [r for r in rows if not r["added"] and any(v for k, v in r["values"].items() if k != "locationId")]
     form_error = None
     with ctx.db.unit_of_work() as s:
         customer = hub_customer(ctx, s, cid, write=True)
@@ -881,7 +903,7 @@ def task_detail(request: Request, tid: str):
     return hub_render(ctx, customer, "task.html", task=task, rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
                       outcome=outcome, progress=tasks.task_progress(task), running=task.status not in FINISHED,
                       applied=applied, status_label=status_label, type_label=task_type_label,
-                      mode_label=mode_label, display_name=display_name)
+                      mode_label=mode_label, display_name=display_name, row_message=row_message)
 
 
 @router.get("/tasks/{tid}/progress")

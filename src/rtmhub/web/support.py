@@ -158,6 +158,10 @@ class Throttle:
             if len(self._failures) > 100_000:  # bounded memory under a spray of addresses
                 self._failures.clear()
 
+    def reset(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
     def clear(self, key: tuple[str, str]) -> None:
         with self._lock:
             self._failures.pop(key, None)
