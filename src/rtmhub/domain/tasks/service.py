@@ -248,7 +248,10 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
     while True:
         batch = [r for _, r in zip(range(batch_rows), rows)]
         with db.unit_of_work() as s:
-            task = s.get(Task, task_id)
+            # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it commits
+            # (claim skips the locked row), so a takeover can never re-apply rows it is applying (PostgreSQL;
+            # on SQLite the write transaction is exclusive anyway).
+            task = s.get(Task, task_id, with_for_update=True)
             if task.status != "running" or task.worker != worker:
                 return  # another worker took over (our lease lapsed)
             if task.cancel_requested:
@@ -288,7 +291,7 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
                 results.append(_row_record(task_id, result, _cells(row)))
         allocations = _allocations(s, customer.id)
     with db.unit_of_work() as s:
-        task = s.get(Task, task_id)
+        task = s.get(Task, task_id, with_for_update=True)
         if task.status != "running" or task.worker != worker:
             return
         s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
