@@ -111,11 +111,11 @@ class Shots:
         self.folder = ARTIFACTS / lang
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, page, step: str) -> None:
+    def __call__(self, page, step: str, full_page: bool = True) -> None:
         n = Shots.counters.get(self.lang, 0) + 1
         Shots.counters[self.lang] = n
         name = re.sub(r"[^a-z0-9-]+", "-", step.lower()).strip("-")
-        page.screenshot(path=str(self.folder / f"{n:02d}-{name}.png"), full_page=True)
+        page.screenshot(path=str(self.folder / f"{n:02d}-{name}.png"), full_page=full_page)
 
 
 @pytest.fixture(scope="session", autouse=False)

@@ -204,4 +204,4 @@ def test_phone_width(context, web_server):
     page.goto(f"/customers/{site.ids.mattila}/hub/users")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"the users page scrolls sideways on a phone ({width}px)"
-    Shots("fi")(page, "phone-users")
+    Shots("fi")(page, "phone-users", full_page=False)
