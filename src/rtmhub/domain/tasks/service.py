@@ -151,9 +151,11 @@ def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None
     One task per customer runs at a time (R14); PostgreSQL skips rows another worker holds."""
     now = utcnow()
     stale = now - lease
-    busy = select(Task.customer_id).where(Task.status == "running", Task.heartbeat >= stale)
-    stmt = (select(Task).where(or_(Task.status == "queued", and_(Task.status == "running", Task.heartbeat < stale)),
-                               Task.customer_id.not_in(busy))
+    # A customer with any running task — even one whose worker stopped reporting — starts no other:
+    # the stalled task is resumed first (R14 holds through crashes too).
+    busy = select(Task.customer_id).where(Task.status == "running")
+    stmt = (select(Task).where(or_(and_(Task.status == "queued", Task.customer_id.not_in(busy)),
+                                   and_(Task.status == "running", Task.heartbeat < stale)))
             .order_by(Task.created, Task.id).limit(1))
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
@@ -164,8 +166,12 @@ def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None
     if postgres:
         # Serialise claims per customer so two workers cannot start two tasks of one customer.
         session.execute(select(Customer.id).where(Customer.id == task.customer_id).with_for_update())
-        if session.scalar(busy.where(Task.customer_id == task.customer_id, Task.id != task.id).limit(1)):
+        others = busy.where(Task.customer_id == task.customer_id, Task.id != task.id)
+        if task.status == "running":
+            others = others.where(Task.heartbeat >= stale)
+        if session.scalar(others.limit(1)):
             return None
+    now = utcnow()  # read after the locks were taken: on SQLite the claim may have waited for them
     task.status, task.worker, task.heartbeat = "running", worker, now
     task.started = task.started or now
     return task.id
