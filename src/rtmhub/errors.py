@@ -2,6 +2,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+
+class Message(str):
+    """An English message (what the API says) that keeps its template and values, so the web pages
+    can say it in the reader's language from the same catalogue (keyword ``msg`` for extraction)."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> "Message":
+        text = super().__new__(cls, template.format(**params) if params else template)
+        text.template = template
+        text.params = params
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"template": self.template, "params": {k: v if isinstance(v, (int, float)) else str(v)
+                                                      for k, v in self.params.items()}}
+
+
+def msg(template: str, **params: Any) -> Message:
+    return Message(template, **params)
 
 
 @dataclass

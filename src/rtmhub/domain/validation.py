@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from rtmhub.errors import FieldProblems, ValidationFailed
+from rtmhub.errors import FieldProblems, ValidationFailed, msg
 
 NAME_BANNED = set('%#<>\\/"')  # R34, D9
 EMAIL_MAX = 161  # R35
@@ -31,20 +31,20 @@ def normalise_email(value: str) -> str:
 
 def check_email(problems: FieldProblems, field: str, value: str | None) -> str | None:
     if value is None or not str(value).strip():
-        problems.add(field, f"{field}: an e-mail address is required.")
+        problems.add(field, msg("{field}: an e-mail address is required.", field=field))
         return None
     text = str(value).strip()
     if len(text) > EMAIL_MAX:
-        problems.add(field, f"{field}: '{text[:40]}…' is longer than {EMAIL_MAX} characters.", 4900)
+        problems.add(field, msg("{field}: '{value}…' is longer than {max} characters.", field=field, value=text[:40], max=EMAIL_MAX), 4900)
         return None
     if text.count("@") != 1:
         code = 4802 if "@" not in text else 4803
-        problems.add(field, f"{field}: '{text}' must contain exactly one '@' (username@domain).", code)
+        problems.add(field, msg("{field}: '{value}' must contain exactly one '@' (username@domain).", field=field, value=text), code)
         return None
     try:
         info = validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        problems.add(field, f"{field}: '{text}' is not a valid e-mail address ({exc}).", 4801)
+        problems.add(field, msg("{field}: '{value}' is not a valid e-mail address ({reason}).", field=field, value=text, reason=exc), 4801)
         return None
     return info.normalized
 
@@ -53,16 +53,16 @@ def check_name(problems: FieldProblems, field: str, value: str | None, max_len: 
                required: bool = False) -> str | None:
     if value is None or not str(value).strip():
         if required:
-            problems.add(field, f"{field} is required.")
+            problems.add(field, msg("{field} is required.", field=field))
         return None
     text = str(value).strip()
     banned = sorted({c for c in text if c in NAME_BANNED})
     if banned:
-        problems.add(field, f"{field} '{text}' must not contain {' '.join(banned)} (not allowed: % # < > \\ / \").")
+        problems.add(field, msg("{field} '{value}' must not contain {chars} (not allowed: % # < > \\ / \").", field=field, value=text, chars=" ".join(banned)))
     elif _CONTROL.search(text):
-        problems.add(field, f"{field} must not contain control characters.")
+        problems.add(field, msg("{field} must not contain control characters.", field=field))
     elif len(text) > max_len:
-        problems.add(field, f"{field} '{text[:40]}' is longer than {max_len} characters.")
+        problems.add(field, msg("{field} '{value}' is longer than {max} characters.", field=field, value=text[:40], max=max_len))
     else:
         return text
     return None
@@ -73,10 +73,10 @@ def check_text(problems: FieldProblems, field: str, value: str | None, max_len: 
         return None
     text = str(value).strip()
     if len(text) > max_len:
-        problems.add(field, f"{field} is longer than {max_len} characters.")
+        problems.add(field, msg("{field} is longer than {max} characters.", field=field, max=max_len))
         return None
     if _CONTROL.search(text):
-        problems.add(field, f"{field} must not contain control characters.")
+        problems.add(field, msg("{field} must not contain control characters.", field=field))
         return None
     return text
 
@@ -88,24 +88,27 @@ def check_e164(problems: FieldProblems, field: str, value: str | None) -> str | 
     text = str(value).strip()
     compact = re.sub(r"[\s\-]", "", text)
     if not re.fullmatch(r"\+?[0-9]+", compact) or "+" in text[1:]:
-        problems.add(field, f"{field} '{text}' may only contain digits, '-' and a leading '+'.", 4410)
+        problems.add(field, msg("{field} '{value}' may only contain digits, '-' and a leading '+'.", field=field, value=text), 4410)
         return None
     if not compact.startswith("+"):
-        hint = ""
         try:
-            guess = phonenumbers.parse("+" + compact, None)
-            if phonenumbers.is_valid_number(guess):
-                hint = f" Did you mean '+{compact}'?"
+            plausible = phonenumbers.is_valid_number(phonenumbers.parse("+" + compact, None))
         except phonenumbers.NumberParseException:
-            pass
-        problems.add(field, f"{field} '{text}' must be in E.164 form with a leading '+' and country code.{hint}", 4410)
+            plausible = False
+        if plausible:
+            problems.add(field, msg("{field} '{value}' must be in E.164 form with a leading '+' and country code. "
+                                    "Did you mean '{suggestion}'?", field=field, value=text,
+                                    suggestion="+" + compact), 4410)
+        else:
+            problems.add(field, msg("{field} '{value}' must be in E.164 form with a leading '+' and country code.",
+                                    field=field, value=text), 4410)
         return None
     try:
         parsed = phonenumbers.parse(compact, None)
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_valid_number(parsed):
-        problems.add(field, f"{field} '{text}' is not a valid E.164 phone number (e.g. +358401234567).", 4410)
+        problems.add(field, msg("{field} '{value}' is not a valid E.164 phone number (e.g. +358401234567).", field=field, value=text), 4410)
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -115,7 +118,7 @@ def check_extension(problems: FieldProblems, field: str, value: str | None) -> s
         return None
     text = str(value).strip()
     if not EXTENSION_RE.match(text):
-        problems.add(field, f"{field} '{text}' must be 2 to 10 digits.", 4909)
+        problems.add(field, msg("{field} '{value}' must be 2 to 10 digits.", field=field, value=text), 4909)
         return None
     return text
 
@@ -123,11 +126,11 @@ def check_extension(problems: FieldProblems, field: str, value: str | None) -> s
 def check_language(problems: FieldProblems, field: str, value: str | None, required: bool = False) -> str | None:
     if value is None or not str(value).strip():
         if required:
-            problems.add(field, f"{field} is required (e.g. 'en' or 'fi_FI').")
+            problems.add(field, msg("{field} is required (e.g. 'en' or 'fi_FI').", field=field))
         return None
     text = str(value).strip()
     if not LANGUAGE_RE.match(text):
-        problems.add(field, f"{field} '{text}' must be a language code like 'en', 'fi' or 'en_us' (R41).")
+        problems.add(field, msg("{field} '{value}' must be a language code like 'en', 'fi' or 'en_us'.", field=field, value=text))
         return None
     return text
 
@@ -135,7 +138,7 @@ def check_language(problems: FieldProblems, field: str, value: str | None, requi
 def check_country(problems: FieldProblems, field: str, value: str | None) -> str | None:
     text = (value or "").strip()
     if not COUNTRY_RE.match(text):
-        problems.add(field, f"{field} '{text}' must be a two-letter ISO 3166 country code in capitals, e.g. 'FI'.")
+        problems.add(field, msg("{field} '{value}' must be a two-letter ISO 3166 country code in capitals, e.g. 'FI'.", field=field, value=text))
         return None
     return text
 
@@ -144,20 +147,20 @@ def check_timezone(problems: FieldProblems, field: str, value: str | None, requi
     global _TIMEZONES
     if value is None or not str(value).strip():
         if required:
-            problems.add(field, f"{field} is required (an IANA time zone such as 'Europe/Helsinki').")
+            problems.add(field, msg("{field} is required (an IANA time zone such as 'Europe/Helsinki').", field=field))
         return None
     if _TIMEZONES is None:
         _TIMEZONES = frozenset(available_timezones())
     text = str(value).strip()
     if text not in _TIMEZONES:
-        problems.add(field, f"{field} '{text}' is not a known time zone; use an IANA name such as 'Europe/Helsinki'.")
+        problems.add(field, msg("{field} '{value}' is not a known time zone; use an IANA name such as 'Europe/Helsinki'.", field=field, value=text))
         return None
     return text
 
 
 def require(problems: FieldProblems, field: str, value: str | None, max_len: int = 255) -> str | None:
     if value is None or not str(value).strip():
-        problems.add(field, f"{field} is required.")
+        problems.add(field, msg("{field} is required.", field=field))
         return None
     return check_text(problems, field, value, max_len)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,7 +26,7 @@ from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import FINISHED, Task
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields, UserFilter
-from rtmhub.errors import AllocationExceeded, Conflict, DomainError, Forbidden
+from rtmhub.errors import AllocationExceeded, Conflict, DomainError, Forbidden, Message
 from rtmhub.web.support import (
     THROTTLE, Ctx, WebRoute, base_ctx, new_session, reading, render, safe_next, signed_in,
 )
@@ -80,6 +79,8 @@ def localised(ctx: Ctx, field: str | None, code: int | None, text: str) -> str:
     said in the page's language; anything else keeps the service's own precise message."""
     if ctx.lang == "en":
         return text
+    if isinstance(text, Message):
+        return ctx._(text.template, **text.params)
     _ = ctx._
     by_code = {10022: _("This e-mail address is already in use."),
                4201: _("This phone number is already in use by another user."),
@@ -113,23 +114,15 @@ def localised(ctx: Ctx, field: str | None, code: int | None, text: str) -> str:
     return by_field.get(last, text)
 
 
-_FULLY_USED = re.compile(r"^(?P<package>.+?) is fully used: (?P<used>\d+) of (?P<total>\d+) ")
-
-
 def row_message(ctx: Ctx, message: dict[str, str]) -> str:
     """A task row's message (the planner's English) in the page's language where a pattern is known."""
     text = message.get("message", "")
     if ctx.lang == "en":
         return text
-    found = _FULLY_USED.match(text)
-    if found:
-        return ctx._("{package} is fully used: {used} of {total} used. Free a unit or ask your partner to raise "
-                     "the allocation.", package=found["package"], used=found["used"], total=found["total"])
+    template = message.get("template")
+    if template:
+        return ctx._(template, **(message.get("params") or {}))
     column = message.get("column") or ""
-    if message.get("level") == "error" and column.startswith("User ID/Email"):
-        if "already" in text:
-            return ctx._("This e-mail address is already in use.")
-        return ctx._("Enter a valid e-mail address, for example name@example.com.")
     return localised(ctx, {"Extension": "extension", "Phone Number": "phoneNumber", "Location": "locationId",
                            "First Name": "firstName", "Last Name": "lastName"}.get(column), None, text)
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from rtmhub.domain.customers.models import CustomerPackage
 from rtmhub.domain.packages.models import BASE_LICENCES, display_name
 from rtmhub.domain.users.models import User
-from rtmhub.errors import AllocationExceeded, ValidationFailed
+from rtmhub.errors import AllocationExceeded, ValidationFailed, msg
 
 
 def take_unit(session: Session, customer_id: str, package: str) -> None:
@@ -31,14 +31,15 @@ def take_unit(session: Session, customer_id: str, package: str) -> None:
 
 def missing_package(package: str) -> ValidationFailed:
     return ValidationFailed(
-        f"The customer has no {display_name(package)} package ({package}); add it to the customer "
-        "or choose one of the customer's packages.", code=400000)
+        msg("The customer has no {package} package ({id}); add it to the customer or choose one of the "
+            "customer's packages.", package=display_name(package), id=package), code=400000)
 
 
 def allocation_exceeded(package: str, used: int, allocation: int | None) -> AllocationExceeded:
     return AllocationExceeded(
-        f"{display_name(package)} is fully used: {used} of {allocation} allocated units are "
-        "assigned. Free a unit or raise the customer's allocation first.")
+        msg("{package} is fully used: {used} of {allocation} allocated units are assigned. Free a unit or "
+            "raise the customer's allocation first.", package=display_name(package), used=used,
+            allocation=allocation))
 
 
 def release_unit(session: Session, customer_id: str, package: str) -> None:

@@ -19,7 +19,7 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.bulk import BatchLookups, BulkWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
-from rtmhub.errors import DomainError
+from rtmhub.errors import DomainError, Message, msg
 
 MODES = ("add", "add-remove")
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
@@ -28,6 +28,15 @@ PACKAGE_COLUMNS = [c for c in COLUMNS if c.kind == "package"]
 TEXT_FIELDS = [c for c in COLUMNS if c.kind == "text" and c.field not in ("email", "location")]
 BOOL_FIELDS = [c for c in COLUMNS if c.kind == "bool"]
 BASE_COLUMNS = [c for c in COLUMNS if c.kind == "base"]
+
+
+def _stored(level: str, column: str | None, message: str) -> dict[str, Any]:
+    """A row message as kept in the task's results: the English text, and for translation its
+    template and values when it has them."""
+    item: dict[str, Any] = {"level": level, "column": column or "", "message": str(message)}
+    if isinstance(message, Message):
+        item.update(message.as_dict())
+    return item
 
 
 @dataclass
@@ -40,10 +49,10 @@ class RowResult:
 
     def error(self, column: str | None, message: str) -> None:
         self.outcome = "error"
-        self.messages.append({"level": "error", "column": column or "", "message": message})
+        self.messages.append(_stored("error", column, message))
 
     def warn(self, column: str | None, message: str) -> None:
-        self.messages.append({"level": "warning", "column": column or "", "message": message})
+        self.messages.append(_stored("warning", column, message))
 
     @property
     def failed(self) -> bool:
@@ -149,14 +158,16 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
           known: dict[str, User] | None = None):
     cells = row.cells
     if row.extra_cells:
-        result.error(None, f"The row has {row.extra_cells} more cell(s) than the header; check for an unquoted "
-                           "delimiter inside a value.")
+        result.error(None, msg("The row has {count} more cell(s) than the header; check for an unquoted "
+                               "delimiter inside a value.", count=row.extra_cells))
     if not result.email:
-        result.error(EMAIL.header, f"{EMAIL.header} is empty; every row needs the user's e-mail address.")
+        result.error(EMAIL.header, msg("{column} is empty; every row needs the user's e-mail address.",
+                                       column=EMAIL.header))
         return None
     key = result.email.lower()
     if key in ctx.duplicate_emails:
-        result.error(EMAIL.header, f"{result.email} appears more than once in the file; keep one row per user.")
+        result.error(EMAIL.header, msg("{email} appears more than once in the file; keep one row per user.",
+                                       email=result.email))
     if known is not None and key in known:
         user = known[key]
     elif known is not None:
@@ -164,8 +175,8 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     else:
         user = session.scalar(select(User).where(User.email_key == key))
     if user is not None and user.customer_id != ctx.customer.id:
-        result.error(EMAIL.header, f"The email {result.email} is already associated with a user of another "
-                                   "organisation.")
+        result.error(EMAIL.header, msg("The email {email} is already associated with a user of another "
+                                       "organisation.", email=result.email))
         return None
     values: dict[str, Any] = {}
     if user is None:
@@ -178,8 +189,8 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
             values[column.field] = value
     status = cells.get(BY_FIELD.get("status"), "") if BY_FIELD.get("status") else ""
     if status and (user is None or status != user.status):
-        result.error(BY_FIELD["status"].header, f"{BY_FIELD['status'].header} is read-only; leave it empty or as "
-                                                "exported.")
+        result.error(BY_FIELD["status"].header, msg("{column} is read-only; leave it empty or as exported.",
+                                                    column=BY_FIELD["status"].header))
     for column in BOOL_FIELDS:
         flag = _bool(result, column, cells.get(column, ""))
         if flag is not None:
@@ -193,23 +204,23 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
         if flag is None:
             continue
         if flag and column in ctx.suspended_columns:
-            result.error(column.header, f"{column.header} is suspended; it cannot be assigned (set it to FALSE or "
-                                        "remove the column).")
+            result.error(column.header, msg("{column} is suspended; it cannot be assigned (set it to FALSE or "
+                                            "remove the column).", column=column.header))
         marks[column] = flag
     chosen = [c for c, v in marks.items() if v]
     present = [c for c in PACKAGE_COLUMNS if c in cells]
     delete = False
     if len(chosen) > 1:
-        result.error(chosen[1].header, "A user holds exactly one package; mark only one package column TRUE "
-                                       f"(found {', '.join(c.header for c in chosen)}).")
+        result.error(chosen[1].header, msg("A user holds exactly one package; mark only one package column "
+                                           "TRUE (found {columns}).", columns=", ".join(c.header for c in chosen)))
     elif chosen:
         values["package"] = chosen[0].package
     elif present and len(marks) == len(present) and all(v is False for v in marks.values()):
         if ctx.mode != "add-remove":
-            result.error(None, "Every package column is FALSE, which deletes the user; choose the import "
-                               "behaviour 'Add and remove services' to delete users.")
+            result.error(None, msg("Every package column is FALSE, which deletes the user; choose the import "
+                                   "behaviour 'Add and remove services' to delete users."))
         elif user is None:
-            result.error(EMAIL.header, f"No user {result.email} to delete in this organisation.")
+            result.error(EMAIL.header, msg("No user {email} to delete in this organisation.", email=result.email))
         else:
             delete = True
     elif ctx.mode == "add-remove" and user is not None and user.package and marks.get(
@@ -231,12 +242,13 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     if name:
         location_id = ctx.locations.get(name.lower())
         if location_id is None:
-            result.error(location_column.header, f"Location '{name}' does not exist in this organisation; use one "
-                                                 f"of: {', '.join(sorted(ctx.location_names.values())) or '(none)'}.")
+            result.error(location_column.header, msg("Location '{name}' does not exist in this organisation; use one of: "
+                                                     "{names}.", name=name,
+                                                     names=", ".join(sorted(ctx.location_names.values())) or "(none)"))
         elif (user is not None and user.package in CALLING_PACKAGES and user.location_id
               and user.location_id != location_id and values.get("package", user.package) in CALLING_PACKAGES):
-            result.error(location_column.header, "The location of an existing calling user cannot be changed by "
-                                                 f"CSV (now '{ctx.location_names.get(user.location_id)}').")
+            result.error(location_column.header, msg("The location of an existing calling user cannot be changed by CSV "
+                                                     "(now '{name}').", name=ctx.location_names.get(user.location_id)))
         else:
             values["location_id"] = location_id
     if delete:
@@ -246,14 +258,14 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
         for column in BOOL_FIELDS:  # R22
             if cells.get(column, "") == "" and (user is None or column.field not in values):
                 if user is None:
-                    result.error(column.header, f"{column.header} is required (TRUE or FALSE) for users with a "
-                                                "package.")
+                    result.error(column.header, msg("{column} is required (TRUE or FALSE) for users with a package.",
+                                                    column=column.header))
         info = PACKAGES.get(target_package)
         site_column = BY_FIELD.get("preferred_site_url")
         if info and info.meetings and site_column and not (values.get("preferred_site_url")
                                                              or (user and user.preferred_site_url)):
-            result.warn(site_column.header, f"{site_column.header} is empty; {info.display_name} users need it "
-                                            "for their meeting site.")
+            result.warn(site_column.header, msg("{column} is empty; {package} users need it for their meeting site.",
+                                                column=site_column.header, package=info.display_name))
     if result.failed:
         return None
     calling_given = bool(values.get("extension") or values.get("phone_number"))
@@ -264,7 +276,7 @@ def _bool(result: RowResult, column: Column, value: str) -> bool | None:
     try:
         return parse_bool(value)
     except ValueError:
-        result.error(column.header, f"{column.header} must be TRUE or FALSE (found '{value}').")
+        result.error(column.header, msg("{column} must be TRUE or FALSE (found '{value}').", column=column.header, value=value))
         return None
 
 

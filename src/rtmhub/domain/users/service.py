@@ -26,7 +26,7 @@ from rtmhub.domain.validation import (
 )
 from rtmhub.db import utcnow
 from rtmhub.ids import new_uuid
-from rtmhub.errors import Conflict, DomainError, FieldProblems, NotFound, ValidationFailed
+from rtmhub.errors import Conflict, DomainError, FieldProblems, NotFound, ValidationFailed, msg
 
 CALLING_FIELDS = ("extension", "phone_number", "caller_id_number", "caller_id_first_name",
                   "caller_id_last_name", "location_id")
@@ -184,17 +184,21 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
     new_package = target["package"]
     if "package" in given and new_package is not None:
         if new_package not in USER_PACKAGES:
-            problems.add("package", f"'{new_package}' is not a package a user can hold; use one of: "
-                                    f"{', '.join(USER_PACKAGES)}.", 400000)
+            problems.add("package", msg("'{package}' is not a package a user can hold; use one of: {packages}.",
+                                        package=new_package, packages=", ".join(USER_PACKAGES)), 400000)
         elif home_org_id != customer.org_id:
-            problems.add("package", "An external user (whose home organisation is another organisation) "
-                                    "cannot be given a wholesale package.")
+            problems.add("package", msg("An external user (whose home organisation is another organisation) "
+                                        "cannot be given a wholesale package."))
     calling = new_package in CALLING_PACKAGES
     if not calling:
         for name in CALLING_FIELDS:
             if name in given and getattr(fields, name):
-                problems.add(_api_name(name), f"{_api_name(name)} can only be set with a calling package"
-                                              f"{'' if new_package is None else ', not ' + display_name(new_package)}.")
+                if new_package is None:
+                    text = msg("{field} can only be set with a calling package.", field=_api_name(name))
+                else:
+                    text = msg("{field} can only be set with a calling package, not {package}.",
+                               field=_api_name(name), package=display_name(new_package))
+                problems.add(_api_name(name), text)
                 break
         # Leaving calling removes the calling identity; it must be given again to come back (R33).
         for name in CALLING_FIELDS:
@@ -204,31 +208,33 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
         given_calling = calling_data_given if calling_data_given is not None else bool(
             given & {"extension", "phone_number"})
         if entering and old_package is not None and not given_calling:
-            problems.add("package", f"Changing from {display_name(old_package)} to {display_name(new_package)} "
-                                    "needs the caller ID data: give primaryPhoneNumber and/or extension, and "
-                                    "locationId.")
+            problems.add("package", msg("Changing from {old} to {new} needs the caller ID data: give "
+                                        "primaryPhoneNumber and/or extension, and locationId.",
+                                        old=display_name(old_package), new=display_name(new_package)))
         elif not target["extension"] and not target["phone_number"]:
-            problems.add("extension", f"{display_name(new_package)} needs an extension or an E.164 phone number "
-                                      "(or both).")
+            problems.add("extension", msg("{package} needs an extension or an E.164 phone number (or both).",
+                                          package=display_name(new_package)))
         if entering:
             target["caller_id_first_name"] = target["caller_id_first_name"] or _first_30(target["first_name"])
             target["caller_id_last_name"] = target["caller_id_last_name"] or _first_30(target["last_name"])
             if not target["caller_id_first_name"] or not target["caller_id_last_name"]:
-                problems.add("callerIdFirstName", "A calling user needs caller ID first and last names: give "
-                                                  "firstName/lastName or the caller ID names.")
+                problems.add("callerIdFirstName", msg("A calling user needs caller ID first and last names: "
+                                                      "give firstName/lastName or the caller ID names."))
         if not target["location_id"]:
-            problems.add("locationId", f"{display_name(new_package)} needs a location: give locationId.")
+            problems.add("locationId", msg("{package} needs a location: give locationId.",
+                                           package=display_name(new_package)))
         elif not lookups.location_exists(target["location_id"]):
-            problems.add("locationId", "Location not found in this organisation; check locationId.", 400)
+            problems.add("locationId", msg("Location not found in this organisation; check locationId."), 400)
         elif (before is not None and old_package in CALLING_PACKAGES and before["location_id"]
               and target["location_id"] != before["location_id"]):
-            problems.add("locationId", "An existing calling user cannot be moved to another location; "
-                                       "remove the calling package first, then assign it with the new location.")
+            problems.add("locationId", msg("An existing calling user cannot be moved to another location; remove the "
+                                           "calling package first, then assign it with the new location."))
     if target.get("preferred_site_url") and "preferred_site_url" in given:
         sites = lookups.site_urls()
         if target["preferred_site_url"] not in sites:
-            problems.add("preferredWebexSite", f"Webex site '{target['preferred_site_url']}' is not a site of this "
-                                               f"organisation; use one of: {', '.join(sites) or '(none)'}.", 400216)
+            problems.add("preferredWebexSite", msg("Webex site '{site}' is not a site of this organisation; use one "
+                                                   "of: {sites}.", site=target["preferred_site_url"],
+                                                   sites=", ".join(sites) or "(none)"), 400216)
     problems.raise_if_any()
     _check_unique(lookups, user_id, target)
     if not target["display_name"]:
@@ -295,12 +301,12 @@ def _api_name(name: str) -> str:
 def _check_unique(lookups: Lookups, user_id: str, target: dict[str, Any]) -> None:
     """D6 with the upstream codes; the unique indexes stay the last word against races."""
     if target["email"] and lookups.email_owner(target["email"].lower()) not in (None, user_id):
-        raise Conflict(f"The email {target['email']} is already associated with an existing user.", code=10022)
+        raise Conflict(msg("The email {email} is already associated with an existing user.", email=target["email"]), code=10022)
     if target["phone_number"] and lookups.phone_owner(target["phone_number"]) not in (None, user_id):
-        raise Conflict(f"Phone number {target['phone_number']} is already in use by another user.", code=4201)
+        raise Conflict(msg("Phone number {number} is already in use by another user.", number=target["phone_number"]), code=4201)
     if target["extension"] and target["location_id"] and lookups.extension_owner(
             target["location_id"], target["extension"]) not in (None, user_id):
-        raise Conflict(f"Extension {target['extension']} is already in use in this location.", code=4202)
+        raise Conflict(msg("Extension {extension} is already in use in this location.", extension=target["extension"]), code=4202)
 
 
 MANUAL_ADD_MAX = 25  # R11, D7
