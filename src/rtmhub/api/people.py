@@ -78,13 +78,15 @@ def _fields_from_body(session: Session, customer: Customer, body: PersonBody, cr
     if "locationId" in given:
         values["location_id"] = (ids.decode("LOCATION", body.locationId) or "unknown") if body.locationId else None
     if "licenses" in given:
-        values.update(_licences_to_fields(session, customer, body.licenses or []))
+        values.update(_licences_to_fields(session, customer, body.licenses or [], creating))
     elif creating:
         values["package"] = None
     return UserFields(**values)
 
 
-def _licences_to_fields(session: Session, customer: Customer, licence_ids: list[str]) -> dict:
+def _licences_to_fields(session: Session, customer: Customer, licence_ids: list[str], creating: bool = False) -> dict:
+    """A complete licence list as user fields. For a new user, base licences not listed are left to
+    the service's default rather than refused explicitly."""
     rows = {r.id: r.package for r in session.scalars(
         select(CustomerPackage).where(CustomerPackage.customer_id == customer.id))}
     held = []
@@ -101,7 +103,7 @@ def _licences_to_fields(session: Session, customer: Customer, licence_ids: list[
     unassignable = [p for p in held if p not in USER_PACKAGES and p not in BASE_LICENCES]
     if unassignable:
         raise ValidationFailed(f"Licence of {unassignable[0]} cannot be assigned to a user.", code=400000)
-    values = {b: b in held for b in BASE_LICENCES}
+    values = {b: b in held for b in BASE_LICENCES if b in held or not creating}
     values["package"] = user_packages[0] if user_packages else None
     return values
 

@@ -322,6 +322,10 @@ def add_many(session: Session, caller: Caller, customer: Customer, entries: list
     require_writable(session, caller, customer.partner_id)
     results: list[User | DomainError] = []
     for fields in entries:
+        # Like Control Hub, a manually added user gets the free base licences unless told otherwise.
+        defaults = {b: True for b in BASE_LICENCES if b not in fields.model_fields_set}
+        fields = fields.model_copy(update=defaults) if defaults else fields
+        fields.model_fields_set.update(defaults)
         savepoint = session.begin_nested()
         try:
             results.append(create_user(session, caller, customer, fields))
