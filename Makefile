@@ -10,7 +10,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n 2 -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test install clean
+.PHONY: run test bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ run: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Bulk CSV benchmark (figures printed, never asserted); PostgreSQL from RTMHUB_TEST_POSTGRES_URL or
+# the local server. `make bench BENCH_ARGS="--rows 20000 --databases sqlite"` for a quick run.
+BENCH_ARGS ?=
+bench: $(TEST_STAMP)
+	$(PY) bench/bulk_import.py $(BENCH_ARGS)
 
 # Removes build output, caches and the install stamps (the next make reinstalls); keeps .venv
 # and the database file. `rm -rf .venv rtmhub.db` for a full reset.

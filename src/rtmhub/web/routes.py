@@ -21,7 +21,8 @@ from rtmhub.domain.locations.schemas import LocationCreate, LocationUpdate
 from rtmhub.domain.packages.models import (
     BASE_LICENCES, CALLING_PACKAGES, LIMIT_KEYS, PACKAGES, USER_PACKAGES, display_name,
 )
-from rtmhub.domain.partners.models import OnboardingTemplate
+from rtmhub.domain.partners import service as partners
+from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import FINISHED, Task
 from rtmhub.domain.users import service as users
@@ -403,6 +404,37 @@ def onboard(request: Request):
     with reading(ctx) as s:
         values = _onboard_values(ctx, s)
     return render(ctx, "onboard.html", http_status=400, form=f, chosen=chosen, errors=errors, **values)
+
+
+@router.get("/templates")
+def templates_page(request: Request):
+    ctx = signed_in(request)
+    require_partner(ctx)
+    with reading(ctx) as s:
+        rows = partners.list_templates(s, ctx.caller)
+    return render(ctx, "templates.html", templates=rows, form={"country": "FI", "language": "fi"}, errors={},
+                  languages=LANGUAGES, created=request.query_params.get("created") == "1")
+
+
+@router.post("/templates")
+def template_create(request: Request):
+    ctx = signed_in(request)
+    require_partner(ctx)
+    require_write(ctx)
+    f = {k: str(v).strip()[:200] for k, v in ctx.form.items() if isinstance(v, str)}
+    try:
+        with ctx.db.unit_of_work() as s:
+            partner = s.get(Partner, ctx.caller.partner_id)
+            partners.create_template(s, ctx.caller, partner, f.get("name", ""), f.get("country", "").upper(),
+                                     f.get("language", ""))
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        with reading(ctx) as s:
+            rows = partners.list_templates(s, ctx.caller)
+        return render(ctx, "templates.html", http_status=400, templates=rows, form=f,
+                      errors=errors_of(ctx, exc, default="name"), languages=LANGUAGES, created=False)
+    return RedirectResponse("/templates?created=1", status_code=303)
 
 
 @router.get("/customers/{cid}")
