@@ -514,9 +514,10 @@ def test_two_workers_run_every_task_once(db):
 
     # Two imports of customer ca (R14: they must run one after the other), one for each extra customer,
     # and a preview for customer ca1 (nothing of it may be kept).
-    plan = [(r["ca"], "caone", 400), (r["ca"], "catwo", 400)] + [(c, f"x{n}", 400) for n, c in enumerate(extra)]
+    # Files big enough (many batches each) that the second worker finds work while the first is busy.
+    plan = [(r["ca"], "caone", 1500), (r["ca"], "catwo", 1500)] + [(c, f"x{n}", 1500) for n, c in enumerate(extra)]
     for number, (customer_id, tag, n) in enumerate(plan):
-        content, emails = file_for(tag, n, 20000 + 1000 * number)
+        content, emails = file_for(tag, n, 20000 + 10000 * number)
         queued.append(Queued(queue_import(db, customer_id, content, name=f"{tag}.csv"), customer_id, emails))
     content, emails = file_for("preview", 200, 30000, calling_every=10)  # 20 calling rows, allocation 5
     queued.append(Queued(queue_import(db, r["ca1"], content, preview=True, mode="add"), r["ca1"], emails,

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, or_, select
+from sqlalchemy import String, and_, cast, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -229,8 +229,11 @@ def _cells(row) -> dict[str, str]:
     return {c.header: v for c, v in row.cells.items()}
 
 
-def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list) -> list[RowResult]:
-    """The batch set-wise; if the database refuses it (a concurrent writer got in between), row by row."""
+def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list, protect: bool = True) -> list[RowResult]:
+    """The batch set-wise; if the database refuses it (a concurrent writer got in between), row by row.
+    Unprotected (no SAVEPOINT), a refusal propagates: the preview then starts over."""
+    if not protect:
+        return apply_batch(s, caller, ctx, batch)
     savepoint = s.begin_nested()
     try:
         results = apply_batch(s, caller, ctx, batch)
@@ -285,17 +288,16 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
-    results: list[dict[str, Any]] = []
-    with db.dry_run() as s:
-        task = s.get(Task, task_id)
-        customer = s.get(Customer, task.customer_id)
-        ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
-        caller = _task_caller(task)
-        rows = iter(open_csv(io.BytesIO(content)))
-        while batch := [r for _, r in zip(range(batch_rows), rows)]:
-            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch)):
-                results.append(_row_record(task_id, result, _cells(row)))
-        allocations = _allocations(s, customer.id)
+    for attempt in range(3):
+        try:
+            results, allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, content)
+            break
+        except IntegrityError:
+            # A concurrent change took an e-mail or number after the prefetch: simulate again. (No
+            # SAVEPOINT per batch here: hundreds of subtransactions in one transaction slow PostgreSQL.)
+            if attempt == 2:
+                _fail(db, task_id, "The organisation kept changing while the preview ran; run the preview again.")
+                return
     with db.unit_of_work() as s:
         task = s.get(Task, task_id, with_for_update=True)
         if task.status != "running" or task.worker != worker:
@@ -311,6 +313,32 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
         task.last_line = results[-1]["line"] if results else 0
         task.allocations = allocations
         _finish(s, task, allocations_done=True)
+
+
+def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set, duplicates: set,
+             content: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every row through the real rules in one transaction that is rolled back."""
+    results: list[dict[str, Any]] = []
+    with db.dry_run() as s:
+        task = s.get(Task, task_id)
+        customer = s.get(Customer, task.customer_id)
+        ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
+        caller = _task_caller(task)
+        rows = iter(open_csv(io.BytesIO(content)))
+        while batch := [r for _, r in zip(range(batch_rows), rows)]:
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch, protect=False)):
+                results.append(_row_record(task_id, result, _cells(row)))
+            if not db.is_sqlite:
+                # Report progress and keep the lease from another connection. (On SQLite the dry run
+                # holds the only write lock, so no other worker can claim the task meanwhile anyway.)
+                _report(db, task_id, worker, len(results))
+        return results, _allocations(s, customer.id)
+
+
+def _report(db: Database, task_id: str, worker: str, rows_done: int) -> None:
+    with db.unit_of_work() as s:
+        s.execute(update(Task).where(Task.id == task_id, Task.worker == worker, Task.status == "running")
+                  .values(rows_done=rows_done, heartbeat=utcnow()))
 
 
 def _allocations(session: Session, customer_id: str) -> dict[str, Any]:
