@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -52,6 +52,11 @@ class BatchLookups(Lookups):
 
     def prefetch(self, emails: Iterable[str], phones: Iterable[str], extensions: Iterable[str]) -> dict[str, User]:
         """Loads the batch's users by e-mail (any organisation) and who holds its numbers and extensions."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # A long import or preview grows `users` inside its own transaction, where the planner's
+            # statistics cannot follow, and it then scans the table for every batch. These look-ups are
+            # all unique-index probes: say so for this transaction.
+            self.session.execute(text("SET LOCAL enable_seqscan = off"))
         keys = {e.strip().lower() for e in emails if e and e.strip()}
         users: dict[str, User] = {}
         if keys:
@@ -68,8 +73,8 @@ class BatchLookups(Lookups):
         self._known_phones |= numbers
         exts = {x.strip() for x in extensions if x and x.strip()}
         if exts:
-            # By (location, extension): the unique index, not a scan of the customer's users.
-            locations = select(Location.id).where(Location.customer_id == self.customer.id)
+            # By (location, extension) lists: the unique index, not a scan of the customer's users.
+            locations = list(self.session.scalars(select(Location.id).where(Location.customer_id == self.customer.id)))
             for uid, loc, ext in self.session.execute(select(User.id, User.location_id, User.extension).where(
                     User.location_id.in_(locations), User.extension.in_(exts))):
                 self.extensions[(loc, ext)] = uid
