@@ -146,7 +146,8 @@ def test_forms_never_answer_with_a_server_error(client, world):
     sign_in(client, "full@a.example")
     ca = world.raw["ca"]
     token = csrf_of(client.get("/customers").text)
-    odd = ["", " ", "x" * 5000, "%", "<script>", "\u00e4\u00f6\u00e5", "-1", "1e9", "NaN", "../../etc"]
+    odd = ["", " ", "x" * 5000, "%", "<script>", "\u00e4\u00f6\u00e5", "-1", "1e9", "NaN", "../../etc",
+           "a\x00b", "bell\x07", "\U0001F600" * 40, "+358 40 123", "fi_FI"]
     posts = [(f"/customers/{ca}/hub/users/add", ["rows", "r0.email", "r0.package", "r0.extension", "r0.phoneNumber",
                                                   "r0.locationId", "r0.firstName"]),
              ("/customers/new", ["name", "primaryEmail", "country", "limit.webex_calling", "packages",
@@ -155,7 +156,8 @@ def test_forms_never_answer_with_a_server_error(client, world):
              (f"/customers/{ca}/hub/users/{world.raw['um']}/package", ["package", "extension", "phoneNumber",
                                                                        "locationId"]),
              (f"/customers/{ca}/hub/locations/new", ["name", "address.country", "timeZone", "preferredLanguage"]),
-             (f"/customers/{ca}/hub/settings", ["name", "language", "preferredSite"])]
+             (f"/customers/{ca}/hub/settings", ["name", "language", "preferredSite"]),
+             ("/templates", ["name", "country", "language"])]
     for path, fields in posts:
         for value in odd:
             data = {f: value for f in fields}

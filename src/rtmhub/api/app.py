@@ -17,6 +17,7 @@ from rtmhub.settings import Settings, get_settings
 # A NUL character escaped in JSON (an odd number of backslashes before u0000). PostgreSQL text
 # cannot hold NUL, so it is refused (400) for every request on both databases, like a NUL in the URL.
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_FORM_NUL = re.compile(rb"%00")
 
 
 class RequestGuard:
@@ -44,7 +45,10 @@ class RequestGuard:
             await self._nul(send, tracking)
             return
         seen = 0
-        json_body = bytearray() if b"json" in headers.get(b"content-type", b"") else None
+        content_type = headers.get(b"content-type", b"")
+        # JSON and HTML-form bodies are short: kept to look for an encoded NUL once they are complete.
+        json_body = bytearray() if b"json" in content_type or b"x-www-form-urlencoded" in content_type else None
+        nul = _JSON_NUL if b"json" in content_type else _FORM_NUL
         refused: list[type[Exception]] = []  # set when the body is refused while the app reads it
         responded = False
 
@@ -59,7 +63,7 @@ class RequestGuard:
                     raise _TooLarge()
                 if json_body is not None:
                     json_body.extend(chunk)
-                    if not message.get("more_body") and _JSON_NUL.search(json_body):
+                    if not message.get("more_body") and nul.search(json_body):
                         refused.append(_HasNul)
                         raise _HasNul()
             return message
