@@ -33,9 +33,9 @@ def test_every_template_string_has_a_finnish_translation():
                                                          keywords={"_": None})}
     assert len(used) > 150
     # The domain's messages (rtmhub.errors.msg) are shown on the pages too, in the page's language.
-    domain = WEB.parent / "domain"
-    used.update({m: f"{fn}:{line}" for fn, line, m, _c, _x in extract_from_dir(
-        str(domain), method_map=[("**.py", "python")], keywords={"msg": None})})
+    for package in ("domain", "csvfile"):
+        used.update({m: f"{package}/{fn}:{line}" for fn, line, m, _c, _x in extract_from_dir(
+            str(WEB.parent / package), method_map=[("**.py", "python")], keywords={"msg": None})})
     with open(WEB / "locale" / "fi" / "LC_MESSAGES" / "messages.po", "rb") as handle:
         catalog = read_po(handle, locale="fi")
     missing = [f"{msgid!r} ({where})" for msgid, where in sorted(used.items())

@@ -14,7 +14,7 @@ from typing import Literal
 
 from rtmhub.csvfile.errors import CsvFileError
 from rtmhub.domain.packages.models import BASE_LICENCES, PACKAGES, USER_PACKAGES
-from rtmhub.errors import ErrorDetail
+from rtmhub.errors import ErrorDetail, msg
 
 Kind = Literal["text", "bool", "package", "base", "readonly"]
 
@@ -206,27 +206,26 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
         entries.append(entry)
     problems: list[ErrorDetail] = []
     if unknown:
-        problems.append(ErrorDetail(
-            f"Unknown column header{'s' if len(unknown) > 1 else ''}: {_quote_list(unknown)}. Rename or delete "
-            f"{'these columns' if len(unknown) > 1 else 'this column'}; accepted headers are: "
-            f"{accepted_headers_text()}."))
+        problems.append(ErrorDetail(msg(
+            "Unknown column headers: {columns}. Rename or delete them; accepted headers are: {accepted}.",
+            columns=_quote_list(unknown), accepted=accepted_headers_text())))
     if misplaced:
-        problems.append(ErrorDetail(
-            f"Only package and licence columns may carry ' [subscription id]' or '(Suspended)': "
-            f"{_quote_list(misplaced)}; remove the suffix."))
+        problems.append(ErrorDetail(msg(
+            "Only package and licence columns may carry ' [subscription id]' or '(Suspended)': {columns}; "
+            "remove the suffix.", columns=_quote_list(misplaced))))
     if empty:
-        problems.append(ErrorDetail(
-            f"Column{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty[:12]))} "
-            f"{'have' if len(empty) > 1 else 'has'} no header; give each column a header or delete it."))
+        problems.append(ErrorDetail(msg(
+            "Column {columns} has no header; give each column a header or delete it.",
+            columns=", ".join(map(str, empty[:12])))))
     if duplicates:
         problems.append(ErrorDetail(
-            f"A column appears twice: {'; '.join(duplicates[:12])}; keep one of each.",
+            msg("A column appears twice: {columns}; keep one of each.", columns="; ".join(duplicates[:12])),
             field=duplicates[0].split("'")[1]))
     if EMAIL_COLUMN not in seen:
-        problems.append(ErrorDetail(
-            f"The column '{EMAIL_COLUMN.header}' is missing; it is the one column every file needs "
-            "(the user's e-mail address). Add it to the header line (download the template to start from).",
-            field=EMAIL_COLUMN.header))
+        problems.append(ErrorDetail(msg(
+            "The column '{column}' is missing; it is the one column every file needs (the user's e-mail "
+            "address). Add it to the header line (download the template to start from).",
+            column=EMAIL_COLUMN.header), field=EMAIL_COLUMN.header))
     if problems:
         raise CsvFileError("The header line of the file cannot be used. "
                            + " ".join(p.description for p in problems), problems, line=None)

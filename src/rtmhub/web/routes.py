@@ -130,7 +130,10 @@ def row_message(ctx: Ctx, message: dict[str, str]) -> str:
 
 def errors_of(ctx: Ctx, exc: DomainError, mapping: dict[str, str] | None = None,
               default: str = "_form") -> dict[str, list[str]]:
-    """Domain errors by field (the field names of the services); errors without a field go to ``default``."""
+    """Domain errors by field (the field names of the services); errors without a field go to ``default``.
+    Refusals (403, 404) are not form errors: they are raised again for the error page."""
+    if exc.status in (403, 404):
+        raise exc
     out: dict[str, list[str]] = {}
     for err in exc.errors:
         field = err.field
@@ -659,7 +662,7 @@ def csv_upload(request: Request, cid: str):
         except DomainError as exc:
             if exc.status in (403, 404):
                 raise
-            errors["file"] = [e.description for e in exc.errors]
+            errors["file"] = [localised(ctx, None, None, e.description) for e in exc.errors]
     if task_id:
         return RedirectResponse(f"/tasks/{task_id}", status_code=303)
     with reading(ctx) as s:
@@ -749,8 +752,6 @@ def change_package(request: Request, cid: str, uid: str):
                 errors["package"] = [allocation_message(ctx, s, customer.id, new)]
                 raise _Rollback()
             except DomainError as exc:
-                if exc.status in (403, 404):
-                    raise
                 errors = errors_of(ctx, exc, FIELD_NAMES, default="package")
                 if "package" in errors and entering and not (f.get("extension") or f.get("phoneNumber")):
                     errors.pop("package")
@@ -832,8 +833,6 @@ def _save_location(request: Request, cid: str, lid: str | None):
                 else:
                     locations.update_location(s, ctx.caller, customer, lid, body)
         except DomainError as exc:
-            if exc.status in (403, 404):
-                raise
             errors = errors_of(ctx, exc, default="name")
     if not errors:
         return RedirectResponse(f"/customers/{cid}/hub/locations?saved=1", status_code=303)
@@ -876,8 +875,6 @@ def settings_save(request: Request, cid: str):
                                              language=f.get("language", ""),
                                              preferred_site_url=f.get("preferredSite", ""))
     except DomainError as exc:
-        if exc.status in (403, 404):
-            raise
         errors = errors_of(ctx, exc, default="name")
     if not errors:
         return RedirectResponse(f"/customers/{cid}/hub/settings?saved=1", status_code=303)
