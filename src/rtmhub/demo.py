@@ -20,7 +20,7 @@ from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.schemas import CustomerCreate
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.locations.schemas import LocationCreate
-from rtmhub.domain.packages.models import CALLING_PACKAGES
+from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES
 from rtmhub.domain.partners import service as partners
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
@@ -167,8 +167,10 @@ def load_demo(session: Session, caller: Caller) -> dict[str, Any]:
                     "email": email, "first_name": first, "last_name": last, "package": package,
                     "basic_messaging": True, "basic_space_meetings": True, "call_on_webex": True,
                     "department": rng.choice(DEPARTMENTS), "title": rng.choice(TITLES), "language": "fi_FI",
-                    "timezone": "Europe/Helsinki",
+                    "timezone": "Europe/Helsinki", "jabber_calling": True,
                 }
+                if PACKAGES[package].meetings and customer.preferred_site_url:
+                    fields["preferred_site_url"] = customer.preferred_site_url  # R23
                 if package in CALLING_PACKAGES:
                     i = rng.randrange(len(plan.sites))
                     site = plan.sites[i]

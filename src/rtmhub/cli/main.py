@@ -419,7 +419,8 @@ def users_import(
         helper.stop.set()
         db.dispose()
     summary = _task_row(t)
-    _print_table("Task " + summary["id"], ["status", "added", "modified", "deleted", "unchanged", "failed", "warnings"],
+    typer.echo(f"Task {summary['id']}")
+    _print_table("Result", ["status", "added", "modified", "deleted", "unchanged", "failed", "warnings"],
                  [[t.status, t.added, t.modified, t.deleted, t.unchanged, t.failed, t.warnings]])
     if t.message:
         typer.echo(t.message, err=True)
