@@ -190,19 +190,9 @@ def _provision_subscriber(s, caller, body: SubscriberCreate | SubscriberPrecheck
     customer = access.get_customer(s, caller, decode_or_404("CUSTOMER", body.customerId or "", "Customer"),
                                    write=True, partner_ids=scope)
     package = _one_package(body.package, body.packages)
-    existing = s.scalar(select(User).where(User.email_key == body.email.strip().lower()))
     fields = _calling_fields(body.provisioningParameters, first_last=True)
-    fields_set = fields.model_dump(exclude_unset=True)
-    if existing is not None:
-        if existing.customer_id != customer.id or existing.package:
-            raise Conflict(f"The email {body.email} is already associated with an existing user.", code=10022)
-        fields_set = {k: v for k, v in fields_set.items() if v is not None}
-        user = users.update_user(s, caller, customer, existing, UserFields(package=package, **fields_set),
-                                 calling_data_given=True)
-    else:
-        fields_set = {k: v for k, v in fields_set.items() if v is not None}
-        user = users.create_user(s, caller, customer, UserFields(email=body.email, package=package, **fields_set))
-    return user, customer
+    values = {k: v for k, v in fields.model_dump(exclude_unset=True).items() if v is not None}
+    return users.provision_subscriber(s, caller, customer, body.email, UserFields(package=package, **values)), customer
 
 
 def _subscriber_url(request: Request, u: User) -> str:

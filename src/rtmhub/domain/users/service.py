@@ -121,6 +121,19 @@ def remove_package(session: Session, caller: Caller, customer: Customer, user: U
     _apply(session, caller, customer, user, UserFields(package=None), before=snapshot(user))
 
 
+def provision_subscriber(session: Session, caller: Caller, customer: Customer, email: str,
+                         fields: UserFields) -> User:
+    """Give ``email`` its wholesale package: a new user, or a person of this organisation who holds no
+    package yet. Anyone else with that e-mail is upstream error 10022."""
+    existing = session.scalar(select(User).where(User.email_key == email.strip().lower()))
+    if existing is None:
+        return create_user(session, caller, customer, fields.model_copy(update={"email": email}))
+    if existing.customer_id != customer.id or existing.package:
+        raise Conflict(msg("The email {email} is already associated with an existing user.", email=email),
+                       code=10022)
+    return update_user(session, caller, customer, existing, fields, calling_data_given=True)
+
+
 def check_email_only(email: str) -> None:
     problems = FieldProblems()
     check_email(problems, "email", email)
