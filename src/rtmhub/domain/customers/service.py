@@ -22,7 +22,7 @@ from rtmhub.domain.packages.models import (
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.users.models import User
 from rtmhub.domain.validation import check_country, check_email, check_language, check_timezone
-from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed
+from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed, msg
 
 MEETING_PACKAGES = frozenset(p.id for p in PACKAGES.values() if p.meetings)
 
@@ -68,7 +68,8 @@ def _check_packages(problems: FieldProblems, packages: list[str]) -> list[str]:
         problems.add("packages", "packages lists the same package twice.")
     for package, needs in DEPENDENCIES.items():
         if package in packages and not set(needs) & set(packages):
-            problems.add("packages", f"{package} requires one of {', '.join(needs)} on the same customer.")
+            problems.add("packages", msg("{package} requires one of {needs} on the same customer.",
+                                          package=package, needs=", ".join(needs)))
     return list(dict.fromkeys(p for p in packages if p in CUSTOMER_PACKAGES))
 
 
@@ -161,10 +162,11 @@ def _validate_create(session: Session, caller: Caller, data: CustomerCreate | Cu
             problems.add("externalId", "externalId must not be empty.")
         elif session.scalar(select(Customer.id).where(Customer.partner_id == partner.id,
                                                       Customer.external_id == data.externalId)):
-            problems.add("externalId", f"A customer with externalId '{data.externalId}' already exists.", 409)
+            problems.add("externalId", msg("A customer with externalId '{external_id}' already exists.",
+                                            external_id=data.externalId), 409)
     if info is not None and session.scalar(select(User.id).where(User.email_key == info.primaryEmail.strip().lower())):
-        problems.add("customerInfo.primaryEmail", f"The email {info.primaryEmail} is already associated with an "
-                                                  "existing user.", 10022)
+        problems.add("customerInfo.primaryEmail", msg("The email {email} is already associated with an existing "
+                                                      "user.", email=info.primaryEmail), 10022)
     if problems.errors:
         conflict = all(e.error_code in (409, 10022) for e in problems.errors)
         error = (Conflict if conflict else ValidationFailed)("; ".join(e.description for e in problems.errors),
@@ -225,18 +227,20 @@ def update(session: Session, caller: Caller, customer_id: str, data: CustomerUpd
     if data.externalId is not None and data.externalId != customer.external_id and session.scalar(
             select(Customer.id).where(Customer.partner_id == customer.partner_id,
                                       Customer.external_id == data.externalId)):
-        problems.add("externalId", f"A customer with externalId '{data.externalId}' already exists.")
+        problems.add("externalId", msg("A customer with externalId '{external_id}' already exists.",
+                                       external_id=data.externalId), 409)
     problems.raise_if_any()
     current = {p.package: p for p in packages_of(session, customer.id)}
     for package, row in current.items():
         if package not in packages and row.used:
-            raise Conflict(f"{row.used} user(s) hold {display_name(package)}; give them another package before "
-                           f"removing {package} from the customer.")
+            raise Conflict(msg("{count} user(s) hold {package}; give them another package before removing {id} "
+                               "from the customer.", count=row.used, package=display_name(package), id=package))
     for package, limit in limits.items():
         row = current.get(package)
         if row is not None and row.used > limit:
-            raise Conflict(f"{display_name(package)} cannot be limited to {limit}: {row.used} units are assigned. "
-                           "Free units first or choose a limit of at least that many.")
+            raise Conflict(msg("{package} cannot be limited to {limit}: {used} units are assigned. Free units "
+                               "first or choose a limit of at least that many.", package=display_name(package),
+                               limit=limit, used=row.used))
     for package, row in current.items():
         if package not in packages:
             session.delete(row)
@@ -274,7 +278,9 @@ def set_allocation(session: Session, caller: Caller, customer_id: str, package: 
     if row is None:
         raise NotFound(f"The customer has no package {package}.")
     if allocation is not None and (allocation < 0 or allocation < row.used):
-        raise Conflict(f"{display_name(package)} cannot be limited to {allocation}: {row.used} units are assigned.")
+        raise Conflict(msg("{package} cannot be limited to {limit}: {used} units are assigned. Free units "
+                           "first or choose a limit of at least that many.", package=display_name(package),
+                           limit=allocation, used=row.used))
     before = snapshot(session, customer)
     row.allocation = allocation
     session.flush()

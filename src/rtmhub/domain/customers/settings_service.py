@@ -9,7 +9,7 @@ from rtmhub.domain.access.service import get_customer
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, MeetingSite
 from rtmhub.domain.validation import check_language
-from rtmhub.errors import FieldProblems
+from rtmhub.errors import FieldProblems, msg
 
 
 def meeting_sites(session: Session, customer: Customer) -> list[MeetingSite]:
@@ -26,16 +26,16 @@ def update_settings(session: Session, caller: Caller, customer_id: str, *, name:
     if name is not None:
         name = name.strip()
         if not name or "%" in name:
-            problems.add("name", "The name is required and must not contain '%'.")
+            problems.add("name", msg("The name is required and must not contain '%'."))
         elif len(name) > 255:
-            problems.add("name", "The name is longer than 255 characters.")
+            problems.add("name", msg("{field} is longer than {max} characters.", field="name", max=255))
     if language is not None:
         language = check_language(problems, "language", language, required=True)
     if preferred_site_url is not None and preferred_site_url != "":
         sites = [s.url for s in meeting_sites(session, customer)]
         if preferred_site_url not in sites:
-            problems.add("preferredSite", f"Webex site '{preferred_site_url}' is not a site of this organisation; "
-                                          f"use one of: {', '.join(sites) or '(none)'}.")
+            problems.add("preferredSite", msg("Webex site '{site}' is not a site of this organisation; use one of: "
+                                              "{sites}.", site=preferred_site_url, sites=", ".join(sites) or "(none)"))
     problems.raise_if_any()
     if name is not None:
         customer.name = name

@@ -13,7 +13,7 @@ from rtmhub.domain.locations.models import Location
 from rtmhub.domain.locations.schemas import LocationAddress, LocationCreate, LocationUpdate
 from rtmhub.domain.users.models import User
 from rtmhub.domain.validation import check_country, check_language, check_timezone
-from rtmhub.errors import Conflict, FieldProblems, NotFound
+from rtmhub.errors import Conflict, FieldProblems, NotFound, msg
 
 
 def snapshot(loc: Location) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def get_location(session: Session, customer: Customer, location_id: str | None) 
 
 def _check(problems: FieldProblems, data: LocationCreate | LocationUpdate) -> None:
     if data.name is not None and not data.name.strip():
-        problems.add("name", "name must not be empty.")
+        problems.add("name", msg("The location needs a name."))
     if data.timeZone is not None:
         check_timezone(problems, "timeZone", data.timeZone, required=True)
     for field in ("preferredLanguage", "announcementLanguage"):
@@ -54,7 +54,7 @@ def _check_address(problems: FieldProblems, address: LocationAddress) -> None:
     check_country(problems, "address.country", address.country)
     for field in ("address1", "city"):
         if not getattr(address, field).strip():
-            problems.add(f"address.{field}", f"address.{field} is required.")
+            problems.add(f"address.{field}", msg("{field} is required.", field=f"address.{field}"))
 
 
 def _unique_name(session: Session, customer: Customer, name: str, exclude: str | None = None) -> None:
@@ -62,7 +62,7 @@ def _unique_name(session: Session, customer: Customer, name: str, exclude: str |
     if exclude:
         stmt = stmt.where(Location.id != exclude)
     if session.scalar(stmt):
-        raise Conflict(f"A location named '{name}' already exists in this organisation.")
+        raise Conflict(msg("A location named '{name}' already exists in this organisation.", name=name))
 
 
 def create_location(session: Session, caller: Caller, customer: Customer, data: LocationCreate) -> Location:
@@ -116,7 +116,8 @@ def delete_location(session: Session, caller: Caller, customer: Customer, locati
     loc = get_location(session, customer, location_id)
     users = session.scalar(select(func.count()).select_from(User).where(User.location_id == loc.id))
     if users:
-        raise Conflict(f"{users} calling user(s) are in location '{loc.name}'; move or remove them first.")
+        raise Conflict(msg("{count} calling user(s) are in location '{name}'; move or remove them first.",
+                           count=users, name=loc.name))
     before = snapshot(loc)
     session.delete(loc)
     session.flush()

@@ -10,7 +10,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.partners.models import PROVISIONING_STATES, OnboardingTemplate, Partner
 from rtmhub.domain.validation import check_country, check_language
-from rtmhub.errors import Conflict, FieldProblems, ValidationFailed
+from rtmhub.errors import Conflict, FieldProblems, ValidationFailed, msg
 
 
 def create_partner(session: Session, caller: Caller, name: str, parent: Partner | None = None,
@@ -45,7 +45,7 @@ def create_template(session: Session, caller: Caller, partner: Partner, name: st
                     language: str = "en") -> OnboardingTemplate:
     problems = FieldProblems()
     if not name.strip():
-        problems.add("name", "A template needs a name.")
+        problems.add("name", msg("A template needs a name."))
     check_country(problems, "country", country)
     check_language(problems, "language", language, required=True)
     problems.raise_if_any()
