@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import socket
 import threading
 import time
@@ -199,22 +200,31 @@ def world(db) -> World:
     return build_world(db)
 
 
-@pytest.fixture
-def live_server(app):
-    """The app served by uvicorn on a free loopback port, for real clients (SDKs, schemathesis)."""
+@contextmanager
+def serving(app, lifespan: str = "off", **extra):
+    """``app`` served by uvicorn in a thread on a free loopback port, for real clients."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan=lifespan))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port)
-    server.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", port=port, **extra)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served on a free loopback port (lifespan off: no worker thread), for SDKs and schemathesis."""
+    with serving(app) as served:
+        yield served

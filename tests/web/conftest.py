@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from rtmhub.api.app import create_app
+from tests.conftest import serving
 from rtmhub.db import Database
 from rtmhub.demo import load_demo
 from rtmhub.domain.access import service as access
@@ -72,22 +70,8 @@ def demo_site(tmp_path_factory):
 @pytest.fixture(scope="session")
 def web_server(demo_site):
     """uvicorn on a free loopback port, lifespan on (the task worker thread runs)."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(demo_site.app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield SimpleNamespace(url=f"http://127.0.0.1:{port}", site=demo_site)
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(demo_site.app, lifespan="on", site=demo_site) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")
