@@ -73,9 +73,8 @@ def database(request, tmp_path_factory):
     admin.dispose()
 
 
-@pytest.fixture
-def db(database):
-    """A clean database for each test (tables emptied, schema kept)."""
+def empty_tables(database: Database) -> None:
+    """Every table emptied, schema kept."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with database.engine.begin() as conn:
         if database.is_sqlite:
@@ -83,6 +82,12 @@ def db(database):
                 conn.execute(text(f"DELETE FROM {name}"))
         else:
             conn.execute(text("TRUNCATE " + ", ".join(tables) + " CASCADE"))
+
+
+@pytest.fixture
+def db(database):
+    """A clean database for each test (tables emptied, schema kept)."""
+    empty_tables(database)
     return database
 
 

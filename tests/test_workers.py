@@ -11,8 +11,6 @@ RTMHUB_INPROCESS_WORKER), so these tests exercise exactly what an operator runs.
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import signal
 import subprocess
@@ -27,9 +25,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from rtmhub.db import Base, Database
+from rtmhub.db import Database
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers import service as customers
@@ -43,7 +41,8 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 
-from conftest import build_world, customer_body
+from conftest import build_world, customer_body, empty_tables
+from tests.bulk_support import csv_bytes as bulk_csv_bytes
 
 OPERATOR = Caller.operator("test")
 WAIT_SECONDS = 60.0
@@ -176,24 +175,8 @@ def finished(db: Database, task_ids: list[str]) -> bool:
 
 # --- data ------------------------------------------------------------------------------------
 
-def reset(db: Database) -> None:
-    """Empty every table, exactly as the `db` fixture does."""
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with db.engine.begin() as conn:
-        if db.is_sqlite:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
-        else:
-            conn.execute(text("TRUNCATE " + ", ".join(tables) + " CASCADE"))
-
-
 def csv_bytes(rows: list[dict[str, str]], headers: list[str] = HEADERS) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow([row.get(h, "") for h in headers])
-    return out.getvalue().encode("utf-8")
+    return bulk_csv_bytes(rows, headers)
 
 
 def user_row(email: str, package: str | None, *, first: str = "Etu", last: str = "Suku", ext: str = "",
@@ -367,7 +350,7 @@ def _reference_run(db: Database) -> tuple[dict[str, Any], str]:
     assert all(n == 1 for n in reference["audit"].values()), "a user changed twice by one import"
     assert len(reference["audit"]) == t["added"] + t["modified"] + t["deleted"]
     assert len(reference["rows"]) == CRASH_ROWS
-    reset(db)
+    empty_tables(db)
     return reference, site
 
 
