@@ -10,7 +10,7 @@ PORT ?= 8000
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n 2 -x"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install clean
+.PHONY: run test lint bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,14 @@ run: $(STAMP)
 	$(RTMHUB) demo
 	$(RTMHUB) serve --host $(HOST) --port $(PORT)
 
-test: $(TEST_STAMP)
+# The structure's guards: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade), the import
+# contracts of pyproject.toml (domain free of adapters; adapters independent), mypy on the domain core.
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check src
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Bulk CSV benchmark (figures printed, never asserted); PostgreSQL from RTMHUB_TEST_POSTGRES_URL or

@@ -29,7 +29,7 @@ def main() -> None:
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
-    from rtmhub.api.app import create_app
+    from rtmhub.app import create_app
     from rtmhub.db import Database
     from rtmhub.domain.access import service as access
     from rtmhub.domain.access.schemas import Caller

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from rtmhub import ids
-from rtmhub.api.app import create_app
+from rtmhub.app import create_app
 from rtmhub.db import Base, Database
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import SCOPES, Caller

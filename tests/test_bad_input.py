@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from api_checks import assert_error_shape, diff, table_snapshot
 from conftest import build_world
 from rtmhub import ids
-from rtmhub.api.app import create_app
+from rtmhub.app import create_app
 from rtmhub.domain.access import service as access
 from rtmhub.settings import Settings
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from rtmhub import ids
-from rtmhub.api.app import create_app
+from rtmhub.app import create_app
 from rtmhub.cli.main import app as cli
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import service as tasks_service

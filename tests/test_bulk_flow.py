@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from rtmhub.api.app import create_app
+from rtmhub.app import create_app
 from rtmhub.csvfile.columns import template_headers
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer

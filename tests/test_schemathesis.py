@@ -89,7 +89,7 @@ def _schema():
     table); each case is then sent to the test's own `app` (ASGI, in process), which holds the world.
     (`schemathesis.pytest.from_fixture` would be the natural fit, but schemathesis 4.32 sets
     `Function._nodeid`, which pytest 9.2 no longer has.)"""
-    from rtmhub.api.app import create_app
+    from rtmhub.app import create_app
     from rtmhub.settings import Settings
 
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(database_url="sqlite://", inprocess_worker=False)),
@@ -107,7 +107,7 @@ def served(request, tmp_path_factory):
     the fuzzing itself. State accumulates across operations, which only widens what the checks see."""
     from conftest import build_world
 
-    from rtmhub.api.app import create_app
+    from rtmhub.app import create_app
     from rtmhub.db import Database
     from rtmhub.migrate import upgrade
     from rtmhub.settings import Settings

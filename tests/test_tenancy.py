@@ -19,7 +19,7 @@ from sqlalchemy import select
 from api_checks import assert_error_shape, diff, table_snapshot
 from conftest import OPERATOR, build_world, customer_body
 from rtmhub import ids
-from rtmhub.api.app import create_app
+from rtmhub.app import create_app
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import SCOPES
 from rtmhub.domain.customers import service as customers

@@ -12,7 +12,7 @@ class Message(str):
     template: str
     params: dict[str, Any]
 
-    def __new__(cls, template: str, **params: Any) -> "Message":
+    def __new__(cls, template: str, **params: Any) -> Message:
         text = super().__new__(cls, template.format(**params) if params else template)
         text.template = template
         text.params = params

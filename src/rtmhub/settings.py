@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     log_sql: bool = False
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> "Settings":
+    def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge session cookies.
         if self.env != "development" and self.secret_key == DEVELOPMENT_SECRET:
             raise ValueError(

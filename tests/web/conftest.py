@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from rtmhub.api.app import create_app
+from rtmhub.app import create_app
 from tests.conftest import serving
 from rtmhub.db import Database
 from rtmhub.demo import load_demo

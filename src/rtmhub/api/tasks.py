@@ -64,7 +64,7 @@ def add_people(body: ManualAdd, db: DB, caller: CallerDep, orgId: OrgParam = Non
         results = users.add_many(s, caller, customer, entries)
         licences = out.licence_ids(s, customer.id)
         items = []
-        for person, result in zip(body.people, results):
+        for person, result in zip(body.people, results, strict=False):
             if isinstance(result, DomainError):
                 items.append({"email": person.emails[0], "status": "error", "message": result.message,
                               "errors": [{"description": e.description, "errorCode": e.error_code or result.status}

@@ -1,6 +1,7 @@
 """/v1/wholesale/customers, /subscribers, /subPartners — the upstream Webex Wholesale contract."""
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -255,16 +256,17 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
 def _parse_time(value: str | None, name: str):
     if value is None:
         return None
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     text = value.strip()
     try:
         if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError):
-        raise ValidationFailed(f"{name} must be epoch milliseconds or an ISO-8601 time, e.g. 2026-01-31T12:00:00Z.")
+        raise ValidationFailed(
+            f"{name} must be epoch milliseconds or an ISO-8601 time, e.g. 2026-01-31T12:00:00Z.") from None
 
 
 @router.post("/subscribers")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -186,7 +186,7 @@ def serve(
     """Serve the web pages, REST API and SCIM."""
     import uvicorn
 
-    uvicorn.run("rtmhub.api.app:create_app", factory=True, host=host, port=port)
+    uvicorn.run("rtmhub.app:create_app", factory=True, host=host, port=port)
 
 
 # --- admins and tokens ---------------------------------------------------------------------
@@ -195,9 +195,9 @@ def serve(
 def admin_create(
     email: str = typer.Option(..., "--email", help="The administrator's e-mail address."),
     role: str = typer.Option(..., "--role", help=" | ".join(ROLES)),
-    partner: Optional[str] = typer.Option(None, "--partner", help="Partner name or orgId (partner roles)."),
-    customer: Optional[str] = typer.Option(None, "--customer", help="Customer id or orgId (customer_full_admin)."),
-    password: Optional[str] = typer.Option(None, "--password", help="Sign-in password; asked for when left out."),
+    partner: str | None = typer.Option(None, "--partner", help="Partner name or orgId (partner roles)."),
+    customer: str | None = typer.Option(None, "--customer", help="Customer id or orgId (customer_full_admin)."),
+    password: str | None = typer.Option(None, "--password", help="Sign-in password; asked for when left out."),
 ) -> None:
     """Create an administrator account."""
     if role not in ROLES:
@@ -455,7 +455,7 @@ def users_export(customer: str = typer.Option(..., "--customer", help="Customer 
 
 
 @tasks_app.command("list")
-def tasks_list(customer: Optional[str] = typer.Option(None, "--customer"), as_json: bool = JSON_OPTION) -> None:
+def tasks_list(customer: str | None = typer.Option(None, "--customer"), as_json: bool = JSON_OPTION) -> None:
     """CSV tasks, newest first."""
     from rtmhub.domain.tasks import service as tasks
 
@@ -472,7 +472,7 @@ def tasks_list(customer: Optional[str] = typer.Option(None, "--customer"), as_js
 
 @tasks_app.command("show")
 def tasks_show(task: str, as_json: bool = JSON_OPTION,
-               outcome: Optional[str] = typer.Option(None, help="Only rows with this outcome (e.g. error).")) -> None:
+               outcome: str | None = typer.Option(None, help="Only rows with this outcome (e.g. error).")) -> None:
     """One task with its per-row results."""
     from rtmhub.domain.tasks import service as tasks
 
@@ -502,4 +502,5 @@ def tasks_cancel(task: str) -> None:
     raw = _resolve_task(task)
     with _unit() as (s, caller):
         t = tasks.cancel(s, caller, raw)
-        typer.echo(f"{ids.encode('TASK', t.id)} {t.status}{' (stopping after the current batch)' if t.cancel_requested else ''}")
+        stopping = " (stopping after the current batch)" if t.cancel_requested else ""
+        typer.echo(f"{ids.encode('TASK', t.id)} {t.status}{stopping}")

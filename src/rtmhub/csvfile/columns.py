@@ -9,7 +9,8 @@ the header map. Any other header is an error that names it (no silent ignoring).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Literal
 
 from rtmhub.csvfile.errors import CsvFileError

@@ -35,16 +35,19 @@ def check_email(problems: FieldProblems, field: str, value: str | None) -> str |
         return None
     text = str(value).strip()
     if len(text) > EMAIL_MAX:
-        problems.add(field, msg("{field}: '{value}…' is longer than {max} characters.", field=field, value=text[:40], max=EMAIL_MAX), 4900)
+        problems.add(field, msg("{field}: '{value}…' is longer than {max} characters.", field=field, value=text[:40],
+                                max=EMAIL_MAX), 4900)
         return None
     if text.count("@") != 1:
         code = 4802 if "@" not in text else 4803
-        problems.add(field, msg("{field}: '{value}' must contain exactly one '@' (username@domain).", field=field, value=text), code)
+        problems.add(field, msg("{field}: '{value}' must contain exactly one '@' (username@domain).", field=field,
+                                value=text), code)
         return None
     try:
         info = validate_email(text, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        problems.add(field, msg("{field}: '{value}' is not a valid e-mail address ({reason}).", field=field, value=text, reason=exc), 4801)
+        problems.add(field, msg("{field}: '{value}' is not a valid e-mail address ({reason}).", field=field,
+                                value=text, reason=exc), 4801)
         return None
     return info.normalized
 
@@ -58,11 +61,13 @@ def check_name(problems: FieldProblems, field: str, value: str | None, max_len: 
     text = str(value).strip()
     banned = sorted({c for c in text if c in NAME_BANNED})
     if banned:
-        problems.add(field, msg("{field} '{value}' must not contain {chars} (not allowed: % # < > \\ / \").", field=field, value=text, chars=" ".join(banned)))
+        problems.add(field, msg("{field} '{value}' must not contain {chars} (not allowed: % # < > \\ / \").",
+                                field=field, value=text, chars=" ".join(banned)))
     elif _CONTROL.search(text):
         problems.add(field, msg("{field} must not contain control characters.", field=field))
     elif len(text) > max_len:
-        problems.add(field, msg("{field} '{value}' is longer than {max} characters.", field=field, value=text[:40], max=max_len))
+        problems.add(field, msg("{field} '{value}' is longer than {max} characters.", field=field, value=text[:40],
+                                max=max_len))
     else:
         return text
     return None
@@ -88,7 +93,8 @@ def check_e164(problems: FieldProblems, field: str, value: str | None) -> str | 
     text = str(value).strip()
     compact = re.sub(r"[\s\-]", "", text)
     if not re.fullmatch(r"\+?[0-9]+", compact) or "+" in text[1:]:
-        problems.add(field, msg("{field} '{value}' may only contain digits, '-' and a leading '+'.", field=field, value=text), 4410)
+        problems.add(field, msg("{field} '{value}' may only contain digits, '-' and a leading '+'.", field=field,
+                                value=text), 4410)
         return None
     if not compact.startswith("+"):
         try:
@@ -108,7 +114,8 @@ def check_e164(problems: FieldProblems, field: str, value: str | None) -> str | 
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_valid_number(parsed):
-        problems.add(field, msg("{field} '{value}' is not a valid E.164 phone number (e.g. +358401234567).", field=field, value=text), 4410)
+        problems.add(field, msg("{field} '{value}' is not a valid E.164 phone number (e.g. +358401234567).",
+                                field=field, value=text), 4410)
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
@@ -130,7 +137,8 @@ def check_language(problems: FieldProblems, field: str, value: str | None, requi
         return None
     text = str(value).strip()
     if not LANGUAGE_RE.match(text):
-        problems.add(field, msg("{field} '{value}' must be a language code like 'en', 'fi' or 'en_us'.", field=field, value=text))
+        problems.add(field, msg("{field} '{value}' must be a language code like 'en', 'fi' or 'en_us'.", field=field,
+                                value=text))
         return None
     return text
 
@@ -138,7 +146,9 @@ def check_language(problems: FieldProblems, field: str, value: str | None, requi
 def check_country(problems: FieldProblems, field: str, value: str | None) -> str | None:
     text = (value or "").strip()
     if not COUNTRY_RE.match(text):
-        problems.add(field, msg("{field} '{value}' must be a two-letter ISO 3166 country code in capitals, e.g. 'FI'.", field=field, value=text))
+        problems.add(field,
+                     msg("{field} '{value}' must be a two-letter ISO 3166 country code in capitals, e.g. 'FI'.",
+                         field=field, value=text))
         return None
     return text
 
@@ -153,7 +163,9 @@ def check_timezone(problems: FieldProblems, field: str, value: str | None, requi
         _TIMEZONES = frozenset(available_timezones())
     text = str(value).strip()
     if text not in _TIMEZONES:
-        problems.add(field, msg("{field} '{value}' is not a known time zone; use an IANA name such as 'Europe/Helsinki'.", field=field, value=text))
+        problems.add(field,
+                     msg("{field} '{value}' is not a known time zone; use an IANA name such as 'Europe/Helsinki'.",
+                         field=field, value=text))
         return None
     return text
 

@@ -19,7 +19,12 @@ from rtmhub.domain.customers.schemas import CustomerCreate, CustomerFilter
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.locations.schemas import LocationCreate, LocationUpdate
 from rtmhub.domain.packages.models import (
-    BASE_LICENCES, CALLING_PACKAGES, LIMIT_KEYS, PACKAGES, USER_PACKAGES, display_name,
+    BASE_LICENCES,
+    CALLING_PACKAGES,
+    LIMIT_KEYS,
+    PACKAGES,
+    USER_PACKAGES,
+    display_name,
 )
 from rtmhub.domain.partners import service as partners
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
@@ -29,7 +34,15 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.errors import AllocationExceeded, Conflict, DomainError, Forbidden, Message
 from rtmhub.web.support import (
-    THROTTLE, Ctx, WebRoute, base_ctx, new_session, reading, render, safe_next, signed_in,
+    THROTTLE,
+    Ctx,
+    WebRoute,
+    base_ctx,
+    new_session,
+    reading,
+    render,
+    safe_next,
+    signed_in,
 )
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -503,7 +516,7 @@ def allocations_save(request: Request, cid: str):
                                              package=display_name(row.package), value=ctx.num(value),
                                              used=ctx.num(row.used))]
             if errors:
-                raise _Rollback()
+                raise _Rollback() from None
     except _Rollback:
         with reading(ctx) as s:
             customer = access.get_customer(s, ctx.caller, cid)
@@ -602,7 +615,7 @@ def add_users(request: Request, cid: str):
                                   location_id=v["locationId"] or None)
                 entries.append(UserFields(**fields))
             results = users.add_many(s, ctx.caller, customer, entries)
-            for r, result in zip(pending, results):
+            for r, result in zip(pending, results, strict=False):
                 if isinstance(result, AllocationExceeded):
                     r["errors"] = {"package": [allocation_message(ctx, s, customer.id, r["values"]["package"])]}
                 elif isinstance(result, DomainError):
@@ -738,7 +751,7 @@ def change_package(request: Request, cid: str, uid: str):
             user = users.get_user(s, customer, uid)
             if new not in USER_PACKAGES:
                 errors["package"] = [ctx._("Choose a package.")]
-                raise _Rollback()
+                raise _Rollback() from None
             fields: dict[str, Any] = {"package": new}
             entering = new in CALLING_PACKAGES and user.package not in CALLING_PACKAGES
             if entering:
@@ -750,7 +763,7 @@ def change_package(request: Request, cid: str, uid: str):
                                   if entering else None)
             except AllocationExceeded:
                 errors["package"] = [allocation_message(ctx, s, customer.id, new)]
-                raise _Rollback()
+                raise _Rollback() from None
             except DomainError as exc:
                 errors = errors_of(ctx, exc, FIELD_NAMES, default="package")
                 if "package" in errors and entering and not (f.get("extension") or f.get("phoneNumber")):
@@ -758,7 +771,7 @@ def change_package(request: Request, cid: str, uid: str):
                     errors.setdefault("phoneNumber", []).insert(0, ctx._(
                         "{package} needs caller ID data: enter a phone number and/or an extension, and choose a "
                         "location.", package=display_name(new)))
-                raise _Rollback()
+                raise _Rollback() from None
     except _Rollback:
         with reading(ctx) as s:
             customer = hub_customer(ctx, s, cid)

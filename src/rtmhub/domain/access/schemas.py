@@ -46,6 +46,6 @@ class Caller:
         return self.system or self.role in PARTNER_ROLES
 
     @classmethod
-    def operator(cls, actor: str = "cli") -> "Caller":
+    def operator(cls, actor: str = "cli") -> Caller:
         """The local operator (CLI, demo loader): every scope, every partner."""
         return cls(actor=actor, role="operator", scopes=frozenset(SCOPES), system=True)

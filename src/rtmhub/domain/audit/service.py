@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from rtmhub.domain.access.schemas import Caller
 
 
-def record(session: Session, caller: "Caller", action: str, entity_type: str, entity_id: str,
+def record(session: Session, caller: Caller, action: str, entity_type: str, entity_id: str,
            customer_id: str | None, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
     """Written in the caller's transaction, so an event exists exactly when its change does."""
     session.add(AuditEvent(

@@ -13,11 +13,22 @@ from rtmhub.domain.access.service import get_customer, require_writable, scope_c
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.customers.schemas import (
-    Address, CustomerCreate, CustomerFilter, CustomerPrecheck, CustomerUpdate, ProvisioningParameters,
+    Address,
+    CustomerCreate,
+    CustomerFilter,
+    CustomerPrecheck,
+    CustomerUpdate,
+    ProvisioningParameters,
 )
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import (
-    BASE_LICENCES, CALLING_PACKAGES, CUSTOMER_PACKAGES, DEPENDENCIES, LIMIT_KEYS, PACKAGES, display_name,
+    BASE_LICENCES,
+    CALLING_PACKAGES,
+    CUSTOMER_PACKAGES,
+    DEPENDENCIES,
+    LIMIT_KEYS,
+    PACKAGES,
+    display_name,
 )
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.users.models import User
@@ -63,7 +74,8 @@ def _check_packages(problems: FieldProblems, packages: list[str]) -> list[str]:
         return []
     unknown = [p for p in packages if p not in CUSTOMER_PACKAGES]
     if unknown:
-        problems.add("packages", f"Unknown package(s) {', '.join(unknown)}; use any of: {', '.join(CUSTOMER_PACKAGES)}.")
+        problems.add("packages",
+                     f"Unknown package(s) {', '.join(unknown)}; use any of: {', '.join(CUSTOMER_PACKAGES)}.")
     if len(set(packages)) != len(packages):
         problems.add("packages", "packages lists the same package twice.")
     for package, needs in DEPENDENCIES.items():
@@ -73,7 +85,8 @@ def _check_packages(problems: FieldProblems, packages: list[str]) -> list[str]:
     return list(dict.fromkeys(p for p in packages if p in CUSTOMER_PACKAGES))
 
 
-def _check_limits(problems: FieldProblems, params: ProvisioningParameters | None, packages: list[str]) -> dict[str, int]:
+def _check_limits(problems: FieldProblems, params: ProvisioningParameters | None, packages: list[str]) -> dict[str,
+                                                                                                               int]:
     limits = (params.packages.limits if params and params.packages and params.packages.limits else None) or {}
     result: dict[str, int] = {}
     for key, value in limits.items():
@@ -117,10 +130,10 @@ def _check_calling(problems: FieldProblems, params: ProvisioningParameters | Non
 
 
 def _target_partner(session: Session, caller: Caller, partner_ids: tuple[str, ...] | None) -> Partner:
-    if partner_ids:
-        return session.get(Partner, partner_ids[0])
-    if caller.partner_id:
-        return session.get(Partner, caller.partner_id)
+    partner_id = partner_ids[0] if partner_ids else caller.partner_id
+    partner = session.get(Partner, partner_id) if partner_id else None
+    if partner is not None:
+        return partner
     raise ValidationFailed("The operator must act for a partner; give onBehalfOfSubPartnerOrgId or use a partner "
                            "administrator's token.")
 
@@ -236,22 +249,22 @@ def update(session: Session, caller: Caller, customer_id: str, data: CustomerUpd
             raise Conflict(msg("{count} user(s) hold {package}; give them another package before removing {id} "
                                "from the customer.", count=row.used, package=display_name(package), id=package))
     for package, limit in limits.items():
-        row = current.get(package)
-        if row is not None and row.used > limit:
+        held = current.get(package)
+        if held is not None and held.used > limit:
             raise Conflict(msg("{package} cannot be limited to {limit}: {used} units are assigned. Free units "
                                "first or choose a limit of at least that many.", package=display_name(package),
-                               limit=limit, used=row.used))
+                               limit=limit, used=held.used))
     for package, row in current.items():
         if package not in packages:
             session.delete(row)
     partner = session.get(Partner, customer.partner_id)
     for package in packages:
-        row = current.get(package)
-        if row is None:
+        existing = current.get(package)
+        if existing is None:
             session.add(CustomerPackage(customer_id=customer.id, package=package, allocation=limits.get(package),
                                         subscription_id=partner.subscription_id if partner else None))
         elif package in limits:
-            row.allocation = limits[package]
+            existing.allocation = limits[package]
     if data.externalId is not None:
         customer.external_id = data.externalId
     if data.address is not None:

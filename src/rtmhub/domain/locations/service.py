@@ -32,7 +32,8 @@ def list_locations(session: Session, customer: Customer, name: str | None = None
 
 
 def get_location(session: Session, customer: Customer, location_id: str | None) -> Location:
-    loc = session.scalar(select(Location).where(Location.id == (location_id or ""), Location.customer_id == customer.id))
+    loc = session.scalar(select(Location).where(Location.id == (location_id or ""),
+                                                Location.customer_id == customer.id))
     if loc is None:
         raise NotFound("Location not found; check the location id.")
     return loc

@@ -1,7 +1,9 @@
 """Allocation accounting (R3, D3). Units move only through these two statements."""
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.customers.models import CustomerPackage
@@ -13,13 +15,13 @@ from rtmhub.errors import AllocationExceeded, ValidationFailed, msg
 def take_unit(session: Session, customer_id: str, package: str) -> None:
     """Consume one unit, or refuse. The check and the increment are one conditional UPDATE, so
     concurrent callers are serialised by the row lock and can never take more than the allocation."""
-    result = session.execute(
+    result = cast(CursorResult[Any], session.execute(  # an UPDATE's result: it has rowcount
         update(CustomerPackage)
         .where(CustomerPackage.customer_id == customer_id, CustomerPackage.package == package,
                or_(CustomerPackage.allocation.is_(None), CustomerPackage.used < CustomerPackage.allocation))
         .values(used=CustomerPackage.used + 1)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount == 1:
         return
     row = session.scalar(select(CustomerPackage).where(
@@ -63,5 +65,5 @@ def customer_licences(session: Session, customer_id: str) -> list[tuple[Customer
             func.count().filter(User.basic_space_meetings.is_(True)),
             func.count().filter(User.call_on_webex.is_(True)),
         ).where(User.customer_id == customer_id)).one()
-        base_counts = dict(zip(BASE_LICENCES, counts))
+        base_counts = dict(zip(BASE_LICENCES, counts, strict=False))
     return [(r, base_counts.get(r.package, r.used)) for r in rows]

@@ -73,7 +73,7 @@ class ImportContext:
 
     @classmethod
     def load(cls, session: Session, customer: Customer, mode: str, suspended: set[Column],
-             duplicates: set[str]) -> "ImportContext":
+             duplicates: set[str]) -> ImportContext:
         locs = session.execute(select(Location.id, Location.name).where(Location.customer_id == customer.id)).all()
         packages = set(session.scalars(select(CustomerPackage.package)
                                        .where(CustomerPackage.customer_id == customer.id)))
@@ -242,12 +242,14 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     if name:
         location_id = ctx.locations.get(name.lower())
         if location_id is None:
-            result.error(location_column.header, msg("Location '{name}' does not exist in this organisation; use one of: "
+            result.error(location_column.header,
+                         msg("Location '{name}' does not exist in this organisation; use one of: "
                                                      "{names}.", name=name,
                                                      names=", ".join(sorted(ctx.location_names.values())) or "(none)"))
         elif (user is not None and user.package in CALLING_PACKAGES and user.location_id
               and user.location_id != location_id and values.get("package", user.package) in CALLING_PACKAGES):
-            result.error(location_column.header, msg("The location of an existing calling user cannot be changed by CSV "
+            result.error(location_column.header,
+                         msg("The location of an existing calling user cannot be changed by CSV "
                                                      "(now '{name}').", name=ctx.location_names.get(user.location_id)))
         else:
             values["location_id"] = location_id
@@ -276,7 +278,8 @@ def _bool(result: RowResult, column: Column, value: str) -> bool | None:
     try:
         return parse_bool(value)
     except ValueError:
-        result.error(column.header, msg("{column} must be TRUE or FALSE (found '{value}').", column=column.header, value=value))
+        result.error(column.header, msg("{column} must be TRUE or FALSE (found '{value}').", column=column.header,
+                                        value=value))
         return None
 
 

@@ -255,7 +255,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
         resume_after = s.get(Task, task_id).last_line
     rows = (r for r in open_csv(io.BytesIO(content)) if r.line > resume_after)
     while True:
-        batch = [r for _, r in zip(range(batch_rows), rows)]
+        batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
         with db.unit_of_work() as s:
             # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it commits
             # (claim skips the locked row), so a takeover can never re-apply rows it is applying (PostgreSQL;
@@ -273,7 +273,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
             caller = _task_caller(task)
             records = []
-            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch)):
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch), strict=False):
                 _count(task, result)
                 records.append(_row_record(task.id, result, _cells(row)))
             s.execute(TaskRow.__table__.insert(), records)
@@ -325,8 +325,8 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
         ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
         caller = _task_caller(task)
         rows = iter(open_csv(io.BytesIO(content)))
-        while batch := [r for _, r in zip(range(batch_rows), rows)]:
-            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch, protect=False)):
+        while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch, protect=False), strict=False):
                 results.append(_row_record(task_id, result, _cells(row)))
             if not db.is_sqlite:
                 # Report progress and keep the lease from another connection. (On SQLite the dry run

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
 from rtmhub.domain.audit.service import record
@@ -21,19 +22,24 @@ from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, USER_
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.domain.validation import (
-    CALLER_ID_NAME_MAX, check_e164, check_email, check_extension, check_language, check_name, check_text,
+    CALLER_ID_NAME_MAX,
+    check_e164,
+    check_email,
+    check_extension,
+    check_language,
+    check_name,
+    check_text,
     check_timezone,
 )
-from rtmhub.db import utcnow
-from rtmhub.ids import new_uuid
 from rtmhub.errors import Conflict, DomainError, FieldProblems, NotFound, ValidationFailed, msg
+from rtmhub.ids import new_uuid
 
 CALLING_FIELDS = ("extension", "phone_number", "caller_id_number", "caller_id_first_name",
                   "caller_id_last_name", "location_id")
 FLAG_FIELDS = ("jabber_calling", "jabber_with_teams")
 SNAPSHOT_FIELDS = ("email", "first_name", "last_name", "display_name", "package", *BASE_LICENCES,
-                   *CALLING_FIELDS, "preferred_site_url", "jabber_calling", "jabber_with_teams", "title", "department", "manager", "language",
-                   "timezone", "status")
+                   *CALLING_FIELDS, "preferred_site_url", "jabber_calling", "jabber_with_teams", "title", "department",
+                   "manager", "language", "timezone", "status")
 
 
 def snapshot(user: User) -> dict[str, Any]:
@@ -314,18 +320,22 @@ def _api_name(name: str) -> str:
 def _check_unique(lookups: Lookups, user_id: str, target: dict[str, Any]) -> None:
     """D6 with the upstream codes; the unique indexes stay the last word against races."""
     if target["email"] and lookups.email_owner(target["email"].lower()) not in (None, user_id):
-        raise Conflict(msg("The email {email} is already associated with an existing user.", email=target["email"]), code=10022)
+        raise Conflict(msg("The email {email} is already associated with an existing user.", email=target["email"]),
+                       code=10022)
     if target["phone_number"] and lookups.phone_owner(target["phone_number"]) not in (None, user_id):
-        raise Conflict(msg("Phone number {number} is already in use by another user.", number=target["phone_number"]), code=4201)
+        raise Conflict(msg("Phone number {number} is already in use by another user.",
+                           number=target["phone_number"]), code=4201)
     if target["extension"] and target["location_id"] and lookups.extension_owner(
             target["location_id"], target["extension"]) not in (None, user_id):
-        raise Conflict(msg("Extension {extension} is already in use in this location.", extension=target["extension"]), code=4202)
+        raise Conflict(msg("Extension {extension} is already in use in this location.",
+                           extension=target["extension"]), code=4202)
 
 
 MANUAL_ADD_MAX = 25  # R11, D7
 
 
-def add_many(session: Session, caller: Caller, customer: Customer, entries: list[UserFields]) -> list[User | DomainError]:
+def add_many(session: Session, caller: Caller, customer: Customer,
+             entries: list[UserFields]) -> list[User | DomainError]:
     """Manual add: each user is created whole or refused alone (its own SAVEPOINT)."""
     if not entries:
         raise ValidationFailed("Give at least one user to add.")

@@ -1,18 +1,11 @@
-"""The FastAPI application: REST API under /v1 (upstream contract), OpenAPI at /openapi.json."""
+"""The outermost middleware of every HTTP request (API, pages, and any later face): tracking id, body size
+limit and NUL refusal, answered in the upstream error shape."""
 from __future__ import annotations
 
 import re
 import uuid
 
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from contextlib import asynccontextmanager
-
-from rtmhub.api import errors, locations, people, tasks, wholesale
-from rtmhub.db import Database
-from rtmhub.settings import Settings, get_settings
-
 
 # A NUL character escaped in JSON (an odd number of backslashes before u0000). PostgreSQL text
 # cannot hold NUL, so it is refused (400) for every request on both databases, like a NUL in the URL.
@@ -86,7 +79,8 @@ class RequestGuard:
             await self.app(scope, limited_receive, send_with_id)
         except (_TooLarge, _HasNul) as exc:
             if not responded:
-                await (self._nul(send, tracking) if isinstance(exc, _HasNul) else self._too_large(send, tracking, limit))
+                await (self._nul(send, tracking) if isinstance(exc, _HasNul) else self._too_large(send, tracking,
+                                                                                                  limit))
 
     async def _nul(self, send: Send, tracking: str) -> None:
         await self._refuse(send, tracking, 400, "The request contains a NUL character (\\u0000), which no value "
@@ -113,64 +107,3 @@ class _TooLarge(Exception):
 
 class _HasNul(Exception):
     pass
-
-
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        worker = None
-        if settings.inprocess_worker:
-            from rtmhub.worker import Worker
-
-            worker = Worker(app.state.db)
-            worker.start_thread()
-        yield
-        if worker is not None:
-            worker.stop.set()
-
-    app = FastAPI(
-        lifespan=lifespan,
-        title="rtmhub",
-        version="0.1.0",
-        description="Self-hosted Partner Hub and Control Hub for wholesale Route-to-Market. The REST API follows "
-                    "the Webex Wholesale, People, Licenses, Locations and Organizations contract.",
-    )
-    app.state.settings = settings
-    app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
-    errors.install(app)
-    app.include_router(wholesale.router)
-    app.include_router(people.router)
-    app.include_router(locations.router)
-    app.include_router(tasks.router)
-    _mount_web(app)
-    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
-    app.openapi = lambda: _openapi_without_422(app)
-    return app
-
-
-def _openapi_without_422(app: FastAPI) -> dict:
-    """Invalid requests are answered 400 in the upstream error shape, never FastAPI's 422: say so."""
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                if isinstance(operation, dict):
-                    operation.get("responses", {}).pop("422", None)
-        for name in ("HTTPValidationError", "ValidationError"):
-            schema.get("components", {}).get("schemas", {}).pop(name, None)
-        app.openapi_schema = schema
-    return app.openapi_schema
-
-
-def _mount_web(app: FastAPI) -> None:
-    """The Partner Hub / Control Hub pages (rtmhub.web) at / and their static files at /static."""
-    from fastapi.staticfiles import StaticFiles
-
-    from rtmhub import web
-    from rtmhub.web import routes as web_routes
-
-    app.include_router(web_routes.router)
-    app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")

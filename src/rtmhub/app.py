@@ -1,0 +1,45 @@
+"""Assembles the ASGI application from its faces: the REST API (/v1) and the web pages (/).
+
+The only module that knows every face; no face imports another. The in-process task worker is
+started here too, so one `rtmhub serve` is a complete installation."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from rtmhub import api, web
+from rtmhub.db import Database
+from rtmhub.request_guard import RequestGuard
+from rtmhub.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.inprocess_worker:
+            from rtmhub.worker import Worker
+
+            worker = Worker(app.state.db)
+            worker.start_thread()
+        yield
+        if worker is not None:
+            worker.stop.set()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="rtmhub",
+        version="0.1.0",
+        description="Self-hosted Partner Hub and Control Hub for wholesale Route-to-Market. The REST API follows "
+                    "the Webex Wholesale, People, Licenses, Locations and Organizations contract.",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
+    api.install(app)
+    web.install(app)
+    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    return app
