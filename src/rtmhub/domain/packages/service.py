@@ -1,13 +1,14 @@
 """Allocation accounting (R3, D3). Units move only through these two statements."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.customers.models import CustomerPackage
-from rtmhub.domain.packages.models import BASE_LICENCES, display_name
+from rtmhub.domain.packages.models import BASE_LICENCES, USER_PACKAGES, display_name
 from rtmhub.domain.users.models import User
 from rtmhub.errors import AllocationExceeded, ValidationFailed, msg
 
@@ -67,3 +68,22 @@ def customer_licences(session: Session, customer_id: str) -> list[tuple[Customer
         ).where(User.customer_id == customer_id)).one()
         base_counts = dict(zip(BASE_LICENCES, counts, strict=False))
     return [(r, base_counts.get(r.package, r.used)) for r in rows]
+
+
+class TooManyPackages(ValidationFailed):
+    """R1 broken: more than one wholesale package named for one user (upstream 400413)."""
+
+    def __init__(self, packages: list[str]):
+        self.packages = packages
+        super().__init__(msg("A user holds exactly one package; the request names {packages}.",
+                             packages=", ".join(display_name(p) for p in packages)), code=400413)
+
+
+def one_user_package(packages: Iterable[str]) -> str | None:
+    """R1, for every face (licence lists, subscriber packages, CSV package columns): the one user package
+    among ``packages`` (None when there is none). Two or more distinct ones raise ``TooManyPackages``;
+    names that are no user package are left for the caller to refuse in its own terms."""
+    held = list(dict.fromkeys(p for p in packages if p in USER_PACKAGES))
+    if len(held) > 1:
+        raise TooManyPackages(held)
+    return held[0] if held else None
