@@ -226,3 +226,51 @@ def create_token(session: Session, caller: Caller, *, email: str, scopes: list[s
     record(session, caller, "token.create", "token", row.id, account.customer_id, None,
            {"admin": account.email, "scopes": row.scopes})
     return token
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+_dummy: tuple[PasswordHasher, str] | None = None
+
+
+def _dummy_hash() -> str:
+    """A hash of a random password made by the current hasher (same cost as the stored hashes), made
+    once: verifying against it makes an unknown e-mail take as long as a wrong password."""
+    global _dummy
+    if _dummy is None or _dummy[0] is not _hasher:
+        _dummy = (_hasher, _hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[1]
+
+
+def authenticate_password(session: Session, email: str, password: str) -> AdminAccount:
+    """The administrator with this e-mail (compared case-insensitively, D6) and password.
+
+    Every refusal costs one argon2 verification and answers the same, so neither the answer nor its
+    time tells whether an e-mail has an account (unknown e-mail, no password set, wrong password)."""
+    from rtmhub.errors import msg
+
+    key = email.strip().lower()
+    account = session.scalar(select(AdminAccount).where(AdminAccount.email_key == key)) if key else None
+    stored = account.password_hash if account is not None else None
+    try:
+        ok = _hasher.verify(stored or _dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or account is None:
+        raise Unauthorized(msg("The e-mail address or password is wrong."))
+    return account
+
+
+def caller_for_admin(session: Session, admin_id: str, scopes: frozenset[str],
+                     request_id: str | None = None) -> Caller | None:
+    """The caller of a signed-in session (by administrator id); None once the account is gone."""
+    account = session.get(AdminAccount, admin_id)
+    return caller_for_account(session, account, scopes, request_id) if account is not None else None
+
+
+def partner_of(session: Session, caller: Caller) -> Partner:
+    """The caller's own partner (e.g. the owner of a template it creates)."""
+    partner = session.get(Partner, caller.partner_id) if caller.partner_id else None
+    if partner is None:
+        raise Forbidden("Only partner administrators can do this.")
+    return partner

@@ -17,3 +17,15 @@ def record(session: Session, caller: Caller, action: str, entity_type: str, enti
         actor=caller.actor, action=action, entity_type=entity_type, entity_id=entity_id,
         customer_id=customer_id, before=before, after=after, request_id=caller.request_id,
     ))
+
+
+def recent_events(session: Session, caller: Caller, customer_id: str, limit: int = 15) -> list[AuditEvent]:
+    """A customer's newest audit events, if the caller reaches the customer (unknown and foreign: 404)."""
+    from sqlalchemy import select
+
+    # access.service records through this module, so it is imported here, not at the top.
+    from rtmhub.domain.access.service import get_customer
+
+    customer = get_customer(session, caller, customer_id)
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.customer_id == customer.id)
+                                .order_by(AuditEvent.at.desc()).limit(limit)))

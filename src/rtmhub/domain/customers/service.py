@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -28,6 +30,7 @@ from rtmhub.domain.packages.models import (
     DEPENDENCIES,
     LIMIT_KEYS,
     PACKAGES,
+    USER_PACKAGES,
     display_name,
 )
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
@@ -36,6 +39,10 @@ from rtmhub.domain.validation import check_country, check_email, check_language,
 from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed, msg
 
 MEETING_PACKAGES = frozenset(p.id for p in PACKAGES.values() if p.meetings)
+ALLOCATION_MAX = 10_000_000  # the contract's bound on provisioningParameters.packages.limits (D3)
+# What a partner can sell on the onboarding form: the user packages and the customer-level
+# entitlements that R6-R7 tie to them (D1).
+ONBOARDING_PACKAGES = (*USER_PACKAGES, "common_area_calling", "attendant_console", "cisco_calling_plan")
 
 
 def snapshot(session: Session, customer: Customer) -> dict[str, Any]:
@@ -96,7 +103,7 @@ def _check_limits(problems: FieldProblems, params: ProvisioningParameters | None
         elif key not in packages:
             problems.add("provisioningParameters.packages.limits",
                          f"A limit is given for {key}, which is not in packages; add it or drop the limit.")
-        elif isinstance(value, bool) or not 0 <= value <= 10_000_000 or value != int(value):  # also NaN, inf
+        elif isinstance(value, bool) or not 0 <= value <= ALLOCATION_MAX or value != int(value):  # also NaN, inf
             problems.add("provisioningParameters.packages.limits",
                          f"The limit of {key} must be a whole number from 0 to 10000000 (got {value}).")
         else:
@@ -115,7 +122,7 @@ def _check_calling(problems: FieldProblems, params: ProvisioningParameters | Non
                    required: bool) -> None:
     location = params.calling.location if params and params.calling else None
     if location is None:
-        if required and CALLING_PACKAGES & set(packages):
+        if required and needs_first_location(packages):
             problems.add("provisioningParameters.calling.location",
                          "Calling packages need provisioningParameters.calling.location (name, address, timezone, "
                          "language) for the first location.")
@@ -290,7 +297,12 @@ def set_allocation(session: Session, caller: Caller, customer_id: str, package: 
                                                        CustomerPackage.package == package))
     if row is None:
         raise NotFound(f"The customer has no package {package}.")
-    if allocation is not None and (allocation < 0 or allocation < row.used):
+    if allocation is not None and not 0 <= allocation <= ALLOCATION_MAX:
+        # D3: the same bound as the limits given at provisioning; every face (pages, CLI) relies on it.
+        raise ValidationFailed(msg("The allocation of {package} must be a whole number from 0 to 10,000,000, or "
+                                   "none for unlimited (got {limit}).", package=display_name(package),
+                                   limit=allocation))
+    if allocation is not None and allocation < row.used:
         raise Conflict(msg("{package} cannot be limited to {limit}: {used} units are assigned. Free units "
                            "first or choose a limit of at least that many.", package=display_name(package),
                            limit=allocation, used=row.used))
@@ -333,3 +345,132 @@ def _ensure_site(session: Session, customer: Customer, packages: list[str]) -> N
     url = f"{slug}-{customer.org_id[:8]}.webex.com"
     session.add(MeetingSite(customer_id=customer.id, url=url, timezone=customer.meetings_timezone))
     customer.preferred_site_url = url
+
+
+# --- reading for the Partner Hub and Control Hub pages -------------------------------------
+
+def needs_first_location(packages: Iterable[str]) -> bool:
+    """R42: provisioning a calling package needs the customer's first calling location."""
+    return bool(CALLING_PACKAGES & set(packages))
+
+
+def onboarding_choices() -> list[tuple[str, str, bool, bool]]:
+    """The packages of the onboarding form: (id, name, takes a limit, is a calling package) (D1, D2)."""
+    return [(p, display_name(p), p in LIMIT_KEYS, p in CALLING_PACKAGES) for p in ONBOARDING_PACKAGES]
+
+
+def onboarding_templates(session: Session, caller: Caller) -> list[OnboardingTemplate]:
+    """The templates the caller may onboard with (its partner and sub-partners'), by name."""
+    return list(session.scalars(select(OnboardingTemplate).where(
+        OnboardingTemplate.partner_id.in_(caller.partner_ids or ("",))).order_by(OnboardingTemplate.name)))
+
+
+def names(session: Session, caller: Caller, customer_ids: Iterable[str]) -> dict[str, str]:
+    """Customer id -> name, for the ids the caller reaches (others are left out)."""
+    ids = set(customer_ids)
+    if not ids:
+        return {}
+    stmt = scope_customers(select(Customer.id, Customer.name).where(Customer.id.in_(ids)), caller)
+    return {cid: name for cid, name in session.execute(stmt)}
+
+
+def packages_by_customer(session: Session, caller: Caller,
+                         customer_ids: Iterable[str]) -> dict[str, list[CustomerPackage]]:
+    """``packages_of`` for many customers in one query, limited to the customers the caller reaches."""
+    ids = list(dict.fromkeys(customer_ids))
+    if not ids:
+        return {}
+    stmt = scope_customers(select(CustomerPackage).join(Customer, Customer.id == CustomerPackage.customer_id)
+                           .where(CustomerPackage.customer_id.in_(ids),
+                                  CustomerPackage.package.not_in(BASE_LICENCES)), caller)
+    out: dict[str, list[CustomerPackage]] = {}
+    for row in session.scalars(stmt.order_by(CustomerPackage.created, CustomerPackage.package)):
+        out.setdefault(row.customer_id, []).append(row)
+    return out
+
+
+@dataclass(frozen=True)
+class PackageUse:
+    """A user package of a customer with its use. ``full`` is R3: a full package is not offered."""
+
+    id: str
+    name: str
+    used: int
+    allocation: int | None
+    full: bool
+    calling: bool
+
+
+def _use(row: CustomerPackage) -> PackageUse:
+    full = row.allocation is not None and row.used >= row.allocation
+    return PackageUse(id=row.package, name=display_name(row.package), used=row.used, allocation=row.allocation,
+                      full=full, calling=row.package in CALLING_PACKAGES)
+
+
+def package_choices(session: Session, customer: Customer) -> list[PackageUse]:
+    """The packages a user of ``customer`` can be given (D1), with their use (R3)."""
+    return [_use(row) for row in packages_of(session, customer.id) if row.package in USER_PACKAGES]
+
+
+def package_use(session: Session, customer: Customer, package: str) -> PackageUse | None:
+    """One package's use, read in the caller's transaction (e.g. to explain an AllocationExceeded)."""
+    row = session.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == customer.id,
+                                                       CustomerPackage.package == package))
+    return _use(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class PackageTotal:
+    """One package summed over the caller's customers; ``allocated`` sums the limited allocations."""
+
+    package: str
+    allocated: int
+    used: int
+    unlimited: bool  # at least one customer holds it without a limit
+
+
+@dataclass(frozen=True)
+class NearestFull:
+    """A customer's fullest limited package (used / allocation; an allocation of 0 counts as full)."""
+
+    customer_id: str
+    customer_name: str
+    package: str
+    used: int
+    allocation: int
+    ratio: float
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    customer_count: int
+    totals: list[PackageTotal]  # in catalogue order
+    nearest_full: list[NearestFull]  # fullest first
+
+
+def usage_summary(session: Session, caller: Caller, nearest: int = 6) -> UsageSummary:
+    """The Partner Hub home: customers, and package use (D3) across every customer the caller reaches."""
+    stmt = scope_customers(
+        select(Customer.id, Customer.name, CustomerPackage.package, CustomerPackage.allocation, CustomerPackage.used)
+        .join(CustomerPackage, CustomerPackage.customer_id == Customer.id)
+        .where(CustomerPackage.package.not_in(BASE_LICENCES)), caller)
+    totals: dict[str, dict[str, Any]] = {}
+    fullest: dict[str, NearestFull] = {}
+    for cid, name, package, allocation, used in session.execute(stmt):
+        t = totals.setdefault(package, {"package": package, "allocated": 0, "used": 0, "unlimited": False})
+        t["used"] += used
+        if allocation is None:
+            t["unlimited"] = True
+            continue
+        t["allocated"] += allocation
+        ratio = used / allocation if allocation else 1.0
+        best = fullest.get(cid)
+        if best is None or ratio > best.ratio:
+            fullest[cid] = NearestFull(customer_id=cid, customer_name=name, package=package, used=used,
+                                       allocation=allocation, ratio=ratio)
+    count = session.scalar(scope_customers(select(func.count()).select_from(Customer), caller)) or 0
+    order = {p: i for i, p in enumerate(PACKAGES)}
+    return UsageSummary(
+        customer_count=count,
+        totals=[PackageTotal(**t) for t in sorted(totals.values(), key=lambda t: order.get(t["package"], 99))],
+        nearest_full=sorted(fullest.values(), key=lambda c: -c.ratio)[:nearest])

@@ -443,3 +443,9 @@ def task_progress(task: Task) -> dict[str, Any]:
 __all__ = ["TASK_TYPES", "apply_preview", "cancel", "claim", "create_import", "delete_task", "error_report",
            "export_users", "get_task", "list_tasks", "run_pending", "run_task", "task_rows", "template",
            "worker_name"]
+
+
+def applied_import_of(session: Session, caller: Caller, task_id: str) -> str | None:
+    """The id of the import task that applied the preview ``task_id`` (None while it is not applied)."""
+    preview = get_task(session, caller, task_id)
+    return session.scalar(select(Task.id).where(Task.preview_of == preview.id).limit(1))

@@ -223,7 +223,7 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
         for name in CALLING_FIELDS:
             target[name] = None
     if calling:
-        entering = old_package not in CALLING_PACKAGES
+        entering = enters_calling(old_package, new_package)
         given_calling = calling_data_given if calling_data_given is not None else bool(
             given & {"extension", "phone_number"})
         if entering and old_package is not None and not given_calling:
@@ -357,3 +357,10 @@ def add_many(session: Session, caller: Caller, customer: Customer,
             savepoint.rollback()
             results.append(exc)
     return results
+
+
+def enters_calling(old_package: str | None, new_package: str | None) -> bool:
+    """Whether a change from ``old_package`` (None: a new user or no package) to ``new_package`` enters
+    calling: it then needs the calling data (number and/or extension, location), as R20-R21 and R46 ask,
+    and new caller ID data (R33), since leaving calling dropped the old one (decision 6)."""
+    return new_package in CALLING_PACKAGES and old_package not in CALLING_PACKAGES
