@@ -9,10 +9,15 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
-    """The pages at / and their static files at /static."""
+    """The pages at / and their static files at /static.
+
+    Routes match in the order they are included: each module declares its fixed paths before the
+    parameterised ones (``/customers/new`` before ``/customers/{cid}``, ``/hub/users/add`` … before
+    ``/hub/users/{uid}``), and no path of one module is shadowed by another's."""
     from fastapi.staticfiles import StaticFiles
 
-    from rtmhub.web import routes
+    from rtmhub.web.pages import hub_org, hub_users, partner_hub, signin, tasks
 
-    app.include_router(routes.router)
+    for page in (signin, partner_hub, hub_users, hub_org, tasks):
+        app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

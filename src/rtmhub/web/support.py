@@ -35,7 +35,6 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.access import service as access
-from rtmhub.domain.access.models import AdminAccount
 from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.errors import DomainError
 
@@ -241,11 +240,9 @@ def signed_in(request: Request, required: bool = True) -> Ctx:
     admin_id = request.state.web_session.get("aid")
     if admin_id:
         with ctx.db.unit_of_work(write=False) as s:
-            account = s.get(AdminAccount, admin_id)
-            if account is not None:
-                ctx.caller = access.caller_for_account(s, account, frozenset(SCOPES),
-                                                       request_id=getattr(request.state, "tracking_id", None))
-                ctx.email = account.email
+            ctx.caller = access.caller_for_admin(s, admin_id, frozenset(SCOPES),
+                                                 request_id=getattr(request.state, "tracking_id", None))
+            ctx.email = ctx.caller.actor if ctx.caller is not None else None  # the account's e-mail
     if ctx.caller is None and required:
         raise LoginRequired()
     return ctx

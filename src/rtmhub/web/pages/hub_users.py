@@ -1,0 +1,275 @@
+"""Control Hub users: list, manage, manual add, CSV page/upload/export/template, directory sync, one user,
+change package. Fixed paths (add, csv, manage, …) are declared before ``/hub/users/{uid}``."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, StreamingResponse
+from sqlalchemy.orm import Session
+
+from rtmhub.domain.access import service as access
+from rtmhub.domain.customers import service as customers
+from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.locations import service as locations
+from rtmhub.domain.packages.models import USER_PACKAGES, display_name
+from rtmhub.domain.tasks import service as tasks
+from rtmhub.domain.users import service as users
+from rtmhub.domain.users.schemas import UserFields, UserFilter
+from rtmhub.errors import AllocationExceeded, DomainError
+from rtmhub.web.forms import (
+    CSV_TYPE,
+    PAGE,
+    Errors,
+    FormInvalid,
+    allocation_message,
+    customer_page,
+    errors_of,
+    form_fields,
+    localised,
+    opened,
+    page_args,
+    show,
+    status_label,
+    submit,
+)
+from rtmhub.web.support import WebRoute, reading, render
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+ROW_FIELDS = ("email", "firstName", "lastName", "package", "extension", "phoneNumber", "locationId")
+FIELD_NAMES = {"first_name": "firstName", "last_name": "lastName", "phone_number": "phoneNumber",
+               "location_id": "locationId", "callerIdFirstName": "firstName", "callerIdLastName": "lastName",
+               "callerIdNumber": "phoneNumber"}
+
+
+@router.get("/customers/{cid}/hub")
+def hub_home(request: Request, cid: str):
+    opened(request)
+    return RedirectResponse(f"/customers/{cid}/hub/users", status_code=303)
+
+
+@router.get("/customers/{cid}/hub/users")
+def hub_users(request: Request, cid: str):
+    q = request.query_params.get("q", "").strip()[:100]
+    package = request.query_params.get("package", "")
+    package = package if package in (*USER_PACKAGES, "none") else ""
+    page = page_args(request)
+
+    def load(s: Session, customer: Customer | None) -> dict[str, Any]:
+        assert customer is not None
+        flt = UserFilter(search=q or None, package=package or None)
+        total = users.count_users(s, customer, flt)
+        return {"total": total, "pages": max(1, math.ceil(total / PAGE)),
+                "rows": users.list_users(s, customer, flt, offset=(page - 1) * PAGE, limit=PAGE),
+                "options": customers.package_choices(s, customer)}
+
+    return customer_page(request, cid, "hub_users.html", load, q=q, package=package, page=page,
+                         display_name=display_name, status_label=status_label,
+                         added=request.query_params.get("added"))
+
+
+@router.get("/customers/{cid}/hub/users/manage")
+def hub_manage(request: Request, cid: str):
+    return customer_page(request, cid, "hub_manage.html")
+
+
+# --- manual add (R11, D7) --------------------------------------------------------------------
+
+def _add_values(s: Session, customer: Customer | None) -> dict[str, Any]:
+    assert customer is not None
+    return {"options": customers.package_choices(s, customer), "locations": locations.list_locations(s, customer)}
+
+
+@router.get("/customers/{cid}/hub/users/add")
+def add_users_page(request: Request, cid: str):
+    ctx = opened(request, write=True)
+    try:
+        count = max(1, min(int(request.query_params.get("rows", "5")), users.MANUAL_ADD_MAX))
+    except ValueError:
+        count = 5
+    rows = [{"values": {}, "errors": {}, "added": False} for _ in range(count)]
+    return show(ctx, cid, "hub_add.html", _add_values, write=True, rows=rows, form_error=None,
+                max_rows=users.MANUAL_ADD_MAX)
+
+
+@router.post("/customers/{cid}/hub/users/add")
+def add_users(request: Request, cid: str):
+    """Each user is added whole or refused alone (``users.add_many``); the page is shown again with the
+    refused rows (400) and the added ones marked, so a second post adds only what is left."""
+    ctx = opened(request, write=True)
+    form = ctx.form
+    try:
+        count = max(0, min(int(str(form.get("rows", "0"))), users.MANUAL_ADD_MAX))
+    except ValueError:
+        count = 0
+    rows: list[dict[str, Any]] = []
+    for i in range(count):
+        values = {f: str(form.get(f"r{i}.{f}", "")).strip()[:300] for f in ROW_FIELDS}
+        added = str(form.get(f"r{i}.added", "")) == "1"
+        rows.append({"values": values, "errors": {}, "added": added})
+    pending = [r for r in rows if not r["added"] and any(v for k, v in r["values"].items() if k != "locationId")]
+    form_error = None
+    with ctx.db.unit_of_work() as s:
+        customer = access.get_customer(s, ctx.caller, cid, write=True)
+        if not pending:
+            form_error = ctx._("Enter at least one user: an e-mail address and a package.")
+        else:
+            entries = []
+            for r in pending:
+                v = r["values"]
+                fields: dict[str, Any] = {"email": v["email"] or None, "first_name": v["firstName"] or None,
+                                          "last_name": v["lastName"] or None, "package": v["package"] or None}
+                if users.enters_calling(None, v["package"]):  # a new user's calling data (R20, R21)
+                    fields.update(extension=v["extension"] or None, phone_number=v["phoneNumber"] or None,
+                                  location_id=v["locationId"] or None)
+                entries.append(UserFields(**fields))
+            results = users.add_many(s, ctx.caller, customer, entries)
+            for r, result in zip(pending, results, strict=False):
+                if isinstance(result, AllocationExceeded):
+                    r["errors"] = {"package": [allocation_message(ctx, s, customer, r["values"]["package"])]}
+                elif isinstance(result, DomainError):
+                    r["errors"] = errors_of(ctx, result, FIELD_NAMES, default="email")
+                else:
+                    r["added"] = True
+                    r["new"] = True
+        values = _add_values(s, customer)
+    failed = [r for r in pending if r["errors"]]
+    if pending and not failed:
+        done = [r for r in rows if r["added"]]
+        return render(ctx, "hub_added.html", customer=customer, hub=True, rows=done, display_name=display_name)
+    for r in rows:
+        if r["errors"]:
+            r["error_ids"] = sorted(r["errors"])
+    return render(ctx, "hub_add.html", http_status=400 if failed or form_error else 200, customer=customer, hub=True,
+                  rows=rows, form_error=form_error, max_rows=users.MANUAL_ADD_MAX, **values)
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+@router.get("/customers/{cid}/hub/users/csv")
+def csv_page(request: Request, cid: str):
+    return customer_page(request, cid, "hub_csv.html", write=True, errors={}, mode="add")
+
+
+@router.post("/customers/{cid}/hub/users/csv")
+def csv_upload(request: Request, cid: str):
+    ctx = opened(request, write=True)
+    form = ctx.form
+    upload = form.get("file")
+    mode = str(form.get("mode", "add"))
+    mode = mode if mode in ("add", "add-remove") else "add"
+    errors: Errors = {}
+    settings = request.app.state.settings
+    content = b""
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        errors["file"] = [ctx._("Choose a CSV file to upload.")]
+    else:
+        content = upload.file.read(settings.max_upload_bytes + 1)
+        if len(content) > settings.max_upload_bytes:
+            errors["file"] = [ctx._("The file is too large.")]
+        elif not content.strip():
+            errors["file"] = [ctx._("The file is empty.")]
+
+    def work(s: Session) -> str:
+        access.get_customer(s, ctx.caller, cid, write=True)
+        task = tasks.create_import(s, ctx.caller, cid, file_name=upload.filename, content=content, mode=mode,
+                                   preview=True, max_rows=settings.csv_max_rows or None)
+        return f"/tasks/{task.id}"
+
+    return submit(ctx, work, lambda found: show(ctx, cid, "hub_csv.html", errors=found, mode=mode), errors=errors,
+                  explain=lambda exc: {"file": [localised(ctx, None, None, e.description) for e in exc.errors]})
+
+
+@router.get("/customers/{cid}/hub/users/export.csv")
+def export_csv(request: Request, cid: str):
+    ctx = opened(request)
+    with reading(ctx) as s:
+        customer = access.get_customer(s, ctx.caller, cid)
+        customer_id = customer.id
+    return StreamingResponse(tasks.export_users(ctx.db, ctx.caller, customer_id), media_type=CSV_TYPE,
+                             headers={"Content-Disposition": 'attachment; filename="rtmhub-users.csv"'})
+
+
+@router.get("/customers/{cid}/hub/users/template.csv")
+def template_csv(request: Request, cid: str):
+    ctx = opened(request)
+    with reading(ctx) as s:
+        access.get_customer(s, ctx.caller, cid)
+    return StreamingResponse(tasks.template(), media_type=CSV_TYPE,
+                             headers={"Content-Disposition": 'attachment; filename="rtmhub-users-template.csv"'})
+
+
+@router.get("/customers/{cid}/hub/users/directory-sync")
+def directory_sync(request: Request, cid: str):
+    return customer_page(request, cid, "hub_dirsync.html")
+
+
+# --- one user --------------------------------------------------------------------------------
+
+@router.get("/customers/{cid}/hub/users/{uid}")
+def user_detail(request: Request, cid: str, uid: str):
+    def load(s: Session, customer: Customer | None) -> dict[str, Any]:
+        assert customer is not None
+        user = users.get_user(s, customer, uid)
+        return {"user": user, "external": users.is_external(user, customer),
+                "location": locations.get_location(s, customer, user.location_id) if user.location_id else None}
+
+    return customer_page(request, cid, "hub_user.html", load, display_name=display_name, status_label=status_label,
+                         changed=request.query_params.get("changed") == "1")
+
+
+def _change_values(uid: str):
+    def load(s: Session, customer: Customer | None) -> dict[str, Any]:
+        assert customer is not None
+        return {"user": users.get_user(s, customer, uid), "options": customers.package_choices(s, customer),
+                "locations": locations.list_locations(s, customer)}
+
+    return load
+
+
+@router.get("/customers/{cid}/hub/users/{uid}/package")
+def change_package_page(request: Request, cid: str, uid: str):
+    def load(s: Session, customer: Customer | None) -> dict[str, Any]:
+        values = _change_values(uid)(s, customer)
+        values["form"] = {"package": values["user"].package or ""}
+        return values
+
+    return customer_page(request, cid, "hub_package.html", load, write=True, errors={}, display_name=display_name)
+
+
+@router.post("/customers/{cid}/hub/users/{uid}/package")
+def change_package(request: Request, cid: str, uid: str):
+    ctx = opened(request, write=True)
+    f = form_fields(ctx, 300)
+    new = f.get("package", "")
+    calling_data = bool(f.get("extension") or f.get("phoneNumber"))
+
+    def work(s: Session) -> str:
+        customer = access.get_customer(s, ctx.caller, cid, write=True)
+        user = users.get_user(s, customer, uid)
+        if new not in USER_PACKAGES:
+            raise FormInvalid({"package": [ctx._("Choose a package.")]})
+        fields: dict[str, Any] = {"package": new}
+        entering = users.enters_calling(user.package, new)  # then the form's calling data is used (R33)
+        if entering:
+            fields.update(extension=f.get("extension") or None, phone_number=f.get("phoneNumber") or None,
+                          location_id=f.get("locationId") or None)
+        try:
+            users.update_user(s, ctx.caller, customer, user, UserFields(**fields),
+                              calling_data_given=calling_data if entering else None)
+        except AllocationExceeded:
+            raise FormInvalid({"package": [allocation_message(ctx, s, customer, new)]}) from None
+        except DomainError as exc:
+            errors = errors_of(ctx, exc, FIELD_NAMES, default="package")
+            if "package" in errors and entering and not calling_data:
+                errors.pop("package")
+                errors.setdefault("phoneNumber", []).insert(0, ctx._(
+                    "{package} needs caller ID data: enter a phone number and/or an extension, and choose a "
+                    "location.", package=display_name(new)))
+            raise FormInvalid(errors) from None
+        return f"/customers/{cid}/hub/users/{uid}?changed=1"
+
+    return submit(ctx, work, lambda errors: show(ctx, cid, "hub_package.html", _change_values(uid), form=f,
+                                                 errors=errors, display_name=display_name))
