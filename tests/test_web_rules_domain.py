@@ -22,7 +22,6 @@ from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import Task
 from rtmhub.domain.users import service as users
 from rtmhub.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-
 from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
 
 PASSWORD = "correct horse battery"
@@ -74,7 +73,7 @@ class CountingHasher(argon2.PasswordHasher):
         super().__init__(time_cost=1, memory_cost=8, parallelism=1)
         self.verified: list[str] = []
 
-    def verify(self, hash, password):  # noqa: A002 - argon2's parameter name
+    def verify(self, hash, password):
         self.verified.append(hash if isinstance(hash, str) else hash.decode())
         return super().verify(hash, password)
 

@@ -25,7 +25,7 @@ Errors = dict[str, list[str]]
 Load = Callable[[Session, Customer | None], dict[str, Any]]
 
 
-class FormInvalid(Exception):  # noqa: N818 - a control-flow signal, not an error of the program
+class FormInvalid(Exception):
     """Raised inside ``submit``'s unit of work to undo it after the page collected field errors."""
 
     def __init__(self, errors: Errors):
