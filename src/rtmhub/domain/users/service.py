@@ -60,7 +60,7 @@ def stored_values(target: dict[str, Any], before: dict[str, Any] | None, package
     values["email_key"] = (target["email"] or "").lower()  # D6: e-mails are unique case-insensitively
     values["last_modified"] = now
     old_package = before["package"] if before else None
-    # The usage ledger's start of the current package: kept while the package stays, reset when it changes.
+    # When the current package was assigned (the subscriber's created/lastStatusChange): kept while it stays.
     values["package_assigned"] = (package_assigned if target["package"] == old_package
                                   else now if target["package"] else None)
     return values
