@@ -141,18 +141,19 @@ def run_baseline(url: str, info: dict, path: str) -> float:
 def run_task(url: str, info: dict, path: str, preview: bool) -> tuple[float, dict]:
     from rtmhub.db import Database
     from rtmhub.domain.access.schemas import Caller
-    from rtmhub.domain.tasks import service as tasks
     from rtmhub.domain.tasks.models import Task
+    from rtmhub.jobs.imports import submit_import
+    from rtmhub.jobs.runner import run_pending
 
     db = Database(url)
     content = Path(path).read_bytes()
     with db.unit_of_work() as s:
-        task = tasks.create_import(s, Caller.operator("bench"), info["customer_id"], file_name="bench.csv",
-                                   content=content, mode="add-remove", preview=preview)
+        task = submit_import(s, Caller.operator("bench"), info["customer_id"], file_name="bench.csv",
+                             content=content, mode="add-remove", preview=preview)
         task_id = task.id
     del content
     started = time.perf_counter()
-    while tasks.run_pending(db, "bench"):
+    while run_pending(db, "bench"):
         pass
     elapsed = time.perf_counter() - started
     with db.unit_of_work(write=False) as s:

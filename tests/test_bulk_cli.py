@@ -12,7 +12,7 @@ from rtmhub import ids
 from rtmhub.app import create_app
 from rtmhub.cli.main import app as cli
 from rtmhub.domain.customers.models import Customer
-from rtmhub.domain.tasks import service as tasks_service
+from rtmhub.jobs.imports import submit_import
 from rtmhub.settings import Settings, get_settings
 from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, fast_hashing, person, state, user
 from tests.conftest import OPERATOR
@@ -95,8 +95,8 @@ def test_users_import_exit_status_dry_run_and_tasks_commands(cli_db, world, tmp_
 
     # tasks cancel: a queued task (no worker runs here) is cancelled; an ended one cannot be
     with db.unit_of_work() as s:
-        queued = tasks_service.create_import(s, OPERATOR, world.raw["ca"], file_name="q.csv",
-                                             content=good.read_bytes(), mode="add-remove", preview=False).id
+        queued = submit_import(s, OPERATOR, world.raw["ca"], file_name="q.csv",
+                               content=good.read_bytes(), mode="add-remove", preview=False).id
     public = ids.encode("TASK", queued)
     r = rtmhub("tasks", "cancel", public)
     assert r.exit_code == 0 and "cancelled" in r.output, r.output
@@ -111,9 +111,9 @@ def test_users_export_writes_the_same_bytes_as_the_api(cli_db, world, tmp_path):
     content = csv_bytes([person("åke.öst@asiakas.example", "Webex Calling", Extension="2901", Location=HQ,
                                 **{"First Name": "Åke", "Last Name": "Öst", "Phone Number": "+358401234901"})])
     with db.unit_of_work() as s:
-        task = tasks_service.create_import(s, OPERATOR, world.raw["ca"], file_name="e.csv", content=content,
-                                           mode="add", preview=False).id
-    from rtmhub.worker import Worker
+        task = submit_import(s, OPERATOR, world.raw["ca"], file_name="e.csv", content=content,
+                             mode="add", preview=False).id
+    from rtmhub.jobs.worker import Worker
 
     assert Worker(db).run_once() is True
     with db.unit_of_work(write=False) as s:

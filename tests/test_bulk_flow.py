@@ -18,8 +18,8 @@ from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.users import service as users_service
 from rtmhub.domain.users.schemas import UserFields
+from rtmhub.jobs.worker import Worker
 from rtmhub.settings import Settings
-from rtmhub.worker import Worker
 from tests.bulk_support import (
     EMAIL, HEADERS, PACKAGE_HEADERS, csv_bytes, error_text, errors_of, fast_hashing, person, rows, run, set_allocation, site_url,
     state, upload, used, user, wait, warnings_of,

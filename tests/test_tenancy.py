@@ -195,7 +195,7 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 def _csv() -> bytes:
-    from rtmhub.domain.tasks.service import template
+    from rtmhub.csvfile.export import template
 
     return b"".join(template())
 
@@ -317,11 +317,11 @@ def setup(db, app, monkeypatch) -> Setup:
             "ca1b": _target(s, ca1b, loc_ca1b, p2, spare2, r["ta1"]),
         }
         if with_tasks:
-            from rtmhub.domain.tasks import service as tasks
+            from rtmhub.jobs.imports import submit_import
 
             for t, c in zip(targets.values(), (ca, ca, ca1, ca1b)):
-                queued = tasks.create_import(s, OPERATOR, c.id, file_name="users.csv", content=_csv())
-                done = tasks.create_import(s, OPERATOR, c.id, file_name="users.csv", content=_csv())
+                queued = submit_import(s, OPERATOR, c.id, file_name="users.csv", content=_csv())
+                done = submit_import(s, OPERATOR, c.id, file_name="users.csv", content=_csv())
                 done.status = "completed"
                 t.task, t.task_done = ids.encode("TASK", queued.id), ids.encode("TASK", done.id)
         a_side = sorted({v for t in targets.values() for v in (t.cust, t.org, t.person, t.sub, t.loc, t.spare_loc,

@@ -35,11 +35,11 @@ from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.locations.service import list_locations
 from rtmhub.domain.packages.models import BASE_LICENCES
-from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import FINISHED, Task, TaskRow
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
+from rtmhub.jobs.imports import submit_import
 
 from conftest import build_world, customer_body, empty_tables
 from tests.bulk_support import csv_bytes as bulk_csv_bytes
@@ -266,8 +266,8 @@ def crash_file(site: str) -> bytes:
 def queue_import(db: Database, customer_id: str, content: bytes, *, preview: bool = False,
                  mode: str = "add-remove", name: str = "users.csv") -> str:
     with db.unit_of_work() as s:
-        return tasks.create_import(s, OPERATOR, customer_id, file_name=name, content=content, mode=mode,
-                                   preview=preview).id
+        return submit_import(s, OPERATOR, customer_id, file_name=name, content=content, mode=mode,
+                             preview=preview).id
 
 
 # --- snapshots -------------------------------------------------------------------------------

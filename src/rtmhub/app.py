@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if settings.inprocess_worker:
-            from rtmhub.worker import Worker
+            from rtmhub.jobs.worker import Worker
 
             worker = Worker(app.state.db)
             worker.start_thread()

@@ -13,11 +13,13 @@ from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_customer
 from rtmhub.api.people import PEOPLE_READ, PEOPLE_WRITE, PersonBody, _fields_from_body, _In
 from rtmhub.api.responses import ERRORS
+from rtmhub.csvfile import export as csv_export
 from rtmhub.domain.access import service as access
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import Task, TaskRow
 from rtmhub.domain.users import service as users
 from rtmhub.errors import DomainError, PayloadTooLarge, ValidationFailed
+from rtmhub.jobs import exports, imports
 
 router = APIRouter(prefix="/v1", tags=["bulk users"], responses=ERRORS)
 OrgParam = Annotated[str | None, Query(max_length=200)]
@@ -80,7 +82,7 @@ def add_people(body: ManualAdd, db: DB, caller: CallerDep, orgId: OrgParam = Non
             responses={200: {"content": {"text/csv": {}}}})
 def csv_template(caller: CallerDep):
     access.require_scope(caller, PEOPLE_READ)  # like every /v1 endpoint: a token is needed
-    return StreamingResponse(tasks.template(), media_type=CSV,
+    return StreamingResponse(csv_export.template(), media_type=CSV,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users-template.csv"'})
 
 
@@ -99,8 +101,8 @@ async def upload_import(request: Request, db: DB, caller: CallerDep,
                               "RTMHUB_MAX_UPLOAD_BYTES.")
     with db.unit_of_work() as s:
         customer = org_customer(s, caller, orgId, write=True, required=True)
-        task = tasks.create_import(s, caller, customer.id, file_name=file.filename or "users.csv", content=content,
-                                   mode=mode, preview=preview, max_rows=settings.csv_max_rows or None)
+        task = imports.submit_import(s, caller, customer.id, file_name=file.filename or "users.csv", content=content,
+                                     mode=mode, preview=preview, max_rows=settings.csv_max_rows or None)
         return _task_with_org(s, task)
 
 
@@ -144,7 +146,7 @@ def get_task_rows(request: Request, response: Response, taskId: str, db: DB, cal
             responses={200: {"content": {"text/csv": {}}}})
 def download_error_report(taskId: str, db: DB, caller: CallerDep):
     access.require_scope(caller, PEOPLE_READ)
-    body = tasks.error_report(db, caller, decode_or_404("TASK", taskId, "Task"))
+    body = exports.error_report(db, caller, decode_or_404("TASK", taskId, "Task"))
     return StreamingResponse(body, media_type=CSV,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-errors.csv"'})
 
@@ -177,5 +179,5 @@ def export_users(db: DB, caller: CallerDep, orgId: OrgParam = None):
     with db.unit_of_work(write=False) as s:
         customer = org_customer(s, caller, orgId, required=True)
         customer_id = customer.id
-    return StreamingResponse(tasks.export_users(db, caller, customer_id), media_type=CSV,
+    return StreamingResponse(exports.export_users(db, caller, customer_id), media_type=CSV,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users.csv"'})

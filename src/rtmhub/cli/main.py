@@ -360,7 +360,7 @@ def _resolve_task(value: str) -> str:
 def worker(once: bool = typer.Option(False, "--once", help="Run the queued tasks, then exit."),
            poll: float = typer.Option(1.0, help="Seconds between looks for new tasks.")) -> None:
     """Run CSV tasks. Start any number of these; each task and row is taken by one worker only."""
-    from rtmhub.worker import Worker
+    from rtmhub.jobs.worker import Worker
 
     db = Database(get_settings().database_url)
     w = Worker(db, poll_seconds=poll)
@@ -389,15 +389,15 @@ def users_import(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from rtmhub.domain.tasks import service as tasks
     from rtmhub.domain.tasks.models import FINISHED, Task
-    from rtmhub.worker import Worker
+    from rtmhub.jobs.imports import submit_import
+    from rtmhub.jobs.worker import Worker
 
     content = file.read()
     with _unit() as (s, caller):
         c = _resolve_customer(s, caller, customer)
-        task = tasks.create_import(s, caller, c.id, file_name=getattr(file, "name", "users.csv"), content=content,
-                                   mode=mode, preview=dry_run, max_rows=get_settings().csv_max_rows or None)
+        task = submit_import(s, caller, c.id, file_name=getattr(file, "name", "users.csv"), content=content,
+                             mode=mode, preview=dry_run, max_rows=get_settings().csv_max_rows or None)
         task_id = task.id
     db = Database(get_settings().database_url)
     helper = Worker(db, poll_seconds=0.2)  # works alone, and shares the queue with `rtmhub worker`s
@@ -436,13 +436,13 @@ def users_export(customer: str = typer.Option(..., "--customer", help="Customer 
     """Export a customer's users in the import format (re-importing it changes nothing)."""
     import sys
 
-    from rtmhub.domain.tasks import service as tasks
+    from rtmhub.jobs.exports import export_users
 
     with _unit(write=False) as (s, caller):
         customer_id = _resolve_customer(s, caller, customer).id
     db = Database(get_settings().database_url)
     try:
-        chunks = tasks.export_users(db, Caller.operator(), customer_id)
+        chunks = export_users(db, Caller.operator(), customer_id)
         if output == "-":
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)

@@ -1,9 +1,11 @@
-"""User CSV files (Control Hub format): columns, streamed reader, streamed writer. Framework-free.
+"""User CSV files (Control Hub format): columns, streamed reader and writer, the row planner. Framework-free.
 
 - ``columns``: the one column definition driving template, import and export; header resolution.
 - ``reader``: ``open_csv`` (encodings, delimiters, quoting, blank rows, caps) -> ``CsvRow``s.
 - ``writer``: ``write_csv`` (UTF-8 BOM, CRLF, formula neutralisation) and ``neutralise``.
-See docs/csv-format.md.
+- ``planner``: one CSV row -> one user change through the domain's rules (``apply_row``, ``apply_batch``).
+- ``export``: the export, template and error-report files, from rows to bytes.
+This package builds on the domain; the domain never imports it. See docs/csv-format.md.
 """
 from rtmhub.csvfile.columns import COLUMNS, Column, HeaderEntry, HeaderMap, resolve_headers, template_headers
 from rtmhub.csvfile.errors import CsvFileError

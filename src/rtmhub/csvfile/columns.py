@@ -186,7 +186,7 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
             empty.append(index + 1)
             continue
         if index == len(cells) - 1 and index > 0 and normalise_header(text) == "error":
-            continue  # the error report's last column (tasks.error_report): its fixed file re-uploads as is
+            continue  # the error report's last column (export.error_report_csv): its fixed file re-uploads as is
         column = find_column(text)
         subscription, suspended = None, False
         if column is None:

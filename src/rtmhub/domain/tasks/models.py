@@ -1,3 +1,4 @@
+"""Tasks (CSV previews and imports), their uploaded files and their per-row results."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,6 +13,7 @@ from rtmhub.ids import new_uuid
 TASK_STATUSES = ("queued", "running", "completed", "completed_with_errors", "failed", "cancelled")
 FINISHED = ("completed", "completed_with_errors", "failed", "cancelled")
 OUTCOMES = ("add", "modify", "delete", "unchanged", "error")
+MODES = ("add", "add-remove")  # import behaviours (D4): "Add services only", "Add and remove services"
 
 
 class Task(Base):

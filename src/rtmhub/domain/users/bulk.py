@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.access.service import require_writable
+from rtmhub.domain.audit import service as audit
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
@@ -27,10 +29,13 @@ from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.packages.service import allocation_exceeded, missing_package
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
-from rtmhub.domain.users.service import SNAPSHOT_FIELDS, Lookups, plan_change, snapshot
+from rtmhub.domain.users.service import Lookups, plan_change, snapshot, stored_values
+from rtmhub.errors import DomainError
 from rtmhub.ids import new_uuid
 
-_STORED = tuple(f for f in SNAPSHOT_FIELDS if f != "status")
+_USERS = cast(Table, User.__table__)
+_CUSTOMER_PACKAGES = cast(Table, CustomerPackage.__table__)
+_AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 def _phone_key(value: str) -> str:
@@ -69,7 +74,8 @@ class BatchLookups(Lookups):
         if numbers:
             for uid, number in self.session.execute(select(User.id, User.phone_number)
                                                     .where(User.phone_number.in_(numbers))):
-                self.phones[number] = uid
+                if number is not None:  # always, by the IN; said for the type checker
+                    self.phones[number] = uid
         self._known_phones |= numbers
         exts = {x.strip() for x in extensions if x and x.strip()}
         if exts:
@@ -77,7 +83,8 @@ class BatchLookups(Lookups):
             locations = list(self.session.scalars(select(Location.id).where(Location.customer_id == self.customer.id)))
             for uid, loc, ext in self.session.execute(select(User.id, User.location_id, User.extension).where(
                     User.location_id.in_(locations), User.extension.in_(exts))):
-                self.extensions[(loc, ext)] = uid
+                if loc is not None and ext is not None:  # always, by the INs; said for the type checker
+                    self.extensions[(loc, ext)] = uid
         self._known_extensions |= exts
         return users
 
@@ -116,10 +123,18 @@ class BatchLookups(Lookups):
 
 
 class BulkWriter:
-    """Queues checked user changes and writes them with one statement per kind at ``flush``."""
+    """Queues checked user changes and writes them with one statement per kind at ``flush``.
+
+    The values written and the audit events come from the same builders as the single-user path
+    (``users.stored_values``, ``audit.event``); only the unit count differs (in memory, against the
+    locked package rows, instead of one conditional UPDATE per change: decision 12)."""
 
     def __init__(self, session: Session, caller: Caller, customer: Customer, lookups: BatchLookups):
         self.session, self.caller, self.customer, self.lookups = session, caller, customer, lookups
+        # R53 once per batch, as create_user/update_user/delete_user check it per row: a sub-partner
+        # suspended while a task runs stops the task's next batch exactly as it would stop a row.
+        self._refusal = _refusal(session, caller, customer.partner_id, deleting=False)
+        self._delete_refusal = _refusal(session, caller, customer.partner_id, deleting=True)
         stmt = select(CustomerPackage.package, CustomerPackage.used, CustomerPackage.allocation).where(
             CustomerPackage.customer_id == customer.id, CustomerPackage.package.not_in(BASE_LICENCES))
         if session.get_bind().dialect.name == "postgresql":
@@ -132,36 +147,37 @@ class BulkWriter:
         self.audits: list[dict[str, Any]] = []
 
     def create(self, fields: UserFields) -> dict[str, Any]:
+        _raise(self._refusal)
         user_id = new_uuid()
         target = plan_change(self.customer, user_id, self.customer.org_id, None, fields, self.lookups)
         self._move_unit(None, target["package"])
         now = utcnow()
-        row = {f: target[f] for f in _STORED}
-        row.update(id=user_id, customer_id=self.customer.id, home_org_id=self.customer.org_id,
-                   email_key=target["email"].lower(), status="provisioned", created=now, last_modified=now,
-                   package_assigned=now if target["package"] else None)
+        row = stored_values(target, None, None, now)
+        row.update(id=user_id, customer_id=self.customer.id, home_org_id=self.customer.org_id, status="provisioned",
+                   created=now)
         self.inserts.append(row)
         self.lookups.moved(user_id, None, target)
         self._audit("user.create", user_id, None, {**target, "status": "provisioned"})
         return target
 
-    def update(self, user: User, fields: UserFields, calling_data_given: bool | None) -> tuple[dict, dict]:
+    def update(self, user: User, fields: UserFields,
+               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        _raise(self._refusal)
         before = snapshot(user)
         target = plan_change(self.customer, user.id, user.home_org_id, before, fields, self.lookups,
                              calling_data_given)
         if target == before:
             return before, target
         self._move_unit(before["package"], target["package"])
-        row = {f: target[f] for f in _STORED}
-        row.update(_id=user.id, email_key=target["email"].lower(), last_modified=utcnow(),
-                   package_assigned=(user.package_assigned if target["package"] == before["package"]
-                                     else utcnow() if target["package"] else None))
+        row = stored_values(target, before, user.package_assigned, utcnow())
+        row["_id"] = user.id
         self.updates.append(row)
         self.lookups.moved(user.id, before, target)
         self._audit("user.update", user.id, before, target)
         return before, target
 
     def delete(self, user: User) -> None:
+        _raise(self._delete_refusal)
         before = snapshot(user)
         self._move_unit(before["package"], None)
         self.deletes.append(user.id)
@@ -181,25 +197,35 @@ class BulkWriter:
         if old is not None and old in self.units:
             self.delta[old] -= 1
 
-    def _audit(self, action: str, user_id: str, before: dict | None, after: dict | None) -> None:
-        self.audits.append({"id": new_uuid(), "at": utcnow(), "actor": self.caller.actor, "action": action,
-                            "entity_type": "user", "entity_id": user_id, "customer_id": self.customer.id,
-                            "before": before, "after": after, "request_id": self.caller.request_id})
+    def _audit(self, action: str, user_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        self.audits.append(audit.event(self.caller, action, "user", user_id, self.customer.id, before, after))
 
     def flush(self) -> None:
         s = self.session
-        table = User.__table__
         if self.deletes:
-            s.execute(delete(table).where(table.c.id.in_(self.deletes)))
+            s.execute(delete(_USERS).where(_USERS.c.id.in_(self.deletes)))
         if self.updates:
-            s.execute(update(table).where(table.c.id == bindparam("_id")), self.updates)
+            s.execute(update(_USERS).where(_USERS.c.id == bindparam("_id")), self.updates)
         if self.inserts:
-            s.execute(insert(table), self.inserts)
+            s.execute(insert(_USERS), self.inserts)
         for package, delta in self.delta.items():
             if delta:
-                s.execute(update(CustomerPackage.__table__)
+                s.execute(update(_CUSTOMER_PACKAGES)
                           .where(CustomerPackage.customer_id == self.customer.id, CustomerPackage.package == package)
                           .values(used=CustomerPackage.used + delta))
         if self.audits:
-            s.execute(insert(AuditEvent.__table__), self.audits)
+            s.execute(insert(_AUDIT_EVENTS), self.audits)
         s.expire_all()
+
+
+def _refusal(session: Session, caller: Caller, partner_id: str, *, deleting: bool) -> DomainError | None:
+    try:
+        require_writable(session, caller, partner_id, deleting=deleting)
+    except DomainError as exc:
+        return exc
+    return None
+
+
+def _raise(refusal: DomainError | None) -> None:
+    if refusal is not None:
+        raise refusal.with_traceback(None)  # the batch's one answer, given to each of its rows

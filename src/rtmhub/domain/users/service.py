@@ -5,6 +5,7 @@ transaction; any refusal raises before the edge commits, so no half-done state c
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -42,8 +43,27 @@ SNAPSHOT_FIELDS = ("email", "first_name", "last_name", "display_name", "package"
                    "manager", "language", "timezone", "status")
 
 
+# What a change writes from plan_change's result: every snapshot field but the status, which no change sets.
+STORED_FIELDS = tuple(f for f in SNAPSHOT_FIELDS if f != "status")
+
+
 def snapshot(user: User) -> dict[str, Any]:
     return {f: getattr(user, f) for f in SNAPSHOT_FIELDS}
+
+
+def stored_values(target: dict[str, Any], before: dict[str, Any] | None, package_assigned: datetime | None,
+                  now: datetime) -> dict[str, Any]:
+    """The column values a change writes, from ``plan_change``'s ``target`` and the state ``before`` it
+    (None for a new user) with its ``package_assigned``: the one step behind both the single-user path
+    (``_apply``) and the set-wise bulk path (users/bulk.py), so the two cannot store a change differently."""
+    values = {f: target[f] for f in STORED_FIELDS}
+    values["email_key"] = (target["email"] or "").lower()  # D6: e-mails are unique case-insensitively
+    values["last_modified"] = now
+    old_package = before["package"] if before else None
+    # When the current package was assigned (the subscriber's created/lastStatusChange): kept while it stays.
+    values["package_assigned"] = (package_assigned if target["package"] == old_package
+                                  else now if target["package"] else None)
+    return values
 
 
 def is_external(user: User, customer: Customer) -> bool:
@@ -267,11 +287,8 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
     target = plan_change(customer, user.id, user.home_org_id, before, fields, Lookups(session, customer),
                          calling_data_given)
     old_package, new_package = (before or {}).get("package"), target["package"]
-    for name in SNAPSHOT_FIELDS:
-        if name != "status":
-            setattr(user, name, target[name])
-    user.email_key = (target["email"] or "").lower()
-    user.last_modified = utcnow()
+    for name, value in stored_values(target, before, user.package_assigned, utcnow()).items():
+        setattr(user, name, value)
     session.add(user)
     try:
         session.flush()
@@ -282,7 +299,6 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
             packages.release_unit(session, customer.id, old_package)
         if new_package:
             packages.take_unit(session, customer.id, new_package)
-        user.package_assigned = utcnow() if new_package else None
     after = snapshot(user)
     if after != before:
         record(session, caller, "user.create" if before is None else "user.update", "user", user.id, customer.id,

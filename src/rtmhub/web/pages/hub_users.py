@@ -9,15 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
+from rtmhub.csvfile import export as csv_export
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.packages.models import USER_PACKAGES, display_name
-from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.errors import AllocationExceeded, DomainError
+from rtmhub.jobs import exports, imports
 from rtmhub.web.forms import (
     CSV_TYPE,
     PAGE,
@@ -174,8 +175,8 @@ def csv_upload(request: Request, cid: str):
 
     def work(s: Session) -> str:
         access.get_customer(s, ctx.caller, cid, write=True)
-        task = tasks.create_import(s, ctx.caller, cid, file_name=upload.filename, content=content, mode=mode,
-                                   preview=True, max_rows=settings.csv_max_rows or None)
+        task = imports.submit_import(s, ctx.caller, cid, file_name=upload.filename, content=content, mode=mode,
+                                     preview=True, max_rows=settings.csv_max_rows or None)
         return f"/tasks/{task.id}"
 
     return submit(ctx, work, lambda found: show(ctx, cid, "hub_csv.html", errors=found, mode=mode), errors=errors,
@@ -188,7 +189,7 @@ def export_csv(request: Request, cid: str):
     with reading(ctx) as s:
         customer = access.get_customer(s, ctx.caller, cid)
         customer_id = customer.id
-    return StreamingResponse(tasks.export_users(ctx.db, ctx.caller, customer_id), media_type=CSV_TYPE,
+    return StreamingResponse(exports.export_users(ctx.db, ctx.caller, customer_id), media_type=CSV_TYPE,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users.csv"'})
 
 
@@ -197,7 +198,7 @@ def template_csv(request: Request, cid: str):
     ctx = opened(request)
     with reading(ctx) as s:
         access.get_customer(s, ctx.caller, cid)
-    return StreamingResponse(tasks.template(), media_type=CSV_TYPE,
+    return StreamingResponse(csv_export.template(), media_type=CSV_TYPE,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users-template.csv"'})
 
 

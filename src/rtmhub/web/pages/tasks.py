@@ -13,6 +13,7 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.packages.models import display_name
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import FINISHED
+from rtmhub.jobs import exports
 from rtmhub.web.forms import (
     CSV_TYPE,
     PAGE,
@@ -100,6 +101,6 @@ def task_apply(request: Request, tid: str):
 @router.get("/tasks/{tid}/errors.csv")
 def task_errors(request: Request, tid: str):
     ctx = opened(request)
-    body = tasks.error_report(ctx.db, ctx.caller, tid)
+    body = exports.error_report(ctx.db, ctx.caller, tid)
     return StreamingResponse(body, media_type=CSV_TYPE,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-errors.csv"'})

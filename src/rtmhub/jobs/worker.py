@@ -6,10 +6,10 @@ import threading
 from datetime import timedelta
 
 from rtmhub.db import Database
-from rtmhub.domain.tasks import service as tasks
+from rtmhub.jobs import runner
 from rtmhub.settings import get_settings
 
-log = logging.getLogger("rtmhub.worker")
+log = logging.getLogger("rtmhub.worker")  # the name operators filter on; kept when the module moved
 
 
 class Worker:
@@ -17,7 +17,7 @@ class Worker:
                  lease: timedelta | None = None, batch_rows: int | None = None, max_rows: int | None = None):
         settings = get_settings()
         self.db = db
-        self.name = name or tasks.worker_name()
+        self.name = name or runner.worker_name()
         self.poll_seconds = poll_seconds
         self.lease = lease or timedelta(seconds=settings.task_lease_seconds)
         self.batch_rows = batch_rows or settings.task_batch_rows
@@ -28,7 +28,7 @@ class Worker:
         """Run one waiting task; False when there was none or the database could not be used
         (the caller then waits a poll interval instead of spinning)."""
         try:
-            return tasks.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
+            return runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
         except Exception:  # noqa: BLE001 - logged; a claimed task is already marked failed
             log.exception("worker %s: task run failed", self.name)
             return False

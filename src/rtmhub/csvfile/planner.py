@@ -1,10 +1,15 @@
 """One CSV row -> one user change, with the CSV rules (R16-R19, R22-R27, D4) on top of the users
 service, which keeps every user rule. The planner decides *what* a row asks for; the service
-decides whether it is allowed."""
+decides whether it is allowed.
+
+A row is applied either alone inside a SAVEPOINT (``apply_row``, through the single-user services) or
+with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); both go through the same
+``_write``, so a row's outcome and changed columns are counted one way whichever path applied it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,20 +19,25 @@ from rtmhub.csvfile.reader import CsvRow, parse_bool
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
-from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES
+from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES
+from rtmhub.domain.packages.service import TooManyPackages, one_user_package
+from rtmhub.domain.tasks.models import MODES
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.bulk import BatchLookups, BulkWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import DomainError, Message, msg
 
-MODES = ("add", "add-remove")
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
 EMAIL = BY_FIELD["email"]
+STATUS = BY_FIELD["status"]
+LOCATION = BY_FIELD["location"]
+SITE = BY_FIELD["preferred_site_url"]
 PACKAGE_COLUMNS = [c for c in COLUMNS if c.kind == "package"]
-TEXT_FIELDS = [c for c in COLUMNS if c.kind == "text" and c.field not in ("email", "location")]
-BOOL_FIELDS = [c for c in COLUMNS if c.kind == "bool"]
-BASE_COLUMNS = [c for c in COLUMNS if c.kind == "base"]
+# (column, field) pairs: every one of these columns names a field of the user.
+TEXT_FIELDS = [(c, c.field) for c in COLUMNS if c.field and c.kind == "text" and c.field not in ("email", "location")]
+BOOL_FIELDS = [(c, c.field) for c in COLUMNS if c.field and c.kind == "bool"]
+BASE_COLUMNS = [(c, c.field) for c in COLUMNS if c.field and c.kind == "base"]
 
 
 def _stored(level: str, column: str | None, message: str) -> dict[str, Any]:
@@ -45,7 +55,7 @@ class RowResult:
     email: str | None
     outcome: str = "unchanged"
     changes: list[str] = field(default_factory=list)
-    messages: list[dict[str, str]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, column: str | None, message: str) -> None:
         self.outcome = "error"
@@ -53,6 +63,11 @@ class RowResult:
 
     def warn(self, column: str | None, message: str) -> None:
         self.messages.append(_stored("warning", column, message))
+
+    def refused(self, exc: DomainError) -> None:
+        """The service refused the row: each of its problems, on the column it concerns."""
+        for e in exc.errors:
+            self.error(_header_for(e.field), e.description)
 
     @property
     def failed(self) -> bool:
@@ -81,6 +96,64 @@ class ImportContext:
                    suspended, duplicates)
 
 
+class Plan(NamedTuple):
+    """What a checked row asks for: delete ``user``, create a user (``user`` None) or update ``user``."""
+
+    user: User | None
+    fields: UserFields
+    delete: bool
+    calling_given: bool
+
+
+class _Writer(Protocol):
+    def create(self, fields: UserFields) -> Any: ...
+
+    def update(self, user: User, fields: UserFields,
+               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def delete(self, user: User) -> None: ...
+
+
+class _RowWriter:
+    """The single-user services, row by row (each row inside the caller's SAVEPOINT)."""
+
+    def __init__(self, session: Session, caller: Caller, customer: Customer):
+        self.session, self.caller, self.customer = session, caller, customer
+
+    def create(self, fields: UserFields) -> User:
+        return users.create_user(self.session, self.caller, self.customer, fields)
+
+    def update(self, user: User, fields: UserFields,
+               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        before = users.snapshot(user)
+        users.update_user(self.session, self.caller, self.customer, user, fields,
+                          calling_data_given=calling_data_given)
+        return before, users.snapshot(user)
+
+    def delete(self, user: User) -> None:
+        users.delete_user(self.session, self.caller, self.customer, user)
+
+
+def _write(writer: _Writer, result: RowResult, plan: Plan) -> None:
+    """Apply a planned row through ``writer`` and record its outcome (add, modify, unchanged, delete)
+    and changed columns: the one bookkeeping of ``apply_row`` and ``apply_batch``. A refusal raises
+    before anything is recorded."""
+    user = plan.user
+    if user is None:
+        writer.create(plan.fields)
+        result.outcome = "add"
+        result.changes = [c.header for c in _columns_of(plan.fields)]
+    elif plan.delete:
+        writer.delete(user)
+        result.outcome = "delete"
+    else:
+        before, after = writer.update(user, plan.fields, plan.calling_given)
+        changed = [BY_FIELD[f].header if f in BY_FIELD else _package_header(before, after, f)
+                   for f in after if after[f] != before[f]]
+        result.outcome = "modify" if changed else "unchanged"
+        result.changes = sorted(set(changed), key=_column_order)
+
+
 def apply_row(session: Session, caller: Caller, ctx: ImportContext, row: CsvRow) -> RowResult:
     """Plan and apply one row inside a SAVEPOINT: a refused row rolls back alone."""
     email = row.cells.get(EMAIL, "").strip()
@@ -88,29 +161,13 @@ def apply_row(session: Session, caller: Caller, ctx: ImportContext, row: CsvRow)
     plan = _plan(session, ctx, row, result)
     if result.failed or plan is None:
         return result
-    user, fields, delete, calling_given = plan
     savepoint = session.begin_nested()
     try:
-        if delete:
-            users.delete_user(session, caller, ctx.customer, user)
-            result.outcome = "delete"
-        elif user is None:
-            users.create_user(session, caller, ctx.customer, fields)
-            result.outcome = "add"
-            result.changes = [c.header for c in _columns_of(fields)]
-        else:
-            before = users.snapshot(user)
-            users.update_user(session, caller, ctx.customer, user, fields, calling_data_given=calling_given)
-            after = users.snapshot(user)
-            changed = [BY_FIELD[f].header if f in BY_FIELD else _package_header(before, after, f)
-                       for f in after if after[f] != before[f]]
-            result.outcome = "modify" if changed else "unchanged"
-            result.changes = sorted(set(changed), key=_column_order)
+        _write(_RowWriter(session, caller, ctx.customer), result, plan)
         savepoint.commit()
     except DomainError as exc:
         savepoint.rollback()
-        for e in exc.errors:
-            result.error(_header_for(e.field), e.description)
+        result.refused(exc)
     return result
 
 
@@ -132,30 +189,27 @@ def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list
         plan = _plan(session, ctx, row, result, known)
         if result.failed or plan is None:
             continue
-        user, fields, delete, calling_given = plan
         try:
-            if delete:
-                writer.delete(user)
-                result.outcome = "delete"
-            elif user is None:
-                writer.create(fields)
-                result.outcome = "add"
-                result.changes = [c.header for c in _columns_of(fields)]
-            else:
-                before, after = writer.update(user, fields, calling_given)
-                changed = [BY_FIELD[f].header if f in BY_FIELD else _package_header(before, after, f)
-                           for f in after if after[f] != before[f]]
-                result.outcome = "modify" if changed else "unchanged"
-                result.changes = sorted(set(changed), key=_column_order)
-        except DomainError as exc:
-            for e in exc.errors:
-                result.error(_header_for(e.field), e.description)
+            _write(writer, result, plan)
+        except DomainError as exc:  # nothing of the row was queued
+            result.refused(exc)
     writer.flush()
     return results
 
 
+def _chosen_package(result: RowResult, chosen: list[Column]) -> str | None:
+    """R1 through the domain's one rule (``one_user_package``): the package of the one TRUE package column,
+    None when there is none or (with the row error on the second one) when there are more."""
+    try:
+        return one_user_package(c.package for c in chosen if c.package)
+    except TooManyPackages:
+        result.error(chosen[1].header, msg("A user holds exactly one package; mark only one package column "
+                                           "TRUE (found {columns}).", columns=", ".join(c.header for c in chosen)))
+        return None
+
+
 def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
-          known: dict[str, User] | None = None):
+          known: dict[str, User] | None = None) -> Plan | None:
     cells = row.cells
     if row.extra_cells:
         result.error(None, msg("The row has {count} more cell(s) than the header; check for an unquoted "
@@ -168,6 +222,7 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     if key in ctx.duplicate_emails:
         result.error(EMAIL.header, msg("{email} appears more than once in the file; keep one row per user.",
                                        email=result.email))
+    user: User | None
     if known is not None and key in known:
         user = known[key]
     elif known is not None:
@@ -181,22 +236,20 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     values: dict[str, Any] = {}
     if user is None:
         values["email"] = result.email
-    for column in TEXT_FIELDS:
+    for column, name in TEXT_FIELDS:
         value = cells.get(column, "")
-        if column.kind == "readonly":
-            continue
         if value != "":
-            values[column.field] = value
-    status = cells.get(BY_FIELD.get("status"), "") if BY_FIELD.get("status") else ""
+            values[name] = value
+    status = cells.get(STATUS, "")
     if status and (user is None or status != user.status):
-        result.error(BY_FIELD["status"].header, msg("{column} is read-only; leave it empty or as exported.",
-                                                    column=BY_FIELD["status"].header))
-    for column in BOOL_FIELDS:
+        result.error(STATUS.header, msg("{column} is read-only; leave it empty or as exported.",
+                                        column=STATUS.header))
+    for column, name in BOOL_FIELDS:
         flag = _bool(result, column, cells.get(column, ""))
         if flag is not None:
-            values[column.field] = flag
+            values[name] = flag
     # Packages (R1, R16, R18, R26, D4).
-    marks = {}
+    marks: dict[Column, bool] = {}
     for column in PACKAGE_COLUMNS:
         if column not in cells:
             continue
@@ -208,13 +261,13 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
                                             "remove the column).", column=column.header))
         marks[column] = flag
     chosen = [c for c, v in marks.items() if v]
+    package = _chosen_package(result, chosen)
     present = [c for c in PACKAGE_COLUMNS if c in cells]
     delete = False
-    if len(chosen) > 1:
-        result.error(chosen[1].header, msg("A user holds exactly one package; mark only one package column "
-                                           "TRUE (found {columns}).", columns=", ".join(c.header for c in chosen)))
-    elif chosen:
-        values["package"] = chosen[0].package
+    if chosen and package is None:
+        pass  # R1 refused above
+    elif package is not None:
+        values["package"] = package
     elif present and len(marks) == len(present) and all(v is False for v in marks.values()):
         if ctx.mode != "add-remove":
             result.error(None, msg("Every package column is FALSE, which deletes the user; choose the import "
@@ -223,55 +276,52 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
             result.error(EMAIL.header, msg("No user {email} to delete in this organisation.", email=result.email))
         else:
             delete = True
-    elif ctx.mode == "add-remove" and user is not None and user.package and marks.get(
-            _package_column(user.package)) is False:
+    elif (ctx.mode == "add-remove" and user is not None and user.package
+          and (held := _package_column(user.package)) is not None and marks.get(held) is False):
         values["package"] = None
     # Base licences: "Add services only" grants them beside the package (D4, R25).
-    for column in BASE_COLUMNS:
+    for column, name in BASE_COLUMNS:
         flag = _bool(result, column, cells.get(column, ""))
         if ctx.mode == "add":
-            if flag or user is None or flag is None and False:
-                values[column.field] = True
-            elif user is not None and not getattr(user, column.field):
-                values[column.field] = True
+            if flag or user is None:
+                values[name] = True
+            elif not getattr(user, name):
+                values[name] = True
         elif flag is not None:
-            values[column.field] = flag
+            values[name] = flag
     # Location by name (R27: an existing calling user's location does not change by CSV).
-    location_column = BY_FIELD.get("location")
-    name = cells.get(location_column, "") if location_column else ""
+    name = cells.get(LOCATION, "")
     if name:
         location_id = ctx.locations.get(name.lower())
         if location_id is None:
-            result.error(location_column.header,
+            result.error(LOCATION.header,
                          msg("Location '{name}' does not exist in this organisation; use one of: "
                                                      "{names}.", name=name,
                                                      names=", ".join(sorted(ctx.location_names.values())) or "(none)"))
         elif (user is not None and user.package in CALLING_PACKAGES and user.location_id
               and user.location_id != location_id and values.get("package", user.package) in CALLING_PACKAGES):
-            result.error(location_column.header,
+            result.error(LOCATION.header,
                          msg("The location of an existing calling user cannot be changed by CSV "
                                                      "(now '{name}').", name=ctx.location_names.get(user.location_id)))
         else:
             values["location_id"] = location_id
     if delete:
-        return user, None, True, False
+        return Plan(user, UserFields(), True, False)
     target_package = values.get("package", user.package if user else None)
     if target_package is not None:
-        for column in BOOL_FIELDS:  # R22
-            if cells.get(column, "") == "" and (user is None or column.field not in values):
+        for column, field_name in BOOL_FIELDS:  # R22
+            if cells.get(column, "") == "" and (user is None or field_name not in values):
                 if user is None:
                     result.error(column.header, msg("{column} is required (TRUE or FALSE) for users with a package.",
                                                     column=column.header))
         info = PACKAGES.get(target_package)
-        site_column = BY_FIELD.get("preferred_site_url")
-        if info and info.meetings and site_column and not (values.get("preferred_site_url")
-                                                             or (user and user.preferred_site_url)):
-            result.warn(site_column.header, msg("{column} is empty; {package} users need it for their meeting site.",
-                                                column=site_column.header, package=info.display_name))
+        if info and info.meetings and not (values.get("preferred_site_url") or (user and user.preferred_site_url)):
+            result.warn(SITE.header, msg("{column} is empty; {package} users need it for their meeting site.",
+                                         column=SITE.header, package=info.display_name))
     if result.failed:
         return None
     calling_given = bool(values.get("extension") or values.get("phone_number"))
-    return user, UserFields(**values), False, calling_given
+    return Plan(user, UserFields(**values), False, calling_given)
 
 
 def _bool(result: RowResult, column: Column, value: str) -> bool | None:
@@ -287,22 +337,22 @@ def _package_column(package: str) -> Column | None:
     return next((c for c in PACKAGE_COLUMNS if c.package == package), None)
 
 
-def _package_header(before: dict, after: dict, field_name: str) -> str:
+def _package_header(before: dict[str, Any], after: dict[str, Any], field_name: str) -> str:
     if field_name == "package":
         column = _package_column(after["package"] or before["package"])
         return column.header if column else "Package"
     if field_name == "location_id":
-        return BY_FIELD["location"].header
+        return LOCATION.header
     return field_name
 
 
 def _columns_of(fields: UserFields) -> list[Column]:
-    out = []
+    out: list[Column | None] = []
     for name in fields.model_fields_set:
         if name == "package" and fields.package:
             out.append(_package_column(fields.package))
         elif name == "location_id":
-            out.append(BY_FIELD["location"])
+            out.append(LOCATION)
         elif name in BY_FIELD and (getattr(fields, name) not in (None, False)):
             out.append(BY_FIELD[name])
     return sorted((c for c in out if c), key=lambda c: _ORDER[c.header])
@@ -324,22 +374,4 @@ def _header_for(field_name: str | None) -> str:
     return column.header if column else field_name
 
 
-def export_row(user: User, location_names: dict[str, str]) -> list[str]:
-    """A user as a CSV row in COLUMNS order; importing it again changes nothing."""
-    out = []
-    for column in COLUMNS:
-        if column.kind == "package":
-            out.append("TRUE" if user.package == column.package else "FALSE")
-        elif column.kind in ("base", "bool"):
-            out.append("TRUE" if getattr(user, column.field) else "FALSE")
-        elif column.field == "location":
-            out.append(location_names.get(user.location_id or "", ""))
-        elif column.field:
-            value = getattr(user, column.field, None)
-            out.append("" if value is None else str(value))
-        else:
-            out.append("")
-    return out
-
-
-__all__ = ["MODES", "BASE_LICENCES", "ImportContext", "RowResult", "apply_row", "export_row"]
+__all__ = ["MODES", "ImportContext", "Plan", "RowResult", "apply_batch", "apply_row"]

@@ -1,0 +1,273 @@
+"""The task runner: claim (row locks), run CSV imports in batches with a SAVEPOINT per refused row,
+resume, preview. It owns its units of work; the rules live in the domain and the CSV planner.
+
+Apply: each batch of rows is one transaction that also writes the rows' results and the task's
+progress, so after a crash the task resumes after ``last_line`` and no row is applied twice.
+Preview: the whole file is applied inside one transaction that is rolled back (the real rules,
+nothing kept); the results are written afterwards.
+"""
+from __future__ import annotations
+
+import io
+import os
+import socket
+import uuid
+from collections import Counter
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
+from rtmhub.csvfile.planner import ImportContext, RowResult, apply_batch, apply_row
+from rtmhub.csvfile.reader import CsvFileError, CsvRow, open_csv
+from rtmhub.db import Database, utcnow
+from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.tasks import service as tasks
+from rtmhub.domain.tasks.models import Task, TaskRow
+
+BATCH_ROWS = 500
+LEASE = timedelta(seconds=60)
+_TASK_ROWS = cast(Table, TaskRow.__table__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None:
+    """Take the oldest runnable task: queued, or running with a dead worker (stale heartbeat).
+    One task per customer runs at a time (R14); PostgreSQL skips rows another worker holds."""
+    now = utcnow()
+    stale = now - lease
+    # A customer with any running task — even one whose worker stopped reporting — starts no other:
+    # the stalled task is resumed first (R14 holds through crashes too).
+    busy = select(Task.customer_id).where(Task.status == "running")
+    stmt = (select(Task).where(or_(and_(Task.status == "queued", Task.customer_id.not_in(busy)),
+                                   and_(Task.status == "running", Task.heartbeat < stale)))
+            .order_by(Task.created, Task.id).limit(1))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        stmt = stmt.with_for_update(skip_locked=True, of=Task)
+    task = session.scalar(stmt)
+    if task is None:
+        return None
+    if postgres:
+        # Serialise claims per customer so two workers cannot start two tasks of one customer.
+        session.execute(select(Customer.id).where(Customer.id == task.customer_id).with_for_update())
+        others = busy.where(Task.customer_id == task.customer_id, Task.id != task.id)
+        if task.status == "running":
+            others = others.where(Task.heartbeat >= stale)
+        if session.scalar(others.limit(1)):
+            return None
+    now = utcnow()  # read after the locks were taken: on SQLite the claim may have waited for them
+    task.status, task.worker, task.heartbeat = "running", worker, now
+    task.started = task.started or now
+    return task.id
+
+
+def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS,
+                max_rows: int | None = None) -> bool:
+    """Claim and run one task; False when there was none."""
+    with db.unit_of_work(write=False) as s:
+        # A cheap read first: idle workers must not take the write lock every poll.
+        waiting = s.scalar(select(Task.id).where(or_(Task.status == "queued", and_(
+            Task.status == "running", Task.heartbeat < utcnow() - lease))).limit(1))
+    if waiting is None:
+        return False
+    with db.unit_of_work() as s:
+        task_id = claim(s, worker, lease)
+    if task_id is None:
+        return False
+    try:
+        run_task(db, task_id, worker, batch_rows, max_rows)
+    except Exception as exc:  # noqa: BLE001 - a task must end as failed, never stay running forever
+        _fail(db, task_id, f"The task stopped on an unexpected error: {type(exc).__name__}: {exc}")
+        raise
+    return True
+
+
+def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS,
+             max_rows: int | None = None) -> None:
+    with db.unit_of_work(write=False) as s:
+        task = s.get(Task, task_id)
+        kind = task.type if task else None
+    if kind == "csv_preview":
+        _run_preview(db, task_id, worker, max_rows, batch_rows)
+    elif kind == "csv_import":
+        _run_import(db, task_id, worker, batch_rows, max_rows)
+
+
+# --- running -------------------------------------------------------------------------------
+
+def _task(session: Session, task_id: str, *, lock: bool = False) -> Task:
+    """A task the runner claimed: it exists until it ends (a running task cannot be deleted)."""
+    task = session.get(Task, task_id, with_for_update=lock)
+    if task is None:
+        raise LookupError(f"task {task_id} is gone")
+    return task
+
+
+def _customer(session: Session, task: Task) -> Customer:
+    customer = session.get(Customer, task.customer_id)
+    if customer is None:
+        raise LookupError(f"the customer of task {task.id} is gone")
+    return customer
+
+
+def _task_caller(task: Task) -> Caller:
+    return replace(Caller.operator(actor=task.created_by), request_id=task.id)
+
+
+def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, set[Column], set[str]]:
+    """Count rows and find e-mails that occur twice (both rows are errors)."""
+    with db.unit_of_work() as s:
+        task = _task(s, task_id)
+        content = tasks.task_file(s, task_id)
+        reader = open_csv(io.BytesIO(content), max_rows=max_rows)
+        counts: Counter[str] = Counter()
+        total = 0
+        for row in reader:
+            total += 1
+            value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
+            if value:
+                counts[value] += 1
+        task.total_rows = total
+        suspended = {e.column for e in reader.header_map.entries if e.suspended}
+        return content, suspended, {e for e, n in counts.items() if n > 1}
+
+
+def _row_record(task_id: str, result: RowResult, cells: dict[str, str] | None) -> dict[str, Any]:
+    return {"task_id": task_id, "line": result.line, "email": result.email, "outcome": result.outcome,
+            "changes": result.changes or None, "messages": result.messages or None,
+            "cells": cells if result.failed else None}
+
+
+def _cells(row: CsvRow) -> dict[str, str]:
+    return {c.header: v for c, v in row.cells.items()}
+
+
+def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvRow],
+                protect: bool = True) -> list[RowResult]:
+    """The batch set-wise; if the database refuses it (a concurrent writer got in between), row by row.
+    Unprotected (no SAVEPOINT), a refusal propagates: the preview then starts over."""
+    if not protect:
+        return apply_batch(s, caller, ctx, batch)
+    savepoint = s.begin_nested()
+    try:
+        results = apply_batch(s, caller, ctx, batch)
+        savepoint.commit()
+        return results
+    except IntegrityError:
+        savepoint.rollback()
+        s.expire_all()
+        return [apply_row(s, caller, ctx, row) for row in batch]
+
+
+def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
+    try:
+        content, suspended, duplicates = _prepare(db, task_id, max_rows)
+    except CsvFileError as exc:
+        _fail(db, task_id, exc.message)
+        return
+    with db.unit_of_work(write=False) as s:
+        resume_after = _task(s, task_id).last_line
+    rows = (r for r in open_csv(io.BytesIO(content)) if r.line > resume_after)
+    while True:
+        batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
+        with db.unit_of_work() as s:
+            # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it commits
+            # (claim skips the locked row), so a takeover can never re-apply rows it is applying (PostgreSQL;
+            # on SQLite the write transaction is exclusive anyway).
+            task = _task(s, task_id, lock=True)
+            if task.status != "running" or task.worker != worker:
+                return  # another worker took over (our lease lapsed)
+            if task.cancel_requested:
+                tasks.end_cancelled(task)
+                return
+            if not batch:
+                tasks.finish(s, task)
+                return
+            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates)
+            caller = _task_caller(task)
+            records = []
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch), strict=False):
+                tasks.count_outcome(task, result.outcome, result.messages)
+                records.append(_row_record(task.id, result, _cells(row)))
+            # The rows' results and the progress in the batch's own transaction: resume after last_line.
+            s.execute(_TASK_ROWS.insert(), records)
+            task.rows_done += len(batch)
+            task.last_line = batch[-1].line
+            task.heartbeat = utcnow()
+
+
+def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, batch_rows: int) -> None:
+    try:
+        content, suspended, duplicates = _prepare(db, task_id, max_rows)
+    except CsvFileError as exc:
+        _fail(db, task_id, exc.message)
+        return
+    for attempt in range(3):
+        try:
+            results, allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, content)
+            break
+        except IntegrityError:
+            # A concurrent change took an e-mail or number after the prefetch: simulate again. (No
+            # SAVEPOINT per batch here: hundreds of subtransactions in one transaction slow PostgreSQL.)
+            if attempt == 2:
+                _fail(db, task_id, "The organisation kept changing while the preview ran; run the preview again.")
+                return
+    with db.unit_of_work() as s:
+        task = _task(s, task_id, lock=True)
+        if task.status != "running" or task.worker != worker:
+            return
+        s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
+        task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
+        for start in range(0, len(results), 2000):
+            chunk = results[start:start + 2000]
+            s.execute(_TASK_ROWS.insert(), chunk)
+        for r in results:
+            tasks.count_outcome(task, r["outcome"], r["messages"])
+        task.rows_done = len(results)
+        task.last_line = results[-1]["line"] if results else 0
+        tasks.finish(s, task, allocations)
+
+
+def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
+             duplicates: set[str], content: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every row through the real rules in one transaction that is rolled back."""
+    results: list[dict[str, Any]] = []
+    with db.dry_run() as s:
+        task = _task(s, task_id)
+        customer = _customer(s, task)
+        ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
+        caller = _task_caller(task)
+        rows = iter(open_csv(io.BytesIO(content)))
+        while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
+            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch, protect=False), strict=False):
+                results.append(_row_record(task_id, result, _cells(row)))
+            if not db.is_sqlite:
+                # Report progress and keep the lease from another connection. (On SQLite the dry run
+                # holds the only write lock, so no other worker can claim the task meanwhile anyway.)
+                _report(db, task_id, worker, len(results))
+        return results, tasks.allocation_snapshot(s, customer.id)
+
+
+def _report(db: Database, task_id: str, worker: str, rows_done: int) -> None:
+    with db.unit_of_work() as s:
+        s.execute(update(Task).where(Task.id == task_id, Task.worker == worker, Task.status == "running")
+                  .values(rows_done=rows_done, heartbeat=utcnow()))
+
+
+def _fail(db: Database, task_id: str, message: str) -> None:
+    with db.unit_of_work() as s:
+        tasks.fail(_task(s, task_id), message)
+
+
+__all__ = ["BATCH_ROWS", "LEASE", "claim", "run_pending", "run_task", "worker_name"]
