@@ -22,6 +22,7 @@ from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import Task
 from rtmhub.domain.users import service as users
 from rtmhub.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from rtmhub.jobs import imports
 from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
 
 PASSWORD = "correct horse battery"
@@ -188,7 +189,7 @@ def test_applied_import_of_a_preview(db, world):
     content = b"User ID/Email (Required),First Name\r\nuusi@asiakas.example,Uusi\r\n"
     with db.unit_of_work() as s:
         a = caller_of(s, "full@a.example")
-        preview = tasks.create_import(s, a, ca, file_name="p.csv", content=content, mode="add", preview=True)
+        preview = imports.submit_import(s, a, ca, file_name="p.csv", content=content, mode="add", preview=True)
         preview.status = "completed"
         preview_id = preview.id
     with db.unit_of_work(write=False) as s:
