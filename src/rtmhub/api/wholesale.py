@@ -10,7 +10,7 @@ from sqlalchemy import and_, select
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link
+from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, sub_partner_scope
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
@@ -61,7 +61,7 @@ def list_customers(request: Request, response: Response, db: DB, caller: CallerD
                    onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_READ)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         flt = CustomerFilter(external_id=externalId, statuses=status,
                              org_id=(ids.decode("ORGANIZATION", orgId) or "") if orgId is not None else None)
         rows = customers.list_customers(s, caller, flt, offset, max + 1, scope)
@@ -74,7 +74,7 @@ def provision_customer(request: Request, response: Response, body: CustomerCreat
                        onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = customers.provision(s, caller, body, scope)
         url = _customer_url(request, c)
     response.headers["Location"] = url
@@ -86,7 +86,7 @@ def precheck_customer(body: CustomerPrecheck, db: DB, caller: CallerDep,
                       onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         customers.precheck(s, caller, body, scope)
     return PRECHECK_OK
 
@@ -96,7 +96,7 @@ def get_customer(request: Request, response: Response, customerId: str, db: DB, 
                  onBehalfOfSubPartnerOrgId: SubPartnerParam = None, includePackageLicenseInfo: bool = False):
     _partner_call(caller, CUSTOMERS_READ)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = access.get_customer(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), partner_ids=scope)
         response.headers["Location"] = _customer_url(request, c)
         return _customer_body(s, c, includePackageLicenseInfo)
@@ -107,7 +107,7 @@ def update_customer(request: Request, response: Response, customerId: str, body:
                     caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = customers.update(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), body, scope)
         url = _customer_url(request, c)
     response.headers["Location"] = url
@@ -118,7 +118,7 @@ def update_customer(request: Request, response: Response, customerId: str, body:
 def delete_customer(customerId: str, db: DB, caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         customers.remove(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), scope)
     return Response(status_code=202)
 
@@ -226,7 +226,7 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
     since = _parse_time(after, "after")
     changed = _parse_time(lastStatusChange, "lastStatusChange")
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         stmt = access.scope_customers(select(User, Customer).join(Customer, Customer.id == User.customer_id)
                                       .where(User.package.is_not(None)), caller, scope)
         conditions = []
@@ -274,7 +274,7 @@ def provision_subscriber(request: Request, response: Response, body: SubscriberC
                          onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _provision_subscriber(s, caller, body, scope)
         result = out.subscriber(user, customer)
     response.headers["Location"] = _subscriber_url(request, user)
@@ -286,7 +286,7 @@ def precheck_subscriber(body: SubscriberPrecheck, db: DB, caller: CallerDep,
                         onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.dry_run() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         if body.customerId is None:
             taken = s.scalar(select(User.id).where(User.email_key == body.email.strip().lower()))
             if taken:
@@ -302,7 +302,7 @@ def get_subscriber(request: Request, response: Response, subscriberId: str, db: 
                    onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_READ)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope)
         response.headers["Location"] = _subscriber_url(request, user)
         return out.subscriber(user, customer)
@@ -313,7 +313,7 @@ def update_subscriber(request: Request, response: Response, subscriberId: str, b
                       caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope, write=True)
         package = _one_package(body.package, body.packages)
         extra = _calling_fields(body.provisioningParameters, first_last=False).model_dump(exclude_unset=True)
@@ -329,7 +329,7 @@ def update_subscriber(request: Request, response: Response, subscriberId: str, b
 def delete_subscriber(subscriberId: str, db: DB, caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope, write=True, deleting=True)
         users.remove_package(s, caller, customer, user)
     return Response(status_code=204)
