@@ -243,7 +243,7 @@ def templates_list(as_json: bool = JSON_OPTION) -> None:
     from rtmhub.domain.partners.models import Partner
 
     with _unit(write=False) as (session, caller):
-        names = {p.id: p.name for p in session.scalars(select(Partner))}
+        names = {p.id: p.name for p in session.scalars(access.scope_partners(select(Partner), caller))}
         rows = [{
             "name": t.name, "provisioningId": t.provisioning_id, "partner": names.get(t.partner_id),
             "partnerOrgId": ids.encode("ORGANIZATION", t.partner_id), "country": t.country, "language": t.language,
@@ -264,7 +264,7 @@ def customers_list(as_json: bool = JSON_OPTION) -> None:
 
     rows: list[dict[str, Any]] = []
     with _unit(write=False) as (session, caller):
-        names = {p.id: p.name for p in session.scalars(select(Partner))}
+        names = {p.id: p.name for p in session.scalars(access.scope_partners(select(Partner), caller))}
         offset = 0
         while True:
             page = customers.list_customers(session, caller, CustomerFilter(), offset=offset, limit=500)
