@@ -40,6 +40,13 @@ def decode(kind: str | tuple[str, ...], public_id: str | None) -> str | None:
     return text if _is_uuid(text) else None
 
 
+def raw(kind: str | tuple[str, ...], value: str) -> str:
+    """The UUID inside ``value`` when it is a public id of ``kind`` (or a bare UUID), else ``value`` as
+    given: for references that may also be a name or a raw id (CLI options). An edge decodes with this
+    and hands the domain raw ids only (decision 2); a value that is neither simply matches nothing."""
+    return decode(kind, value) or value
+
+
 def _is_uuid(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value.lower()

@@ -1,10 +1,10 @@
-"""Request-scoped helpers: database, caller, orgId resolution, paging links."""
+"""Request-scoped helpers: database, caller, decoding public ids (orgId, sub-partner) into the domain's
+resolution, paging links."""
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
@@ -32,6 +32,9 @@ DB = Annotated[Database, Depends(get_db)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+ORG_NOT_FOUND = "Organization not found; check the orgId."
+
+
 def decode_or_404(kind: str | tuple[str, ...], public_id: str | None, what: str) -> str:
     raw = ids.decode(kind, public_id)
     if raw is None:
@@ -43,28 +46,31 @@ def org_customer(session: Session, caller: Caller, org_id: str | None, *, write:
                  required: bool = False) -> Customer | None:
     """The customer org a request acts in: ``orgId`` if given (checked against the caller's reach),
     else the customer admin's own org. A partner's own org holds no users in rtmhub."""
+    customer = None
     if org_id:
         raw = ids.decode("ORGANIZATION", org_id)
         if raw is None:
-            raise NotFound("Organization not found; check the orgId.")
-        if caller.partner_id == raw or (caller.system and session.scalar(
-                select(Customer.id).where(Customer.org_id == raw)) is None):
-            customer = None
-        else:
-            return access.get_customer_by_org(session, caller, raw, write=write)
+            raise NotFound(ORG_NOT_FOUND)
+        if caller.partner_id != raw:
+            try:
+                return access.resolve_customer(session, caller, raw, by="org_id", write=write,
+                                               not_found=ORG_NOT_FOUND)
+            except NotFound:
+                # The operator reaches every org, so one it cannot find is no customer's (its partners').
+                if not caller.system:
+                    raise
     elif caller.customer_id and not caller.is_partner:
-        customer = access.get_customer(session, caller, caller.customer_id, write=write)
-        return customer
-    else:
-        customer = None
+        return access.resolve_customer(session, caller, caller.customer_id, by="id", write=write)
     if required:
         raise ValidationFailed("Give orgId: the id of the customer organisation to act in.")
     return customer
 
 
-def customer_of(session: Session, caller: Caller, customer_id: str, *, write: bool = False,
-                deleting: bool = False) -> Customer:
-    return access.get_customer(session, caller, customer_id, write=write, deleting=deleting)
+def sub_partner_scope(session: Session, caller: Caller, sub_partner_org_id: str | None) -> tuple[str, ...] | None:
+    """``onBehalfOfSubPartnerOrgId`` decoded at the edge; one that does not decode matches no sub-partner (404)."""
+    if sub_partner_org_id is None:
+        return None
+    return access.sub_partner_scope(session, caller, ids.decode("ORGANIZATION", sub_partner_org_id) or "")
 
 
 def next_link(request: Request, response: Response, offset: int, page: int, has_more: bool) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_customer
+from rtmhub.api.deps import DB, ORG_NOT_FOUND, CallerDep, decode_or_404, next_link, org_customer
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers.models import Customer
@@ -114,4 +114,4 @@ def get_organization(orgId: str, db: DB, caller: CallerDep):
     with db.unit_of_work(write=False) as s:
         if caller.partner_id and raw == caller.partner_id:
             return out.partner_org(s.get(Partner, raw))
-        return out.customer_org(access.get_customer_by_org(s, caller, raw))
+        return out.customer_org(access.resolve_customer(s, caller, raw, by="org_id", not_found=ORG_NOT_FOUND))

@@ -16,11 +16,11 @@ from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.packages import service as packages
-from rtmhub.domain.packages.models import BASE_LICENCES, USER_PACKAGES
+from rtmhub.domain.users import repository as users_repository
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields, UserFilter
-from rtmhub.errors import NotFound, ValidationFailed
+from rtmhub.errors import ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["people"], responses=ERRORS)
 PEOPLE_READ = "spark-admin:people_read"
@@ -85,27 +85,16 @@ def _fields_from_body(session: Session, customer: Customer, body: PersonBody, cr
 
 
 def _licences_to_fields(session: Session, customer: Customer, licence_ids: list[str], creating: bool = False) -> dict:
-    """A complete licence list as user fields. For a new user, base licences not listed are left to
-    the service's default rather than refused explicitly."""
-    rows = {r.id: r.package for r in session.scalars(
-        select(CustomerPackage).where(CustomerPackage.customer_id == customer.id))}
-    held = []
-    for public in licence_ids:
-        raw = ids.decode("LICENSE", public)
-        if raw not in rows:
-            raise ValidationFailed(f"Licence '{public}' is not a licence of this organisation; list them with "
-                                   "GET /v1/licenses?orgId=….", code=400000)
-        held.append(rows[raw])
-    user_packages = [p for p in held if p in USER_PACKAGES]
-    if len(set(user_packages)) > 1:
-        raise ValidationFailed("A user holds exactly one package; the licences name "
-                               f"{', '.join(sorted(set(user_packages)))}.", code=400413)
-    unassignable = [p for p in held if p not in USER_PACKAGES and p not in BASE_LICENCES]
-    if unassignable:
-        raise ValidationFailed(f"Licence of {unassignable[0]} cannot be assigned to a user.", code=400000)
-    values = {b: b in held for b in BASE_LICENCES if b in held or not creating}
-    values["package"] = user_packages[0] if user_packages else None
-    return values
+    """A complete licence list as user fields: the public ids are decoded here, R1 and the rest are
+    decided by ``packages.user_licences``."""
+    given = [(public, ids.decode("LICENSE", public)) for public in licence_ids]
+    try:
+        chosen = packages.user_licences(packages.licence_packages(session, customer.id), given)
+    except packages.UnknownLicence as exc:
+        # The API's own hint on where licence ids come from.
+        raise ValidationFailed(f"Licence '{exc.licence}' is not a licence of this organisation; list them with "
+                               "GET /v1/licenses?orgId=….", code=400000) from None
+    return chosen.as_fields(creating=creating)
 
 
 def _find_person(session: Session, caller: Caller, person_id: str, org_id: str | None,
@@ -222,12 +211,8 @@ def get_licence(request: Request, response: Response, licenseId: str, db: DB, ca
         consumed = dict((p.id, used) for p, used in packages.customer_licences(s, customer.id))[licence_row.id]
         body = out.licence(licence_row, consumed, _site(s, customer))
         if includeAssignedTo == "user":
-            column = getattr(User, licence_row.package) if licence_row.package in BASE_LICENCES else None
-            stmt = select(User).where(User.customer_id == customer.id)
-            stmt = stmt.where(column.is_(True)) if column is not None else stmt.where(
-                User.package == licence_row.package)
             start = int(next or 0)
-            holders = list(s.scalars(stmt.order_by(User.created, User.id).offset(start).limit(limit + 1)))
+            holders = users_repository.licence_holders(s, customer, licence_row.package, start, limit + 1)
             body["users"] = [{"id": ids.encode("PEOPLE", u.id), "type": "INTERNAL" if u.home_org_id == customer.org_id
                               else "EXTERNAL", "displayName": u.display_name, "email": u.email}
                              for u in holders[:limit]]
@@ -269,39 +254,21 @@ def assign_licences(body: PatchLicences, db: DB, caller: CallerDep):
         if body.personId:
             user = users.get_user(s, customer, decode_or_404("PEOPLE", body.personId, "Person"))
         else:
-            user = s.scalar(select(User).where(User.customer_id == customer.id,
-                                               User.email_key == (body.email or "").strip().lower()))
-            if user is None:
-                raise NotFound("Person not found; check the email.")
-        licences = {r.id: r.package for r in s.scalars(
-            select(CustomerPackage).where(CustomerPackage.customer_id == customer.id))}
-        values: dict = {}
-        package = user.package
-        for item in body.licenses or []:
-            raw = ids.decode("LICENSE", item.id)
-            if raw not in licences:
-                raise ValidationFailed(f"Licence '{item.id}' is not a licence of this organisation.", code=400000)
-            name = licences[raw]
-            if name in BASE_LICENCES:
-                values[name] = item.operation == "add"
-            elif name not in USER_PACKAGES:
-                raise ValidationFailed(f"Licence of {name} cannot be assigned to a user.", code=400000)
-            elif item.operation == "add":
-                if package and package != name and package != user.package:
-                    raise ValidationFailed("A user holds exactly one package; add one package licence at a time.",
-                                           code=400413)
-                package = name
-                props = item.properties or LicenceProperties()
-                if props.phoneNumber is not None:
-                    values["phone_number"] = props.phoneNumber
-                if props.extension is not None:
-                    values["extension"] = props.extension
-                if props.locationId is not None:
-                    values["location_id"] = ids.decode("LOCATION", props.locationId) or "unknown"
-            elif package == name:
-                package = None
-        if package != user.package:
-            values["package"] = package
+            user = users_repository.get_user_by_email(s, customer, body.email or "")
+        operations = [(item.id, ids.decode("LICENSE", item.id), item.operation == "add")
+                      for item in body.licenses or []]
+        changes = packages.change_licences(packages.licence_packages(s, customer.id), user.package, operations)
+        values: dict = dict(changes.base)
+        for index in changes.package_adds:
+            props = (body.licenses or [])[index].properties or LicenceProperties()
+            if props.phoneNumber is not None:
+                values["phone_number"] = props.phoneNumber
+            if props.extension is not None:
+                values["extension"] = props.extension
+            if props.locationId is not None:
+                values["location_id"] = ids.decode("LOCATION", props.locationId) or "unknown"
+        if changes.package != user.package:
+            values["package"] = changes.package
         if values:
             users.update_user(s, caller, customer, user, UserFields(**values))
         held = out.person(user, customer, out.licence_ids(s, customer.id))["licenses"]

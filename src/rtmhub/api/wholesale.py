@@ -6,22 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, select
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link
+from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, sub_partner_scope
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
-from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.customers.schemas import CustomerCreate, CustomerFilter, CustomerPrecheck, CustomerUpdate
+from rtmhub.domain.packages import service as packages_service
 from rtmhub.domain.packages.models import SUBSCRIBER_ONLY_UPSTREAM, USER_PACKAGES
 from rtmhub.domain.partners import service as partners
+from rtmhub.domain.users import repository as users_repository
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
-from rtmhub.domain.users.schemas import UserFields
-from rtmhub.errors import Conflict, ValidationFailed
+from rtmhub.domain.users.schemas import SubscriberFilter, UserFields
+from rtmhub.errors import ValidationFailed
 
 router = APIRouter(prefix="/v1/wholesale", tags=["wholesale"], responses=ERRORS)
 SubPartnerParam = Annotated[str | None, Query(max_length=200)]
@@ -39,9 +40,7 @@ def _partner_call(caller, scope: str, write: bool = False) -> None:
 
 
 def _customer_body(session, c: Customer, include_licence_ids: bool = False) -> dict:
-    rows = session.scalars(select(CustomerPackage).where(CustomerPackage.customer_id == c.id)
-                           .order_by(CustomerPackage.created, CustomerPackage.package)).all()
-    return out.customer(c, list(rows), include_licence_ids)
+    return out.customer(c, customers.packages_of(session, c.id), include_licence_ids)
 
 
 def _customer_url(request: Request, c: Customer) -> str:
@@ -61,7 +60,7 @@ def list_customers(request: Request, response: Response, db: DB, caller: CallerD
                    onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_READ)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         flt = CustomerFilter(external_id=externalId, statuses=status,
                              org_id=(ids.decode("ORGANIZATION", orgId) or "") if orgId is not None else None)
         rows = customers.list_customers(s, caller, flt, offset, max + 1, scope)
@@ -74,7 +73,7 @@ def provision_customer(request: Request, response: Response, body: CustomerCreat
                        onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = customers.provision(s, caller, body, scope)
         url = _customer_url(request, c)
     response.headers["Location"] = url
@@ -86,7 +85,7 @@ def precheck_customer(body: CustomerPrecheck, db: DB, caller: CallerDep,
                       onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         customers.precheck(s, caller, body, scope)
     return PRECHECK_OK
 
@@ -96,7 +95,7 @@ def get_customer(request: Request, response: Response, customerId: str, db: DB, 
                  onBehalfOfSubPartnerOrgId: SubPartnerParam = None, includePackageLicenseInfo: bool = False):
     _partner_call(caller, CUSTOMERS_READ)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = access.get_customer(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), partner_ids=scope)
         response.headers["Location"] = _customer_url(request, c)
         return _customer_body(s, c, includePackageLicenseInfo)
@@ -107,7 +106,7 @@ def update_customer(request: Request, response: Response, customerId: str, body:
                     caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = customers.update(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), body, scope)
         url = _customer_url(request, c)
     response.headers["Location"] = url
@@ -118,7 +117,7 @@ def update_customer(request: Request, response: Response, customerId: str, body:
 def delete_customer(customerId: str, db: DB, caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         customers.remove(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), scope)
     return Response(status_code=202)
 
@@ -164,6 +163,10 @@ def _one_package(package: str | None, packages: list[str] | None) -> str:
     given = ([package] if package else []) + list(packages or [])
     if package and packages:
         raise ValidationFailed("Give either package or packages, not both.")
+    if not given:
+        raise ValidationFailed("Give exactly one package (a user holds one package).")
+    # R1: two different user packages are upstream 400413, as for people and licences.
+    packages_service.one_user_package(given)
     if len(given) != 1:
         raise ValidationFailed("Give exactly one package (a user holds one package).")
     value = given[0]
@@ -187,13 +190,13 @@ def _calling_fields(params: SubscriberParameters | None, first_last: bool) -> Us
     return UserFields(**{k: v for k, v in values.items() if v is not None or k in ("first_name", "last_name")})
 
 
-def _provision_subscriber(s, caller, body: SubscriberCreate | SubscriberPrecheck, scope) -> tuple[User, Customer]:
+def _subscriber_request(s, caller, body: SubscriberCreate | SubscriberPrecheck, scope) -> tuple[Customer, UserFields]:
     customer = access.get_customer(s, caller, decode_or_404("CUSTOMER", body.customerId or "", "Customer"),
                                    write=True, partner_ids=scope)
     package = _one_package(body.package, body.packages)
     fields = _calling_fields(body.provisioningParameters, first_last=True)
     values = {k: v for k, v in fields.model_dump(exclude_unset=True).items() if v is not None}
-    return users.provision_subscriber(s, caller, customer, body.email, UserFields(package=package, **values)), customer
+    return customer, UserFields(package=package, **values)
 
 
 def _subscriber_url(request: Request, u: User) -> str:
@@ -226,29 +229,13 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
     since = _parse_time(after, "after")
     changed = _parse_time(lastStatusChange, "lastStatusChange")
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
-        stmt = access.scope_customers(select(User, Customer).join(Customer, Customer.id == User.customer_id)
-                                      .where(User.package.is_not(None)), caller, scope)
-        conditions = []
-        if customerId is not None:
-            conditions.append(Customer.id == (ids.decode("CUSTOMER", customerId) or ""))
-        if personId is not None:
-            conditions.append(User.id == (ids.decode(("PEOPLE", "SUBSCRIBER"), personId) or ""))
-        if externalCustomerId is not None:
-            conditions.append(Customer.external_id == externalCustomerId)
-        if email is not None:
-            conditions.append(User.email_key == email.strip().lower())
-        if status is not None:
-            conditions.append(User.status == status)
-        if since is not None:
-            conditions.append(User.package_assigned >= since)
-        if changed is not None:
-            conditions.append(User.package_assigned >= changed)
-        if conditions:
-            stmt = stmt.where(and_(*conditions))
-        key = User.package_assigned
-        order = key.desc() if sortOrder.upper() == "DESC" else key.asc()
-        rows = s.execute(stmt.order_by(order, User.id).offset(offset).limit(max + 1)).all()
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        flt = SubscriberFilter(
+            customer_id=(ids.decode("CUSTOMER", customerId) or "") if customerId is not None else None,
+            user_id=(ids.decode(("PEOPLE", "SUBSCRIBER"), personId) or "") if personId is not None else None,
+            external_customer_id=externalCustomerId, email=email, status=status, assigned_since=since,
+            changed_since=changed, descending=sortOrder.upper() == "DESC")
+        rows = users_repository.list_subscribers(s, caller, flt, scope, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
         return {"items": [out.subscriber(u, c) for u, c in rows[:max]]}
 
@@ -274,8 +261,9 @@ def provision_subscriber(request: Request, response: Response, body: SubscriberC
                          onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
-        user, customer = _provision_subscriber(s, caller, body, scope)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        customer, fields = _subscriber_request(s, caller, body, scope)
+        user = users.provision_subscriber(s, caller, customer, body.email, fields)
         result = out.subscriber(user, customer)
     response.headers["Location"] = _subscriber_url(request, user)
     return result
@@ -286,14 +274,10 @@ def precheck_subscriber(body: SubscriberPrecheck, db: DB, caller: CallerDep,
                         onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.dry_run() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
-        if body.customerId is None:
-            taken = s.scalar(select(User.id).where(User.email_key == body.email.strip().lower()))
-            if taken:
-                raise Conflict(f"The email {body.email} is already associated with an existing user.", code=10022)
-            users.check_email_only(body.email)
-        else:
-            _provision_subscriber(s, caller, body, scope)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        # Without customerId only the e-mail is checked; with it the whole provisioning (a dry run).
+        customer, fields = _subscriber_request(s, caller, body, scope) if body.customerId is not None else (None, None)
+        users.precheck_subscriber(s, caller, body.email, customer, fields)
     return PRECHECK_OK
 
 
@@ -302,7 +286,7 @@ def get_subscriber(request: Request, response: Response, subscriberId: str, db: 
                    onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_READ)
     with db.unit_of_work(write=False) as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope)
         response.headers["Location"] = _subscriber_url(request, user)
         return out.subscriber(user, customer)
@@ -313,7 +297,7 @@ def update_subscriber(request: Request, response: Response, subscriberId: str, b
                       caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope, write=True)
         package = _one_package(body.package, body.packages)
         extra = _calling_fields(body.provisioningParameters, first_last=False).model_dump(exclude_unset=True)
@@ -329,7 +313,7 @@ def update_subscriber(request: Request, response: Response, subscriberId: str, b
 def delete_subscriber(subscriberId: str, db: DB, caller: CallerDep, onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, SUBSCRIBERS_WRITE, write=True)
     with db.unit_of_work() as s:
-        scope = access.sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
+        scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope, write=True, deleting=True)
         users.remove_package(s, caller, customer, user)
     return Response(status_code=204)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from rtmhub.domain.access import service as access
 from rtmhub.domain.access.models import ROLES
 from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.customers.models import Customer
-from rtmhub.errors import DomainError, NotFound
+from rtmhub.errors import DomainError
 from rtmhub.settings import get_settings
 
 app = typer.Typer(
@@ -115,14 +115,9 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 def _resolve_customer(session: Session, caller: Caller, value: str) -> Customer:
     """A customer by public customer id, public orgId or raw UUID, within the caller's scope."""
-    raw = ids.decode(("CUSTOMER", "ORGANIZATION"), value)
-    customer = None
-    if raw:
-        customer = session.scalar(access.scope_customers(
-            select(Customer).where(or_(Customer.id == raw, Customer.org_id == raw)), caller))
-    if customer is None:
-        raise NotFound(f"Customer '{value}' not found; use an id or orgId shown by 'rtmhub customers list'.")
-    return customer
+    return access.resolve_customer(
+        session, caller, ids.raw(("CUSTOMER", "ORGANIZATION"), value),
+        not_found=f"Customer '{value}' not found; use an id or orgId shown by 'rtmhub customers list'.")
 
 
 # --- set-up --------------------------------------------------------------------------------
@@ -205,8 +200,12 @@ def admin_create(
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _unit() as (session, caller):
-        account = access.create_admin(session, caller, email=email, role=role, password=password or None,
-                                      partner=partner, customer=customer)
+        # Public ids are decoded here, at the edge; the domain matches raw ids (and partner names).
+        account = access.create_admin(
+            session, caller, email=email, role=role, password=password or None,
+            partner=ids.raw("ORGANIZATION", partner) if partner else partner,
+            customer=ids.raw(("CUSTOMER", "ORGANIZATION"), customer) if customer else customer,
+            shown=customer if role == "customer_full_admin" else partner)
         where = ""
         if account.customer_id:
             row = session.get(Customer, account.customer_id)
@@ -244,7 +243,7 @@ def templates_list(as_json: bool = JSON_OPTION) -> None:
     from rtmhub.domain.partners.models import Partner
 
     with _unit(write=False) as (session, caller):
-        names = {p.id: p.name for p in session.scalars(select(Partner))}
+        names = {p.id: p.name for p in session.scalars(access.scope_partners(select(Partner), caller))}
         rows = [{
             "name": t.name, "provisioningId": t.provisioning_id, "partner": names.get(t.partner_id),
             "partnerOrgId": ids.encode("ORGANIZATION", t.partner_id), "country": t.country, "language": t.language,
@@ -265,7 +264,7 @@ def customers_list(as_json: bool = JSON_OPTION) -> None:
 
     rows: list[dict[str, Any]] = []
     with _unit(write=False) as (session, caller):
-        names = {p.id: p.name for p in session.scalars(select(Partner))}
+        names = {p.id: p.name for p in session.scalars(access.scope_partners(select(Partner), caller))}
         offset = 0
         while True:
             page = customers.list_customers(session, caller, CustomerFilter(), offset=offset, limit=500)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -95,19 +95,45 @@ def scope_customers(stmt: Select, caller: Caller, partner_ids: tuple[str, ...] |
     return stmt.where(Customer.partner_id.in_(ids))
 
 
-def get_customer(session: Session, caller: Caller, customer_id: str | None, *, write: bool = False,
-                 deleting: bool = False, partner_ids: tuple[str, ...] | None = None,
-                 lock: bool = False) -> Customer:
-    """The customer if the caller reaches it; unknown and foreign ids answer the same 404."""
-    stmt = scope_customers(select(Customer).where(Customer.id == (customer_id or "")), caller, partner_ids)
+def scope_partners(stmt: Select, caller: Caller, column: Any = Partner.id) -> Select:
+    """Limit a query on partner-level rows (partners, onboarding templates, …) to the partners the caller
+    reaches: its own and its sub-partners' (``column`` holds the partner id). The operator reaches every
+    partner; a customer admin none. Every partner-level list goes through here, as customers go through
+    ``scope_customers``."""
+    if caller.system:
+        return stmt
+    return stmt.where(column.in_(caller.partner_ids))
+
+
+def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
+                     by: Literal["id", "org_id", "either"] = "either", write: bool = False, deleting: bool = False,
+                     partner_ids: tuple[str, ...] | None = None, lock: bool = False,
+                     not_found: str | None = None) -> Customer:
+    """The one way to find a customer from a reference: its customer id, its org id (decision 2: one row is
+    both), or ``either``, always through ``scope_customers``, so unknown and foreign answer the same 404.
+    ``raw_id`` is a raw UUID: public ids are decoded by the edge (``ids.raw``/``ids.decode``), never here.
+    ``write`` adds the R53/read-only check (``deleting`` keeps a suspended sub-partner's right to delete)."""
+    value = raw_id or ""
+    condition = {"id": Customer.id == value, "org_id": Customer.org_id == value,
+                 "either": or_(Customer.id == value, Customer.org_id == value)}[by]
+    stmt = scope_customers(select(Customer).where(condition), caller, partner_ids)
     if lock:
         stmt = stmt.with_for_update()
     customer = session.scalar(stmt)
     if customer is None:
-        raise NotFound("Customer not found; check the customer id.")
+        raise NotFound(not_found or ("Organization not found; check the orgId." if by == "org_id"
+                                     else "Customer not found; check the customer id."))
     if write:
         require_writable(session, caller, customer.partner_id, deleting=deleting)
     return customer
+
+
+def get_customer(session: Session, caller: Caller, customer_id: str | None, *, write: bool = False,
+                 deleting: bool = False, partner_ids: tuple[str, ...] | None = None,
+                 lock: bool = False) -> Customer:
+    """The customer by its (raw) customer id if the caller reaches it; unknown and foreign ids answer the same 404."""
+    return resolve_customer(session, caller, customer_id, by="id", write=write, deleting=deleting,
+                            partner_ids=partner_ids, lock=lock)
 
 
 def find_in_scope(session: Session, caller: Caller, model: Any, *conditions: Any, not_found: str,
@@ -125,15 +151,6 @@ def find_in_scope(session: Session, caller: Caller, model: Any, *conditions: Any
     return found, customer
 
 
-def get_customer_by_org(session: Session, caller: Caller, org_id: str | None, *, write: bool = False) -> Customer:
-    customer = session.scalar(scope_customers(select(Customer).where(Customer.org_id == (org_id or "")), caller))
-    if customer is None:
-        raise NotFound("Organization not found; check the orgId.")
-    if write:
-        require_writable(session, caller, customer.partner_id)
-    return customer
-
-
 def require_writable(session: Session, caller: Caller, partner_id: str, deleting: bool = False) -> None:
     if caller.read_only:
         raise Forbidden("A read-only administrator cannot change anything.")
@@ -145,36 +162,33 @@ def require_writable(session: Session, caller: Caller, partner_id: str, deleting
         )
 
 
-def sub_partner_scope(session: Session, caller: Caller, sub_partner_org_id: str | None) -> tuple[str, ...] | None:
-    """Narrow to one sub-partner for ``onBehalfOfSubPartnerOrgId``; None means no narrowing."""
-    if sub_partner_org_id is None:
+def sub_partner_scope(session: Session, caller: Caller, sub_partner_id: str | None) -> tuple[str, ...] | None:
+    """Narrow to one sub-partner for ``onBehalfOfSubPartnerOrgId`` (its raw id, decoded by the edge; a value
+    that did not decode is given as ``""``); None means no narrowing."""
+    if sub_partner_id is None:
         return None
-    from rtmhub import ids
-
-    raw = ids.decode("ORGANIZATION", sub_partner_org_id)
-    partner = session.get(Partner, raw) if raw else None
-    reach = caller.partner_ids if not caller.system else (partner.id,) if partner else ()
-    if partner is None or partner.parent_id is None or partner.id not in reach:
+    partner = session.scalar(scope_partners(
+        select(Partner).where(Partner.id == sub_partner_id, Partner.parent_id.is_not(None)), caller))
+    if partner is None:
         raise NotFound("Sub-partner not found; check onBehalfOfSubPartnerOrgId.")
     return partner_tree(session, partner.id)
 
 
 # --- accounts and tokens -------------------------------------------------------------------
 
-def find_partner(session: Session, name_or_id: str) -> Partner:
-    from rtmhub import ids
-
-    raw = ids.decode("ORGANIZATION", name_or_id) or name_or_id
-    partner = session.get(Partner, raw) or session.scalar(select(Partner).where(Partner.name == name_or_id))
+def find_partner(session: Session, name_or_id: str, *, shown: str | None = None) -> Partner:
+    """A partner by raw id or by name (the edge decodes a public orgId first); ``shown`` is the reference
+    as the operator typed it, for the message."""
+    partner = session.get(Partner, name_or_id) or session.scalar(select(Partner).where(Partner.name == name_or_id))
     if partner is None:
-        raise NotFound(f"No partner named or with id '{name_or_id}'.")
+        raise NotFound(f"No partner named or with id '{shown or name_or_id}'.")
     return partner
 
 
 def create_admin(session: Session, caller: Caller, *, email: str, role: str, password: str | None,
-                 partner: str | None = None, customer: str | None = None) -> AdminAccount:
-    from rtmhub import ids
-
+                 partner: str | None = None, customer: str | None = None, shown: str | None = None) -> AdminAccount:
+    """``partner`` is a raw partner id or a name, ``customer`` a raw customer id or org id (the edge decodes
+    public ids); ``shown`` is the reference as the operator typed it, quoted in messages."""
     if role not in ROLES:
         raise ValidationFailed(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
     address = normalise_email(email)
@@ -184,13 +198,8 @@ def create_admin(session: Session, caller: Caller, *, email: str, role: str, pas
     if role == "customer_full_admin":
         if not customer:
             raise ValidationFailed("A customer_full_admin needs --customer CUSTOMER_ID.")
-        raw = ids.decode(("CUSTOMER", "ORGANIZATION"), customer) or customer
-        row = session.scalar(
-            scope_customers(select(Customer).where(or_(Customer.id == raw, Customer.org_id == raw)), caller)
-        )
-        if row is None:
-            raise NotFound(f"Customer '{customer}' not found.")
-        customer_id = row.id
+        customer_id = resolve_customer(session, caller, customer,
+                                       not_found=f"Customer '{shown or customer}' not found.").id
     else:
         if not partner:
             partners = session.scalars(select(Partner).where(Partner.parent_id.is_(None))).all()
@@ -198,7 +207,7 @@ def create_admin(session: Session, caller: Caller, *, email: str, role: str, pas
                 raise ValidationFailed("Name the partner with --partner NAME_OR_ID.")
             partner_id = partners[0].id
         else:
-            partner_id = find_partner(session, partner).id
+            partner_id = find_partner(session, partner, shown=shown).id
     account = AdminAccount(
         email=address, email_key=address.lower(), role=role, partner_id=partner_id, customer_id=customer_id,
         password_hash=hash_password(password) if password else None,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub.domain.access.models import AdminAccount
 from rtmhub.domain.access.schemas import Caller
-from rtmhub.domain.access.service import get_customer, require_writable, scope_customers
+from rtmhub.domain.access.service import get_customer, require_writable, scope_customers, scope_partners
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.customers.schemas import (
@@ -361,8 +361,8 @@ def onboarding_choices() -> list[tuple[str, str, bool, bool]]:
 
 def onboarding_templates(session: Session, caller: Caller) -> list[OnboardingTemplate]:
     """The templates the caller may onboard with (its partner and sub-partners'), by name."""
-    return list(session.scalars(select(OnboardingTemplate).where(
-        OnboardingTemplate.partner_id.in_(caller.partner_ids or ("",))).order_by(OnboardingTemplate.name)))
+    stmt = scope_partners(select(OnboardingTemplate), caller, OnboardingTemplate.partner_id)
+    return list(session.scalars(stmt.order_by(OnboardingTemplate.name)))
 
 
 def names(session: Session, caller: Caller, customer_ids: Iterable[str]) -> dict[str, str]:

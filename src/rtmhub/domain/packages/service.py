@@ -1,7 +1,8 @@
 """Allocation accounting (R3, D3). Units move only through these two statements."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, or_, select, update
@@ -75,8 +76,9 @@ class TooManyPackages(ValidationFailed):
 
     def __init__(self, packages: list[str]):
         self.packages = packages
+        # Both names: the display name for people, the package id that API requests and CSV files use.
         super().__init__(msg("A user holds exactly one package; the request names {packages}.",
-                             packages=", ".join(display_name(p) for p in packages)), code=400413)
+                             packages=", ".join(f"{display_name(p)} ({p})" for p in packages)), code=400413)
 
 
 def one_user_package(packages: Iterable[str]) -> str | None:
@@ -87,3 +89,94 @@ def one_user_package(packages: Iterable[str]) -> str | None:
     if len(held) > 1:
         raise TooManyPackages(held)
     return held[0] if held else None
+
+
+# --- licence lists (the People and Licenses faces of R1) ---------------------------------------
+
+class UnknownLicence(ValidationFailed):
+    """A licence that is not one of the organisation's (upstream 400000); ``licence`` is as the request wrote it."""
+
+    def __init__(self, licence: str):
+        self.licence = licence
+        super().__init__(msg("Licence '{licence}' is not a licence of this organisation.", licence=licence),
+                         code=400000)
+
+
+def not_assignable(package: str) -> ValidationFailed:
+    return ValidationFailed(msg("Licence of {package} cannot be assigned to a user.", package=package), code=400000)
+
+
+def licence_packages(session: Session, customer_id: str) -> dict[str, str]:
+    """The customer's licences: raw licence id -> package (each licence is one customer package row)."""
+    return dict(session.execute(select(CustomerPackage.id, CustomerPackage.package)
+                                .where(CustomerPackage.customer_id == customer_id)).tuples().all())
+
+
+def _licence(licences: Mapping[str, str], written: str, raw_id: str | None) -> str:
+    if raw_id is None or raw_id not in licences:
+        raise UnknownLicence(written)
+    return licences[raw_id]
+
+
+@dataclass(frozen=True)
+class UserLicences:
+    """What a complete licence list gives one user: its one package (R1) and the base licences named."""
+
+    package: str | None
+    base: frozenset[str]
+
+    def as_fields(self, *, creating: bool) -> dict[str, Any]:
+        """As user fields. The list is complete, so base licences it leaves out are removed from an existing
+        user; a new user gets only the ones listed (decision 10: POST /v1/people assigns what it lists)."""
+        values: dict[str, Any] = {b: b in self.base for b in BASE_LICENCES if b in self.base or not creating}
+        values["package"] = self.package
+        return values
+
+
+def user_licences(licences: Mapping[str, str], given: Sequence[tuple[str, str | None]]) -> UserLicences:
+    """A complete licence list (people create and update) as the user's package and base licences.
+
+    ``licences`` are the customer's (``licence_packages``); ``given`` holds each listed licence as
+    (as written, raw id or None when it did not decode). A foreign or unknown licence, or one no user can
+    hold, is 400000; two different packages are R1's 400413 (``one_user_package``)."""
+    held = [_licence(licences, written, raw) for written, raw in given]
+    package = one_user_package(held)
+    unassignable = [p for p in held if p not in USER_PACKAGES and p not in BASE_LICENCES]
+    if unassignable:
+        raise not_assignable(unassignable[0])
+    return UserLicences(package, frozenset(p for p in held if p in BASE_LICENCES))
+
+
+@dataclass(frozen=True)
+class LicenceChanges:
+    """The outcome of licence add/remove operations on one user: the package it ends with, the base
+    licences set or cleared, and which operations added a package (their calling data applies)."""
+
+    package: str | None
+    base: dict[str, bool]
+    package_adds: tuple[int, ...]
+
+
+def change_licences(licences: Mapping[str, str], current: str | None,
+                    operations: Sequence[tuple[str, str | None, bool]]) -> LicenceChanges:
+    """Licence operations (PATCH /v1/licenses/users): each is (as written, raw id or None, add?), applied
+    in order to a user holding ``current``. Adding a package replaces the user's package; adding two
+    different new packages in one request is R1's 400413. Foreign or unassignable licences are 400000."""
+    package = current
+    base: dict[str, bool] = {}
+    adds: list[int] = []
+    for index, (written, raw_id, add) in enumerate(operations):
+        name = _licence(licences, written, raw_id)
+        if name in BASE_LICENCES:
+            base[name] = add
+        elif name not in USER_PACKAGES:
+            raise not_assignable(name)
+        elif add:
+            if package != current:
+                # R1: this request already chose a new package; a second, different one is refused.
+                one_user_package([p for p in (package, name) if p])
+            package = name
+            adds.append(index)
+        elif package == name:
+            package = None
+    return LicenceChanges(package, base, tuple(adds))

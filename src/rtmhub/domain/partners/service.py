@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.access.service import require_writable, scope_partners
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.partners.models import PROVISIONING_STATES, OnboardingTemplate, Partner
 from rtmhub.domain.validation import check_country, check_language
@@ -33,9 +34,7 @@ def create_partner(session: Session, caller: Caller, name: str, parent: Partner 
 
 def sub_partners(session: Session, caller: Caller, state: str | None = None, offset: int = 0,
                  limit: int = 100) -> list[Partner]:
-    stmt = select(Partner).where(Partner.parent_id.is_not(None))
-    if not caller.system:
-        stmt = stmt.where(Partner.id.in_(caller.partner_ids))
+    stmt = scope_partners(select(Partner).where(Partner.parent_id.is_not(None)), caller)
     if state:
         stmt = stmt.where(Partner.provisioning_state == state)
     return list(session.scalars(stmt.order_by(Partner.created, Partner.id).offset(offset).limit(limit)))
@@ -43,6 +42,8 @@ def sub_partners(session: Session, caller: Caller, state: str | None = None, off
 
 def create_template(session: Session, caller: Caller, partner: Partner, name: str, country: str,
                     language: str = "en") -> OnboardingTemplate:
+    # R53 (decision 8): a read-only admin, or a suspended sub-partner, is refused before anything else.
+    require_writable(session, caller, partner.id)
     problems = FieldProblems()
     if not name.strip():
         problems.add("name", msg("A template needs a name."))
@@ -59,7 +60,5 @@ def create_template(session: Session, caller: Caller, partner: Partner, name: st
 
 
 def list_templates(session: Session, caller: Caller) -> list[OnboardingTemplate]:
-    stmt = select(OnboardingTemplate)
-    if not caller.system:
-        stmt = stmt.where(OnboardingTemplate.partner_id.in_(caller.partner_ids))
+    stmt = scope_partners(select(OnboardingTemplate), caller, OnboardingTemplate.partner_id)
     return list(session.scalars(stmt.order_by(OnboardingTemplate.created)))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -40,3 +42,18 @@ class UserFilter(BaseModel):
     package: str | None = None
     status: str | None = None
     search: str | None = None
+
+
+class SubscriberFilter(BaseModel):
+    """The wholesale subscriber list's filters, as raw values (the edge decodes public ids; an id that did
+    not decode is given as "" and matches nothing)."""
+
+    customer_id: str | None = None
+    user_id: str | None = None
+    external_customer_id: str | None = None
+    email: str | None = None
+    status: str | None = None
+    assigned_since: datetime | None = None  # upstream ``after``
+    changed_since: datetime | None = None  # upstream ``lastStatusChange``
+    # Both upstream sort keys (created, lastStatusChange) are the package assignment time here.
+    descending: bool = False

@@ -380,3 +380,17 @@ def enters_calling(old_package: str | None, new_package: str | None) -> bool:
     calling: it then needs the calling data (number and/or extension, location), as R20-R21 and R46 ask,
     and new caller ID data (R33), since leaving calling dropped the old one (decision 6)."""
     return new_package in CALLING_PACKAGES and old_package not in CALLING_PACKAGES
+
+
+def precheck_subscriber(session: Session, caller: Caller, email: str, customer: Customer | None = None,
+                        fields: UserFields | None = None) -> None:
+    """The subscriber precheck (POST /v1/wholesale/subscribers/validate). Without a customer: the e-mail must
+    be well-formed and free in the whole system (D6, upstream 10022). With one: the whole provisioning runs,
+    so every rule answers as the real request would; the edge runs it in a transaction it rolls back."""
+    if customer is None:
+        if session.scalar(select(User.id).where(User.email_key == email.strip().lower())):
+            raise Conflict(msg("The email {email} is already associated with an existing user.", email=email),
+                           code=10022)
+        check_email_only(email)
+        return
+    provision_subscriber(session, caller, customer, email, fields or UserFields())
