@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,7 +14,7 @@ from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, sub_partner
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
-from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.customers.models import CUSTOMER_STATUSES, Customer
 from rtmhub.domain.customers.schemas import CustomerCreate, CustomerFilter, CustomerPrecheck, CustomerUpdate
 from rtmhub.domain.packages import service as packages_service
 from rtmhub.domain.packages.models import SUBSCRIBER_ONLY_UPSTREAM, USER_PACKAGES
@@ -50,18 +51,21 @@ def _customer_url(request: Request, c: Customer) -> str:
 
 # --- customers -----------------------------------------------------------------------------
 
+# The status filter names known statuses only: a typo is a 400 that lists them, not an empty page.
+CustomerStatus = StrEnum("CustomerStatus", {s: s for s in CUSTOMER_STATUSES})
+
 @router.get("/customers")
 def list_customers(request: Request, response: Response, db: DB, caller: CallerDep,
                    externalId: Annotated[str | None, Query(max_length=255)] = None,
                    orgId: Annotated[str | None, Query(max_length=200)] = None,
-                   status: Annotated[list[str] | None, Query()] = None,
+                   status: Annotated[list[CustomerStatus] | None, Query()] = None,
                    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                    max: Annotated[int, Query(ge=1, le=1000)] = 100,
                    onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
     _partner_call(caller, CUSTOMERS_READ)
     with db.unit_of_work(write=False) as s:
         scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
-        flt = CustomerFilter(external_id=externalId, statuses=status,
+        flt = CustomerFilter(external_id=externalId, statuses=[s.value for s in status] if status else None,
                              org_id=(ids.decode("ORGANIZATION", orgId) or "") if orgId is not None else None)
         rows = customers.list_customers(s, caller, flt, offset, max + 1, scope)
         next_link(request, response, offset, max, len(rows) > max)
