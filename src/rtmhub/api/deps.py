@@ -2,7 +2,7 @@
 resolution, paging links."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
@@ -71,6 +71,19 @@ def sub_partner_scope(session: Session, caller: Caller, sub_partner_org_id: str 
     if sub_partner_org_id is None:
         return None
     return access.sub_partner_scope(session, caller, ids.decode("ORGANIZATION", sub_partner_org_id) or "")
+
+
+def calling_values(phone_number: str | None, extension: str | None, location_id: str | None) -> dict[str, Any]:
+    """The calling data a request gave, as user fields: only what it names (None = not given). A location
+    id that does not decode is kept as an unknown id, so the rules answer "location not found"."""
+    values: dict[str, Any] = {}
+    if phone_number is not None:
+        values["phone_number"] = phone_number
+    if extension is not None:
+        values["extension"] = extension
+    if location_id is not None:
+        values["location_id"] = ids.decode("LOCATION", location_id) or "unknown"
+    return values
 
 
 def next_link(request: Request, response: Response, offset: int, page: int, has_more: bool) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_customer
+from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_link, org_customer
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
@@ -261,12 +261,7 @@ def assign_licences(body: PatchLicences, db: DB, caller: CallerDep):
         values: dict = dict(changes.base)
         for index in changes.package_adds:
             props = (body.licenses or [])[index].properties or LicenceProperties()
-            if props.phoneNumber is not None:
-                values["phone_number"] = props.phoneNumber
-            if props.extension is not None:
-                values["extension"] = props.extension
-            if props.locationId is not None:
-                values["location_id"] = ids.decode("LOCATION", props.locationId) or "unknown"
+            values.update(calling_values(props.phoneNumber, props.extension, props.locationId))
         if changes.package != user.package:
             values["package"] = changes.package
         if values:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, sub_partner_scope
+from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_link, sub_partner_scope
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
@@ -185,12 +185,7 @@ def _calling_fields(params: SubscriberParameters | None, first_last: bool) -> Us
     values: dict = {}
     if first_last:
         values.update(first_name=p.firstName, last_name=p.lastName)
-    if p.primaryPhoneNumber is not None:
-        values["phone_number"] = p.primaryPhoneNumber
-    if p.extension is not None:
-        values["extension"] = p.extension
-    if p.locationId is not None:
-        values["location_id"] = ids.decode("LOCATION", p.locationId) or "unknown"
+    values.update(calling_values(p.primaryPhoneNumber, p.extension, p.locationId))
     return UserFields(**{k: v for k, v in values.items() if v is not None or k in ("first_name", "last_name")})
 
 
