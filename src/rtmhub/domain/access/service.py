@@ -16,7 +16,7 @@ from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.validation import normalise_email
-from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed, msg
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rtm_"
@@ -28,15 +28,6 @@ def hash_token(token: str) -> str:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
-
-
-def verify_password(account: AdminAccount, password: str) -> bool:
-    if not account.password_hash:
-        return False
-    try:
-        return _hasher.verify(account.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def partner_tree(session: Session, partner_id: str) -> tuple[str, ...]:
@@ -256,8 +247,6 @@ def authenticate_password(session: Session, email: str, password: str) -> AdminA
 
     Every refusal costs one argon2 verification and answers the same, so neither the answer nor its
     time tells whether an e-mail has an account (unknown e-mail, no password set, wrong password)."""
-    from rtmhub.errors import msg
-
     key = email.strip().lower()
     account = session.scalar(select(AdminAccount).where(AdminAccount.email_key == key)) if key else None
     stored = account.password_hash if account is not None else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -30,8 +31,6 @@ def record(session: Session, caller: Caller, action: str, entity_type: str, enti
 
 def recent_events(session: Session, caller: Caller, customer_id: str, limit: int = 15) -> list[AuditEvent]:
     """A customer's newest audit events, if the caller reaches the customer (unknown and foreign: 404)."""
-    from sqlalchemy import select
-
     # access.service records through this module, so it is imported here, not at the top.
     from rtmhub.domain.access.service import get_customer
 
