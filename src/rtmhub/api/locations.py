@@ -4,18 +4,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, ORG_NOT_FOUND, CallerDep, decode_or_404, next_link, org_customer
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
-from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.customers import service as customers
+from rtmhub.domain.customers.schemas import CustomerFilter
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.locations.schemas import LocationCreate, LocationUpdate
-from rtmhub.domain.partners.models import Partner
+from rtmhub.domain.partners import service as partners
 
 router = APIRouter(prefix="/v1", responses=ERRORS)
 OrgParam = Annotated[str | None, Query(max_length=200)]
@@ -99,11 +99,9 @@ ORGS_READ = "spark-admin:organizations_read"
 def list_organizations(db: DB, caller: CallerDep):
     access.require_scope(caller, ORGS_READ)
     with db.unit_of_work(write=False) as s:
-        items = []
-        if caller.partner_id:
-            items.append(out.partner_org(s.get(Partner, caller.partner_id)))
-        rows = s.scalars(access.scope_customers(select(Customer), caller).order_by(Customer.created, Customer.id))
-        items += [out.customer_org(c) for c in rows]
+        partner = partners.own_partner(s, caller)
+        items = [out.partner_org(partner)] if partner is not None else []
+        items += [out.customer_org(c) for c in customers.list_customers(s, caller, CustomerFilter(), limit=None)]
         return {"items": items}
 
 
@@ -112,6 +110,7 @@ def get_organization(orgId: str, db: DB, caller: CallerDep):
     access.require_scope(caller, ORGS_READ)
     raw = decode_or_404("ORGANIZATION", orgId, "Organization")
     with db.unit_of_work(write=False) as s:
-        if caller.partner_id and raw == caller.partner_id:
-            return out.partner_org(s.get(Partner, raw))
+        partner = partners.own_partner(s, caller)
+        if partner is not None and raw == partner.id:
+            return out.partner_org(partner)
         return out.customer_org(access.resolve_customer(s, caller, raw, by="org_id", not_found=ORG_NOT_FOUND))

@@ -5,7 +5,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
@@ -14,7 +13,8 @@ from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_l
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
-from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
+from rtmhub.domain.customers import settings_service
+from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.users import repository as users_repository
 from rtmhub.domain.users import service as users
@@ -184,7 +184,8 @@ LICENSES_READ = "spark-admin:licenses_read"
 
 
 def _site(session: Session, customer: Customer) -> str | None:
-    return session.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id).limit(1))
+    sites = settings_service.meeting_sites(session, customer)
+    return sites[0].url if sites else None
 
 
 @router.get("/licenses", tags=["licenses"])

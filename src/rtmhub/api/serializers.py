@@ -4,12 +4,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
 from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
+from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.models import BASE_LICENCES, display_name
 from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.users.models import User
@@ -73,9 +73,9 @@ def subscriber(u: User, c: Customer) -> dict[str, Any]:
 
 
 def licence_ids(session: Session, customer_id_raw: str) -> dict[str, str]:
-    rows = session.execute(select(CustomerPackage.package, CustomerPackage.id)
-                           .where(CustomerPackage.customer_id == customer_id_raw)).all()
-    return {package: ids.encode("LICENSE", row_id) for package, row_id in rows}
+    """Package -> the public id of the customer's licence of it."""
+    return {package: ids.encode("LICENSE", raw) for raw, package in
+            packages.licence_packages(session, customer_id_raw).items()}
 
 
 def person(u: User, c: Customer, licences: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from rtmhub.api.people import PEOPLE_READ, PEOPLE_WRITE, PersonBody, _fields_fro
 from rtmhub.api.responses import ERRORS
 from rtmhub.csvfile import export as csv_export
 from rtmhub.domain.access import service as access
+from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import Task, TaskRow
 from rtmhub.domain.users import service as users
@@ -38,12 +39,9 @@ def task_body(t: Task) -> dict:
     }
 
 
-def _task_with_org(s: Session, t: Task) -> dict:
-    from rtmhub.domain.customers.models import Customer
-
+def _task_with_org(s: Session, caller: Caller, t: Task) -> dict:
     body = task_body(t)
-    customer = s.get(Customer, t.customer_id)
-    body["orgId"] = out.org_id(customer) if customer else None
+    body["orgId"] = out.org_id(access.get_customer(s, caller, t.customer_id))  # the caller reached the task
     return body
 
 
@@ -103,7 +101,7 @@ async def upload_import(request: Request, db: DB, caller: CallerDep,
         customer = org_customer(s, caller, orgId, write=True, required=True)
         task = imports.submit_import(s, caller, customer.id, file_name=file.filename or "users.csv", content=content,
                                      mode=mode, preview=preview, max_rows=settings.csv_max_rows or None)
-        return _task_with_org(s, task)
+        return _task_with_org(s, caller, task)
 
 
 @router.get("/tasks")
@@ -115,14 +113,14 @@ def list_tasks(request: Request, response: Response, db: DB, caller: CallerDep, 
         customer = org_customer(s, caller, orgId) if orgId or not caller.is_partner else None
         rows = tasks.list_tasks(s, caller, customer.id if customer else None, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
-        return {"items": [_task_with_org(s, t) for t in rows[:max]]}
+        return {"items": [_task_with_org(s, caller, t) for t in rows[:max]]}
 
 
 @router.get("/tasks/{taskId}")
 def get_task(taskId: str, db: DB, caller: CallerDep):
     access.require_scope(caller, PEOPLE_READ)
     with db.unit_of_work(write=False) as s:
-        return _task_with_org(s, tasks.get_task(s, caller, decode_or_404("TASK", taskId, "Task")))
+        return _task_with_org(s, caller, tasks.get_task(s, caller, decode_or_404("TASK", taskId, "Task")))
 
 
 def _row_body(r: TaskRow) -> dict:
@@ -155,14 +153,14 @@ def download_error_report(taskId: str, db: DB, caller: CallerDep):
 def apply_preview(taskId: str, db: DB, caller: CallerDep):
     access.require_scope(caller, PEOPLE_WRITE, write=True)
     with db.unit_of_work() as s:
-        return _task_with_org(s, tasks.apply_preview(s, caller, decode_or_404("TASK", taskId, "Task")))
+        return _task_with_org(s, caller, tasks.apply_preview(s, caller, decode_or_404("TASK", taskId, "Task")))
 
 
 @router.post("/tasks/{taskId}/cancel")
 def cancel_task(taskId: str, db: DB, caller: CallerDep):
     access.require_scope(caller, PEOPLE_WRITE, write=True)
     with db.unit_of_work() as s:
-        return _task_with_org(s, tasks.cancel(s, caller, decode_or_404("TASK", taskId, "Task")))
+        return _task_with_org(s, caller, tasks.cancel(s, caller, decode_or_404("TASK", taskId, "Task")))
 
 
 @router.delete("/tasks/{taskId}", status_code=204, response_class=Response)

@@ -14,7 +14,6 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
@@ -24,7 +23,9 @@ from rtmhub.db import Database
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.models import ROLES
 from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.partners import service as partners
 from rtmhub.errors import DomainError
 from rtmhub.settings import get_settings
 
@@ -155,7 +156,6 @@ def demo() -> None:
     """Migrate, then load demo data (partner "Demo Partner") if the database holds no partner yet."""
     from rtmhub import demo as demo_data
     from rtmhub import migrate
-    from rtmhub.domain.partners.models import Partner
 
     url = get_settings().database_url
     try:
@@ -163,7 +163,7 @@ def demo() -> None:
     except (OperationalError, ProgrammingError) as exc:
         raise _database_problem(url, exc) from None
     with _unit() as (session, caller):
-        if session.scalar(select(Partner.id).limit(1)) is not None:
+        if partners.holds_data(session):
             typer.echo(f"The database {_safe_url(url)} already holds data; the demo was not loaded again.")
             info = {"url": demo_data.DEMO_URL, "email": demo_data.ADMIN_EMAIL, "password": demo_data.ADMIN_PASSWORD}
         else:
@@ -208,13 +208,11 @@ def admin_create(
             shown=customer if role == "customer_full_admin" else partner)
         where = ""
         if account.customer_id:
-            row = session.get(Customer, account.customer_id)
-            where = f" for customer '{row.name}' ({ids.encode('CUSTOMER', row.id)})" if row else ""
+            name = customers.names(session, caller, [account.customer_id]).get(account.customer_id)
+            where = f" for customer '{name}' ({ids.encode('CUSTOMER', account.customer_id)})" if name else ""
         elif account.partner_id:
-            from rtmhub.domain.partners.models import Partner
-
-            row = session.get(Partner, account.partner_id)
-            where = f" for partner '{row.name}'" if row else ""
+            name = partners.partner_names(session, caller).get(account.partner_id)
+            where = f" for partner '{name}'" if name else ""
         message = f"Created {account.role} {account.email}{where}."
     typer.echo(message)
 
@@ -239,11 +237,9 @@ def token_create(
 @templates_app.command("list")
 def templates_list(as_json: bool = JSON_OPTION) -> None:
     """Onboarding templates with the provisioningId to use when creating customers."""
-    from rtmhub.domain.partners import service as partners
-    from rtmhub.domain.partners.models import Partner
 
     with _unit(write=False) as (session, caller):
-        names = {p.id: p.name for p in session.scalars(access.scope_partners(select(Partner), caller))}
+        names = partners.partner_names(session, caller)
         rows = [{
             "name": t.name, "provisioningId": t.provisioning_id, "partner": names.get(t.partner_id),
             "partnerOrgId": ids.encode("ORGANIZATION", t.partner_id), "country": t.country, "language": t.language,
@@ -258,13 +254,11 @@ def templates_list(as_json: bool = JSON_OPTION) -> None:
 @customers_app.command("list")
 def customers_list(as_json: bool = JSON_OPTION) -> None:
     """Customers with their packages as used/allocation."""
-    from rtmhub.domain.customers import service as customers
     from rtmhub.domain.customers.schemas import CustomerFilter
-    from rtmhub.domain.partners.models import Partner
 
     rows: list[dict[str, Any]] = []
     with _unit(write=False) as (session, caller):
-        names = {p.id: p.name for p in session.scalars(access.scope_partners(select(Partner), caller))}
+        names = partners.partner_names(session, caller)
         offset = 0
         while True:
             page = customers.list_customers(session, caller, CustomerFilter(), offset=offset, limit=500)
@@ -388,7 +382,8 @@ def users_import(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from rtmhub.domain.tasks.models import FINISHED, Task
+    from rtmhub.domain.tasks import service as tasks
+    from rtmhub.domain.tasks.models import FINISHED
     from rtmhub.jobs.imports import submit_import
     from rtmhub.jobs.worker import Worker
 
@@ -407,7 +402,7 @@ def users_import(
             bar = progress.add_task("preview" if dry_run else "import", total=None)
             while True:
                 with db.unit_of_work(write=False) as s:
-                    t = s.get(Task, task_id)
+                    t = tasks.get_task(s, caller, task_id)
                     s.expunge(t)  # read after the session ends (its rollback would expire it)
                 progress.update(bar, completed=t.rows_done, total=t.total_rows,
                                 description=f"{t.type} {t.status}")

@@ -52,7 +52,7 @@ def snapshot(session: Session, customer: Customer) -> dict[str, Any]:
             "country": customer.country, "packages": allocations}
 
 
-def list_customers(session: Session, caller: Caller, flt: CustomerFilter, offset: int = 0, limit: int = 100,
+def list_customers(session: Session, caller: Caller, flt: CustomerFilter, offset: int = 0, limit: int | None = 100,
                    partner_ids: tuple[str, ...] | None = None) -> list[Customer]:
     stmt = scope_customers(select(Customer), caller, partner_ids)
     if flt.external_id:

@@ -62,3 +62,18 @@ def create_template(session: Session, caller: Caller, partner: Partner, name: st
 def list_templates(session: Session, caller: Caller) -> list[OnboardingTemplate]:
     stmt = scope_partners(select(OnboardingTemplate), caller, OnboardingTemplate.partner_id)
     return list(session.scalars(stmt.order_by(OnboardingTemplate.created)))
+
+
+def own_partner(session: Session, caller: Caller) -> Partner | None:
+    """The partner a partner administrator belongs to (its own organisation); None for anyone else."""
+    return session.get(Partner, caller.partner_id) if caller.partner_id else None
+
+
+def partner_names(session: Session, caller: Caller) -> dict[str, str]:
+    """Partner id -> name for the partners the caller reaches (its own and its sub-partners)."""
+    return {p.id: p.name for p in session.scalars(scope_partners(select(Partner), caller))}
+
+
+def holds_data(session: Session) -> bool:
+    """Whether any partner exists yet: the demo loads into an empty database only."""
+    return session.scalar(select(Partner.id).limit(1)) is not None
