@@ -1,13 +1,16 @@
 """Runtime configuration, read from RTMHUB_* environment variables."""
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -29,6 +32,15 @@ class Settings(BaseSettings):
     task_batch_rows: int = 500
     log_sql: bool = False
 
+    # --- sessions, sign-in and proxies (decision 17) ---
+    # A signed-in browser session ends after this long without a request, and in any case this many hours
+    # after sign-in.
+    session_idle_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For is believed for
+    # the client address (sign-in throttle). Empty: the direct peer is the client, whatever headers say.
+    trusted_proxies: str = ""
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge session cookies.
@@ -38,6 +50,40 @@ class Settings(BaseSettings):
                 f"'{self.env}' (the built-in development secret is refused outside development)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError("RTMHUB_PUBLIC_URL must be an absolute http(s) URL such as "
+                                 f"https://rtmhub.example.com (got {self.public_url!r})")
+        self.trusted_networks  # noqa: B018 - parsed now, so a typo stops the start, not a sign-in
+        if self.env == "development":
+            return self
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            # A short key can be guessed offline from one signed cookie.
+            raise ValueError(f"RTMHUB_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters when RTMHUB_ENV "
+                             f"is '{self.env}' (it has {len(self.secret_key)}); generate one with "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+        if not self.public_url:
+            # Without it, absolute URLs (Link, Location) would be built from the request's Host header,
+            # which a client chooses, and SDKs follow them with their token.
+            raise ValueError(f"RTMHUB_PUBLIC_URL must be set when RTMHUB_ENV is '{self.env}': the address "
+                             "clients use to reach rtmhub, e.g. https://rtmhub.example.com")
+        return self
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        networks = []
+        for part in self.trusted_proxies.split(","):
+            if part.strip():
+                try:
+                    networks.append(ipaddress.ip_network(part.strip(), strict=False))
+                except ValueError:
+                    raise ValueError(f"RTMHUB_TRUSTED_PROXIES: {part.strip()!r} is not an address or a CIDR "
+                                     "network (e.g. 10.0.0.5, 10.0.0.0/24, ::1)") from None
+        return tuple(networks)
 
 
 @lru_cache

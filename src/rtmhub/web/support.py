@@ -1,4 +1,5 @@
-"""Web plumbing: signed session cookie, CSRF, sign-in throttling, languages, rendering, error pages.
+"""Web plumbing: signed session cookie backed by a session row, CSRF, client address, languages, rendering,
+error pages.
 
 Everything here is adapter code; every rule lives in the domain services.
 """
@@ -8,14 +9,15 @@ import base64
 import gettext
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
@@ -31,9 +33,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from rtmhub.domain.access import service as access
+from rtmhub.domain.access import sessions
 from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.errors import DomainError
 
@@ -42,7 +47,7 @@ HERE = Path(__file__).parent
 LANGS = ("en", "fi")
 SESSION_COOKIE = "rtmhub_session"
 LANG_COOKIE = "rtmhub_lang"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_MAX_AGE = 12 * 3600  # default; the app uses settings.session_max_hours
 DISPLAY_TZ = ZoneInfo("Europe/Helsinki")
 
 
@@ -94,6 +99,12 @@ def make_gettext(lang: str) -> Callable[..., str]:
 
 
 # --- session and CSRF ------------------------------------------------------------------------
+# The cookie is signed (it cannot be forged) and holds a CSRF token, its issue time and, once signed in,
+# a random session id. The id is only valid while its row in web_sessions is (domain/access/sessions.py):
+# signing out or going idle ends it for every process at once, and with it the cookie's CSRF token.
+
+CLOCK_SKEW = 60  # seconds an issue time may lie ahead of this process's clock (several machines)
+
 
 def _key(secret: str) -> bytes:
     return hashlib.sha256(("rtmhub-web-session:" + secret).encode()).digest()
@@ -105,7 +116,7 @@ def sign(payload: dict[str, Any], secret: str) -> str:
     return f"{body}.{mac}"
 
 
-def unsign(value: str | None, secret: str) -> dict[str, Any] | None:
+def unsign(value: str | None, secret: str, max_age: float = SESSION_MAX_AGE) -> dict[str, Any] | None:
     if not value or "." not in value or len(value) > 4096:
         return None
     body, _, mac = value.rpartition(".")
@@ -116,56 +127,74 @@ def unsign(value: str | None, secret: str) -> dict[str, Any] | None:
         payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except ValueError:
         return None
-    if not isinstance(payload, dict) or payload.get("iat", 0) + SESSION_MAX_AGE < time.time():
+    if not isinstance(payload, dict) or not isinstance(payload.get("csrf"), str):
+        return None
+    issued, now = payload.get("iat"), time.time()
+    # An issue time in the future is refused: it would stretch the cookie's lifetime past max_age.
+    if not isinstance(issued, int | float) or issued + max_age < now or issued > now + CLOCK_SKEW:
         return None
     return payload
 
 
-def new_session(admin_id: str | None = None) -> dict[str, Any]:
-    return {"csrf": secrets.token_urlsafe(24), "aid": admin_id, "iat": int(time.time())}
+def new_session(session_id: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"csrf": secrets.token_urlsafe(24), "iat": int(time.time())}
+    if session_id:
+        payload["sid"] = session_id
+    return payload
 
 
-# --- sign-in throttling ----------------------------------------------------------------------
-
-class Throttle:
-    """Failed sign-ins per (e-mail, client address). Kept in this process only: with several app
-    processes each counts on its own, so the effective limit is per process (documented in README)."""
-
-    def __init__(self, limit: int = 5, window: float = 15 * 60):
-        self.limit, self.window = limit, window
-        self._failures: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        stamps = [t for t in self._failures.get(key, []) if t > now - self.window]
-        if stamps:
-            self._failures[key] = stamps
-        else:
-            self._failures.pop(key, None)
-        return stamps
-
-    def blocked(self, key: tuple[str, str]) -> bool:
-        with self._lock:
-            return len(self._recent(key, time.time())) >= self.limit
-
-    def fail(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            now = time.time()
-            self._recent(key, now)
-            self._failures.setdefault(key, []).append(now)
-            if len(self._failures) > 100_000:  # bounded memory under a spray of addresses
-                self._failures.clear()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._failures.clear()
-
-    def clear(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+def lifetimes(settings: Any) -> sessions.Lifetimes:
+    return sessions.Lifetimes(idle=timedelta(minutes=settings.session_idle_minutes),
+                              absolute=timedelta(hours=settings.session_max_hours))
 
 
-THROTTLE = Throttle()
+def _signed_in_admin(request: Request, payload: dict[str, Any]) -> str | None:
+    """The administrator of the cookie's session id, or None when its row says it has ended. Runs in a
+    worker thread (database calls)."""
+    db, settings = request.app.state.db, request.app.state.settings
+    sid = payload.get("sid")
+    if not isinstance(sid, str):
+        return None
+    with db.unit_of_work(write=False) as s:
+        active = sessions.validate(s, sid, lifetimes(settings))
+    if active is None:
+        return None
+    if active.needs_touch:
+        try:
+            with db.unit_of_work() as s:
+                sessions.touch(s, sid)
+        except SQLAlchemyError:
+            # A busy database delays the idle clock by a minute at most; not a reason to refuse the page.
+            log.warning("could not record session use (tracking id %s)", getattr(request.state, "tracking_id", ""))
+    return active.admin_id
+
+
+def client_address(request: Request, trusted: tuple[Any, ...]) -> str:
+    """The address the request came from. The direct peer, unless the peer is a trusted proxy: then the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy (entries left of it were written
+    by the client and prove nothing). The server must not rewrite the peer from headers itself."""
+    peer = request.client.host if request.client else "-"
+    if not trusted or not _trusted(peer, trusted):
+        return peer
+    hops = [h.strip() for line in request.headers.getlist("x-forwarded-for") for h in line.split(",")]
+    address = peer
+    for hop in reversed([h for h in hops if h]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # garbage from beyond the last trusted proxy: count it against that proxy
+        address = hop
+        if not _trusted(hop, trusted):
+            return hop
+    return address
+
+
+def _trusted(address: str, trusted: tuple[Any, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in trusted)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -236,7 +265,7 @@ def base_ctx(request: Request) -> Ctx:
 
 def signed_in(request: Request, required: bool = True) -> Ctx:
     ctx = base_ctx(request)
-    admin_id = request.state.web_session.get("aid")
+    admin_id = getattr(request.state, "admin_id", None)
     if admin_id:
         with ctx.db.unit_of_work(write=False) as s:
             ctx.caller = access.caller_for_admin(s, admin_id, frozenset(SCOPES),
@@ -287,7 +316,13 @@ class WebRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             settings = request.app.state.settings
-            session = unsign(request.cookies.get(SESSION_COOKIE), settings.secret_key)
+            max_age = settings.session_max_hours * 3600
+            session = unsign(request.cookies.get(SESSION_COOKIE), settings.secret_key, max_age)
+            request.state.admin_id = None
+            if session is not None and "sid" in session:
+                request.state.admin_id = await run_in_threadpool(_signed_in_admin, request, session)
+                if request.state.admin_id is None:
+                    session = None  # signed out, idle or expired: the cookie and its CSRF token are void
             dirty = session is None
             request.state.web_session = session or new_session()
             request.state.session_dirty = dirty
@@ -320,14 +355,12 @@ class WebRoute(APIRoute):
                     response = error_page(request, 500)
             if request.state.session_dirty or request.state.web_session is not session:
                 response.set_cookie(SESSION_COOKIE, sign(request.state.web_session, settings.secret_key),
-                                    max_age=SESSION_MAX_AGE, httponly=True, samesite="lax",
+                                    max_age=max_age, httponly=True, samesite="lax",
                                     secure=settings.env != "development", path="/")
             if request.query_params.get("lang") in LANGS:
                 response.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400,
                                     samesite="lax", secure=settings.env != "development", path="/")
-            response.headers.setdefault("Cache-Control", "no-store")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Cache-Control", "no-store")  # the other headers: security_headers.py
             return response
 
         return handler
