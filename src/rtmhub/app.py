@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from rtmhub import api, web
+from rtmhub import api, openapi_docs, security_headers, web
 from rtmhub.db import Database
 from rtmhub.request_guard import RequestGuard
 from rtmhub.settings import Settings, get_settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served by openapi_docs, without a CDN or inline script
         title="rtmhub",
         version="0.1.0",
         description="Self-hosted Partner Hub and Control Hub for wholesale Route-to-Market. The REST API follows "
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
     api.install(app)
+    openapi_docs.install(app)
     web.install(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    security_headers.install(app, settings.public_url)
     return app
