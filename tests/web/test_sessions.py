@@ -8,21 +8,21 @@ from types import SimpleNamespace
 
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
+from tests.web.test_pages import PASSWORD, csrf_of, sign_in
 
 from rtmhub.app import create_app
 from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.models import AdminAccount, SignInFailure, WebSession
 from rtmhub.settings import Settings
 from rtmhub.web.support import SESSION_COOKIE, client_address, sign, unsign
-from tests.web.test_pages import PASSWORD, csrf_of, sign_in
 
-SECRET_SETTINGS = {"inprocess_worker": False}
+NO_WORKER = {"inprocess_worker": False}
 
 
 def second_process(db):
     """Another app instance with its own engine and connection pool: what another process sees."""
     other = Database(db.url)
-    return other, create_app(Settings(database_url=db.url, **SECRET_SETTINGS), database=other)
+    return other, create_app(Settings(database_url=db.url, **NO_WORKER), database=other)
 
 
 def session_cookie(client) -> str:
@@ -96,7 +96,7 @@ def test_idle_and_absolute_lifetime_end_a_session(client, world):
 
 
 def test_idle_period_is_configurable(world):
-    app = create_app(Settings(database_url=world.db.url, session_idle_minutes=5, **SECRET_SETTINGS),
+    app = create_app(Settings(database_url=world.db.url, session_idle_minutes=5, **NO_WORKER),
                      database=world.db)
     with TestClient(app, base_url="http://testserver") as client:
         sign_in(client, "full@a.example")
@@ -166,7 +166,7 @@ def test_the_e_mail_count_survives_a_spray_and_other_clients_are_not_locked_out(
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_counts(world):
-    app = create_app(Settings(database_url=world.db.url, trusted_proxies="10.0.0.0/8, ::1", **SECRET_SETTINGS),
+    app = create_app(Settings(database_url=world.db.url, trusted_proxies="10.0.0.0/8, ::1", **NO_WORKER),
                      database=world.db)
     proxy = TestClient(app, base_url="http://testserver", client=("10.0.0.5", 40000))
     for n in range(20):
