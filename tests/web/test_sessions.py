@@ -119,6 +119,27 @@ def test_an_issue_time_in_the_future_is_refused(client, world):
     assert unsign(sign({**payload, "iat": "soon"}, secret), secret) is None
 
 
+def test_last_seen_is_written_at_most_once_a_minute(world):
+    from rtmhub.domain.access import sessions
+
+    with world.db.unit_of_work() as s:
+        admin_id = s.scalar(select(AdminAccount.id).where(AdminAccount.email_key == "full@a.example"))
+        raw = sessions.start(s, admin_id, sessions.Lifetimes(timedelta(hours=1), timedelta(hours=12)))
+    recent = utcnow() - timedelta(seconds=30)
+    _age(world.db, last_seen=recent)
+    with world.db.unit_of_work() as s:
+        sessions.touch(s, raw)
+    with world.db.unit_of_work(write=False) as s:
+        assert abs((s.scalar(select(WebSession.last_seen)) - recent).total_seconds()) < 1
+        assert sessions.validate(s, raw, sessions.Lifetimes(timedelta(hours=1), timedelta(hours=12))).needs_touch \
+            is False
+    _age(world.db, last_seen=utcnow() - timedelta(seconds=90))
+    with world.db.unit_of_work() as s:
+        sessions.touch(s, raw)
+    with world.db.unit_of_work(write=False) as s:
+        assert (utcnow() - s.scalar(select(WebSession.last_seen))).total_seconds() < 5
+
+
 def test_deleting_the_admin_ends_its_sessions(client, world):
     sign_in(client, "full@a.example")
     with world.db.unit_of_work() as s:
@@ -160,6 +181,9 @@ def test_the_e_mail_count_survives_a_spray_and_other_clients_are_not_locked_out(
     assert attempt(victim_guesser, "full@b.example") == 401    # the 5th failure still counts ...
     assert attempt(victim_guesser, "full@b.example", PASSWORD) == 429  # ... and the 6th try is refused
     assert attempt(owner, "full@a.example", PASSWORD) == 303  # a third address signs in to another account
+    # ... which clears only that account's own count: the others stand
+    assert attempt(spray, "full@a.example", PASSWORD) == 429
+    assert attempt(victim_guesser, "full@b.example", PASSWORD) == 429
     with world.db.unit_of_work(write=False) as s:
         keys = s.scalars(select(SignInFailure.key)).all()
     assert not any("@" in key for key in keys), "e-mails are stored as digests"
