@@ -32,8 +32,8 @@ def check_password(password: str, email: str) -> None:
     local = email.split("@", 1)[0].strip().lower()
     domain = email.split("@", 1)[1].strip().lower() if "@" in email else ""
     if len(password) < MIN_LENGTH:
-        raise _refused(msg("The password is too short: it has {count} characters and needs at least {minimum}. "
-                           "Use a few uncommon words, for example a short sentence only you would write.",
+        raise _refused(msg("The password is too short ({count} characters): use at least {minimum} characters, for "
+                           "example a short sentence of uncommon words that only you would write.",
                            count=len(password), minimum=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
         raise _refused(msg("The password is too long: at most {maximum} characters.", maximum=MAX_LENGTH))

@@ -57,6 +57,14 @@ def list_partners(session: Session, caller: Caller) -> list[Partner]:
     return list(session.scalars(stmt.order_by(Partner.parent_id.is_not(None), Partner.name)))
 
 
+def own_sub_partners(session: Session, caller: Caller) -> list[Partner]:
+    """The sub-partners whose parent is the caller's own partner, by name (the Sub-partners page)."""
+    if not caller.partner_id:
+        return []
+    stmt = scope_partners(select(Partner).where(Partner.parent_id == caller.partner_id), caller)
+    return list(session.scalars(stmt.order_by(Partner.name)))
+
+
 def get_sub_partner(session: Session, caller: Caller, partner_id: str) -> Partner:
     """A sub-partner the caller reaches; unknown and foreign ids answer the same 404."""
     partner = session.scalar(scope_partners(
