@@ -7,6 +7,8 @@ import re
 
 from sqlalchemy import select
 
+from rtmhub.domain.access import service as access
+from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.partners.models import Partner
 
 PASSWORD = "correct horse battery"
@@ -86,7 +88,10 @@ def test_customer_admins_and_foreign_or_own_ids_are_refused(client, world):
     sign_in(client, "admin@asiakas.example")
     assert client.get("/sub-partners").status_code == 403
     client.cookies.clear()
-    sign_in(client, "full@b.example")  # another partner: A1 is not in its reach
+    with world.db.unit_of_work() as s:  # an admin of its own, apart from other tests' sign-in failures
+        access.create_admin(s, Caller.operator("test"), email="second@b.example", role="partner_full_admin",
+                            password=PASSWORD, partner=world.raw["pb"])
+    sign_in(client, "second@b.example")  # another partner: A1 is not in its reach
     token = csrf_of(client.get("/sub-partners").text)
     assert client.post(f"/sub-partners/{world.raw['pa1']}/suspend", data={"csrf_token": token}).status_code == 404
     assert client.post(f"/sub-partners/{world.raw['pa']}/suspend", data={"csrf_token": token}).status_code == 404
