@@ -7,13 +7,21 @@ import rtmhub.models  # noqa: F401 - every table in Base.metadata
 from rtmhub.db import Base, Database
 
 
+# Bookkeeping, not data: a token's last use is recorded for every authenticated request, refused or
+# not (decision 17), at most once a minute.
+BOOKKEEPING = {("api_tokens", "last_used")}
+
+
 def table_snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, ordered by primary key: equal snapshots mean nothing was written."""
+    """Every row of every table (bookkeeping columns left out), ordered by primary key: equal snapshots
+    mean nothing was written."""
     snap: dict[str, list[tuple[Any, ...]]] = {}
     with db.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             order = list(table.primary_key.columns) or list(table.c)
-            snap[table.name] = [tuple(r) for r in conn.execute(table.select().order_by(*order)).all()]
+            columns = [c for c in table.c if (table.name, c.name) not in BOOKKEEPING]
+            snap[table.name] = [tuple(r) for r in conn.execute(table.select().with_only_columns(*columns)
+                                                               .order_by(*order)).all()]
     return snap
 
 

@@ -128,7 +128,7 @@ def test_templates_list(demo_db):
 
 def test_admin_and_token_create(demo_db):
     result = run("admin", "create", "--email", "ops@demo-partner.example", "--role", "partner_full_admin",
-                 "--partner", "Demo Partner", "--password", "correct horse")
+                 "--partner", "Demo Partner", "--password", "lantern harbour quietly")
     assert result.exit_code == 0, result.output
     token = run("token", "create", "--email", "ops@demo-partner.example", "--scope", "spark-admin:people_read",
                 "--scope", "spark-admin:wholesale_customers_read")
@@ -142,7 +142,7 @@ def test_admin_and_token_create(demo_db):
 
 def test_admin_create_prompts_for_password(demo_db):
     result = run("admin", "create", "--email", "ops2@demo-partner.example", "--role", "partner_readonly_admin",
-                 input="pw-123456\npw-123456\n")
+                 input="lantern harbour quietly\nlantern harbour quietly\n")
     assert result.exit_code == 0, result.output
     assert "Created partner_readonly_admin" in result.stdout
 
@@ -150,7 +150,7 @@ def test_admin_create_prompts_for_password(demo_db):
 def test_customer_admin_needs_known_customer(demo_db):
     row = customers()[0]
     ok = run("admin", "create", "--email", "boss@example.org", "--role", "customer_full_admin",
-             "--customer", row["orgId"], "--password", "pw")
+             "--customer", row["orgId"], "--password", "lantern harbour quietly")
     assert ok.exit_code == 0, ok.output
     bad = run("admin", "create", "--email", "boss2@example.org", "--role", "customer_full_admin",
               "--customer", ids.encode("CUSTOMER", "00000000-0000-4000-8000-000000000000"), "--password", "pw")

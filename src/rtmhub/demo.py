@@ -31,7 +31,7 @@ SUB_PARTNER_NAME = "Demo Sub-Partner"
 ADMIN_EMAIL = "admin@demo-partner.example"
 ADMIN_PASSWORD = "demo-partner-2026"
 READONLY_EMAIL = "readonly@demo-partner.example"
-READONLY_PASSWORD = "demo-readonly-2026"
+READONLY_PASSWORD = "demo-viewer-2026"  # the policy refuses passwords holding the e-mail's name
 CUSTOMER_ADMIN_PASSWORD = "demo-customer-2026"
 SEED = 20260101
 

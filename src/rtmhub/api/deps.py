@@ -2,9 +2,11 @@
 resolution, paging links."""
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
@@ -13,6 +15,8 @@ from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.errors import NotFound, ValidationFailed
+
+log = logging.getLogger("rtmhub.api")
 
 
 def get_db(request: Request) -> Database:
@@ -24,8 +28,21 @@ def get_caller(request: Request) -> Caller:
     scheme, _, token = header.partition(" ")
     db: Database = request.app.state.db
     with db.unit_of_work(write=False) as session:
-        return access.authenticate_token(session, token.strip() if scheme.lower() == "bearer" else None,
-                                         request_id=request.state.tracking_id)
+        caller, stale = access.authenticate_bearer(session, token.strip() if scheme.lower() == "bearer" else None,
+                                                   request_id=request.state.tracking_id)
+    if stale is not None:
+        _record_use(db, stale)
+    return caller
+
+
+def _record_use(db: Database, token_id: str) -> None:
+    """A token's last use, in a short writing unit of its own and only when the stored one is over a minute
+    old, so that reads stay reads. Best effort: a busy database must not fail the request."""
+    try:
+        with db.unit_of_work() as session:
+            access.touch_token(session, token_id)
+    except OperationalError:
+        log.warning("could not record the use of API token %s (database busy)", token_id)
 
 
 DB = Annotated[Database, Depends(get_db)]

@@ -6,27 +6,27 @@ List commands print Rich tables for people and, with ``--json``, a JSON array fo
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
 
 from rtmhub import ids
+from rtmhub.cli import admins, partners_cli
+from rtmhub.cli.common import (
+    JSON_OPTION,
+    _database_problem,
+    _fail,
+    _print_json,
+    _print_table,
+    _resolve_customer,
+    _safe_url,
+    _unit,
+)
 from rtmhub.db import Database
-from rtmhub.domain.access import service as access
-from rtmhub.domain.access.models import ROLES
-from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
-from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.partners import service as partners
-from rtmhub.errors import DomainError
 from rtmhub.settings import get_settings
 
 app = typer.Typer(
@@ -36,90 +36,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
-token_app = typer.Typer(help="API access tokens.", no_args_is_help=True)
-templates_app = typer.Typer(help="Onboarding templates (provisioningId).", no_args_is_help=True)
 customers_app = typer.Typer(help="Wholesale customers.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of a customer organisation.", no_args_is_help=True)
-app.add_typer(admin_app, name="admin")
-app.add_typer(token_app, name="token")
-app.add_typer(templates_app, name="templates")
+app.add_typer(admins.admin_app, name="admin")
+app.add_typer(admins.token_app, name="token")
+app.add_typer(partners_cli.partners_app, name="partners")
+app.add_typer(partners_cli.templates_app, name="templates")
 app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
-
-JSON_OPTION = typer.Option(False, "--json", help="Print a JSON array instead of a table.")
-
-
-# --- plumbing ------------------------------------------------------------------------------
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is reported by the engine itself
-        return url
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-def _database_problem(url: str, exc: Exception) -> typer.Exit:
-    text = str(getattr(exc, "orig", exc) or exc)
-    lowered = text.lower()
-    if "database" in lowered and "does not exist" in lowered:
-        return _fail(f"the database {_safe_url(url)} does not exist; create it (e.g. with createdb), then run "
-                     "'rtmhub init'.")
-    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
-        return _fail(f"the database {_safe_url(url)} has no rtmhub tables yet; run 'rtmhub init' first.")
-    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return _fail(f"cannot use the database {_safe_url(url)} ({first_line}). Check RTMHUB_DATABASE_URL and "
-                 "run 'rtmhub init'.")
-
-
-@contextmanager
-def _unit(write: bool = True) -> Iterator[tuple[Session, Caller]]:
-    """One unit of work as the operator; domain and database errors become a clean exit 1."""
-    url = get_settings().database_url
-    db = Database(url)
-    try:
-        with db.unit_of_work(write=write) as session:
-            yield session, Caller.operator()
-    except DomainError as exc:
-        raise _fail(exc.message) from None
-    except (OperationalError, ProgrammingError) as exc:
-        raise _database_problem(url, exc) from None
-    finally:
-        db.dispose()
-
-
-def _print_json(rows: list[dict[str, Any]]) -> None:
-    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
-
-
-def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    table = Table(title=title, show_lines=False, header_style="bold")
-    cells = [["" if v is None else str(v) for v in row] for row in rows]
-    for i, column in enumerate(columns):
-        # Ids and e-mails are copied into other commands: never cut a cell, widen the table instead.
-        width = max([len(line) for r in cells for line in r[i].splitlines()] or [1])
-        table.add_column(column, no_wrap=True, min_width=width)
-    for row in cells:
-        table.add_row(*row)
-    console = Console()
-    needed = console.measure(table, options=console.options.update_width(10_000)).minimum
-    if needed > console.width:
-        console = Console(width=needed)
-    console.print(table)
-
-
-def _resolve_customer(session: Session, caller: Caller, value: str) -> Customer:
-    """A customer by public customer id, public orgId or raw UUID, within the caller's scope."""
-    return access.resolve_customer(
-        session, caller, ids.raw(("CUSTOMER", "ORGANIZATION"), value),
-        not_found=f"Customer '{value}' not found; use an id or orgId shown by 'rtmhub customers list'.")
-
 
 # --- set-up --------------------------------------------------------------------------------
 
@@ -184,72 +108,7 @@ def serve(
     uvicorn.run("rtmhub.app:create_app", factory=True, host=host, port=port)
 
 
-# --- admins and tokens ---------------------------------------------------------------------
-
-@admin_app.command("create")
-def admin_create(
-    email: str = typer.Option(..., "--email", help="The administrator's e-mail address."),
-    role: str = typer.Option(..., "--role", help=" | ".join(ROLES)),
-    partner: str | None = typer.Option(None, "--partner", help="Partner name or orgId (partner roles)."),
-    customer: str | None = typer.Option(None, "--customer", help="Customer id or orgId (customer_full_admin)."),
-    password: str | None = typer.Option(None, "--password", help="Sign-in password; asked for when left out."),
-) -> None:
-    """Create an administrator account."""
-    if role not in ROLES:
-        raise _fail(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
-    if password is None:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _unit() as (session, caller):
-        # Public ids are decoded here, at the edge; the domain matches raw ids (and partner names).
-        account = access.create_admin(
-            session, caller, email=email, role=role, password=password or None,
-            partner=ids.raw("ORGANIZATION", partner) if partner else partner,
-            customer=ids.raw(("CUSTOMER", "ORGANIZATION"), customer) if customer else customer,
-            shown=customer if role == "customer_full_admin" else partner)
-        where = ""
-        if account.customer_id:
-            name = customers.names(session, caller, [account.customer_id]).get(account.customer_id)
-            where = f" for customer '{name}' ({ids.encode('CUSTOMER', account.customer_id)})" if name else ""
-        elif account.partner_id:
-            name = partners.partner_names(session, caller).get(account.partner_id)
-            where = f" for partner '{name}'" if name else ""
-        message = f"Created {account.role} {account.email}{where}."
-    typer.echo(message)
-
-
-@token_app.command("create")
-def token_create(
-    email: str = typer.Option(..., "--email", help="The administrator the token acts as."),
-    scope: list[str] = typer.Option(..., "--scope", help="A scope (repeat for more), or 'all' for every scope."),
-) -> None:
-    """Create an API token; the token alone is printed on stdout."""
-    scopes: list[str] = []
-    for item in scope:
-        for name in item.replace(",", " ").split():
-            scopes.extend(SCOPES if name == "all" else [name])
-    with _unit() as (session, caller):
-        token = access.create_token(session, caller, email=email, scopes=list(dict.fromkeys(scopes)))
-    typer.echo(token)
-
-
 # --- lists ---------------------------------------------------------------------------------
-
-@templates_app.command("list")
-def templates_list(as_json: bool = JSON_OPTION) -> None:
-    """Onboarding templates with the provisioningId to use when creating customers."""
-
-    with _unit(write=False) as (session, caller):
-        names = partners.partner_names(session, caller)
-        rows = [{
-            "name": t.name, "provisioningId": t.provisioning_id, "partner": names.get(t.partner_id),
-            "partnerOrgId": ids.encode("ORGANIZATION", t.partner_id), "country": t.country, "language": t.language,
-        } for t in partners.list_templates(session, caller)]
-    if as_json:
-        _print_json(rows)
-        return
-    _print_table("Onboarding templates", ["Name", "provisioningId", "Partner", "Country", "Language"],
-                 [[r["name"], r["provisioningId"], r["partner"], r["country"], r["language"]] for r in rows])
-
 
 @customers_app.command("list")
 def customers_list(as_json: bool = JSON_OPTION) -> None:

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from rtmhub.db import utcnow
 from rtmhub.domain.access.models import ROLES, AdminAccount, ApiToken
+from rtmhub.domain.access.passwords import check_password
 from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer
@@ -20,6 +23,9 @@ from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, Validatio
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "rtm_"
+# last_used is written at most once a minute per token, so reads stay reads (no write per request).
+TOKEN_USE_GRANULARITY = timedelta(minutes=1)
+MAX_TOKEN_DAYS = 3650
 
 
 def hash_token(token: str) -> str:
@@ -51,15 +57,43 @@ def caller_for_account(session: Session, account: AdminAccount, scopes: frozense
 
 
 def authenticate_token(session: Session, token: str | None, request_id: str | None = None) -> Caller:
+    """The caller a bearer token stands for. Revocation and expiry are read from the database on every
+    request, so they take effect at once in every process."""
+    return authenticate_bearer(session, token, request_id)[0]
+
+
+def authenticate_bearer(session: Session, token: str | None,
+                        request_id: str | None = None) -> tuple[Caller, str | None]:
+    """``authenticate_token`` plus the token's id when its ``last_used`` is older than a minute (else None):
+    the edge then records the use with ``touch_token`` in a short writing unit of its own, so that a read
+    request stays a read transaction."""
     if not token:
         raise Unauthorized("Send an access token in the header 'Authorization: Bearer <token>'.")
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked is not None:
+    if row is None:
         raise Unauthorized("The access token is not valid; create a new one with 'rtmhub token create'.")
+    now = utcnow()
+    if row.revoked is not None:
+        raise Unauthorized(f"The access token was revoked on {row.revoked:%Y-%m-%d %H:%M} UTC; ask the operator "
+                           "for a new one ('rtmhub token create').")
+    if row.expires is not None and row.expires <= now:
+        raise Unauthorized(f"The access token expired on {row.expires:%Y-%m-%d %H:%M} UTC; ask the operator for "
+                           "a new one ('rtmhub token create --expires-in DAYS').")
     account = session.get(AdminAccount, row.admin_id)
     if account is None:
         raise Unauthorized("The access token's administrator no longer exists.")
-    return caller_for_account(session, account, frozenset(row.scopes.split()), request_id)
+    stale = row.last_used is None or row.last_used <= now - TOKEN_USE_GRANULARITY
+    return caller_for_account(session, account, frozenset(row.scopes.split()), request_id), row.id if stale else None
+
+
+def touch_token(session: Session, token_id: str) -> None:
+    """Record a token's use: one conditional UPDATE that writes only when ``last_used`` is stale, so
+    concurrent requests of one token write once a minute at most."""
+    now = utcnow()
+    session.execute(update(ApiToken).where(
+        ApiToken.id == token_id,
+        or_(ApiToken.last_used.is_(None), ApiToken.last_used <= now - TOKEN_USE_GRANULARITY),
+    ).values(last_used=now))
 
 
 def require_scope(caller: Caller, scope: str, write: bool = False) -> None:
@@ -179,7 +213,10 @@ def find_partner(session: Session, name_or_id: str, *, shown: str | None = None)
 def create_admin(session: Session, caller: Caller, *, email: str, role: str, password: str | None,
                  partner: str | None = None, customer: str | None = None, shown: str | None = None) -> AdminAccount:
     """``partner`` is a raw partner id or a name, ``customer`` a raw customer id or org id (the edge decodes
-    public ids); ``shown`` is the reference as the operator typed it, quoted in messages."""
+    public ids); ``shown`` is the reference as the operator typed it, quoted in messages. ``password``
+    None makes an account that cannot sign in until it gets a password; any password given must pass the
+    password policy (``passwords.check_password``), checked after the references so that a wrong customer
+    or partner is reported first."""
     if role not in ROLES:
         raise ValidationFailed(f"Unknown role '{role}'; use one of: {', '.join(ROLES)}.")
     address = normalise_email(email)
@@ -199,9 +236,11 @@ def create_admin(session: Session, caller: Caller, *, email: str, role: str, pas
             partner_id = partners[0].id
         else:
             partner_id = find_partner(session, partner, shown=shown).id
+    if password is not None:
+        check_password(password, address)
     account = AdminAccount(
         email=address, email_key=address.lower(), role=role, partner_id=partner_id, customer_id=customer_id,
-        password_hash=hash_password(password) if password else None,
+        password_hash=hash_password(password) if password is not None else None,
     )
     session.add(account)
     session.flush()
@@ -210,22 +249,117 @@ def create_admin(session: Session, caller: Caller, *, email: str, role: str, pas
     return account
 
 
-def create_token(session: Session, caller: Caller, *, email: str, scopes: list[str]) -> str:
+def find_admin(session: Session, email: str) -> AdminAccount:
+    account = session.scalar(select(AdminAccount).where(AdminAccount.email_key == email.strip().lower()))
+    if account is None:
+        raise NotFound(f"No administrator with e-mail {email.strip()}; 'rtmhub admin list' shows them.")
+    return account
+
+
+def set_password(session: Session, caller: Caller, *, email: str, password: str) -> AdminAccount:
+    """Give an account a new password; the same policy as at creation."""
+    account = find_admin(session, email)
+    check_password(password, account.email)
+    account.password_hash = hash_password(password)
+    record(session, caller, "admin.password", "admin", account.id, account.customer_id, None, {"email": account.email})
+    return account
+
+
+def list_admins(session: Session, caller: Caller) -> list[AdminAccount]:
+    """Administrator accounts the caller reaches: the operator every one; a partner administrator those of
+    its partners and of their customers."""
+    stmt = select(AdminAccount)
+    if not caller.system:
+        reached = scope_customers(select(Customer.id), caller)
+        stmt = stmt.where(or_(AdminAccount.partner_id.in_(caller.partner_ids), AdminAccount.customer_id.in_(reached)))
+    return list(session.scalars(stmt.order_by(AdminAccount.email_key)))
+
+
+def delete_admin(session: Session, caller: Caller, *, email: str) -> AdminAccount:
+    """Delete an account with its tokens and sessions (database cascade). The last full administrator of a
+    partner or of a customer cannot be deleted (decision 17): nobody could then manage that organisation
+    from the pages or the API; create the replacement first."""
+    account = find_admin(session, email)
+    if caller.read_only:
+        raise Forbidden("A read-only administrator cannot change anything.")
+    if account.role in ("partner_full_admin", "customer_full_admin"):
+        column = AdminAccount.partner_id if account.role == "partner_full_admin" else AdminAccount.customer_id
+        owner = account.partner_id if account.role == "partner_full_admin" else account.customer_id
+        others = session.scalar(select(func.count()).select_from(AdminAccount).where(
+            column == owner, AdminAccount.role == account.role, AdminAccount.id != account.id))
+        if not others:
+            raise Conflict(f"{account.email} is the last {account.role} of its organisation; create another one "
+                           f"with 'rtmhub admin create --role {account.role}' first, then delete this one.")
+    record(session, caller, "admin.delete", "admin", account.id, account.customer_id,
+           {"email": account.email, "role": account.role, "partnerId": account.partner_id,
+            "customerId": account.customer_id}, None)
+    session.delete(account)
+    session.flush()
+    return account
+
+
+def create_token(session: Session, caller: Caller, *, email: str, scopes: list[str],
+                 expires_in_days: int | None = None) -> str:
+    """A new token for an administrator; the token itself is returned once and only its SHA-256 digest is
+    kept."""
+    return issue_token(session, caller, email=email, scopes=scopes, expires_in_days=expires_in_days)[1]
+
+
+def issue_token(session: Session, caller: Caller, *, email: str, scopes: list[str],
+                expires_in_days: int | None = None) -> tuple[ApiToken, str]:
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         raise ValidationFailed(
             f"Unknown scope(s) {', '.join(unknown) or '(none given)'}; use any of: {', '.join(SCOPES)}."
         )
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise ValidationFailed(f"--expires-in takes a whole number of days from 1 to {MAX_TOKEN_DAYS} "
+                               f"(got {expires_in_days}); leave it out for a token that lasts until revoked.")
     account = session.scalar(select(AdminAccount).where(AdminAccount.email_key == email.strip().lower()))
     if account is None:
         raise NotFound(f"No administrator with e-mail {email}; create one with 'rtmhub admin create'.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(admin_id=account.id, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))))
+    created = utcnow()
+    row = ApiToken(admin_id=account.id, token_hash=hash_token(token), scopes=" ".join(sorted(set(scopes))),
+                   created=created,
+                   expires=created + timedelta(days=expires_in_days) if expires_in_days is not None else None)
     session.add(row)
     session.flush()
     record(session, caller, "token.create", "token", row.id, account.customer_id, None,
-           {"admin": account.email, "scopes": row.scopes})
-    return token
+           {"admin": account.email, "scopes": row.scopes,
+            "expires": row.expires.isoformat() if row.expires else None})
+    return row, token
+
+
+def list_tokens(session: Session, caller: Caller, *, email: str) -> list[ApiToken]:
+    """An administrator's tokens, newest first (the rows hold digests only, never a token)."""
+    account = find_admin(session, email)
+    return list(session.scalars(select(ApiToken).where(ApiToken.admin_id == account.id)
+                                .order_by(ApiToken.created.desc(), ApiToken.id)))
+
+
+def revoke_token(session: Session, caller: Caller, token_id: str) -> ApiToken:
+    """Revoke a token; every process refuses it from its next request on (read on every request)."""
+    row = session.get(ApiToken, token_id.strip())
+    if row is None:
+        raise NotFound(f"No token with id '{token_id}'; 'rtmhub token list --email E' shows the ids.")
+    if row.revoked is not None:
+        raise Conflict(f"Token {row.id} was already revoked on {row.revoked:%Y-%m-%d %H:%M} UTC.")
+    row.revoked = utcnow()
+    account = session.get(AdminAccount, row.admin_id)
+    record(session, caller, "token.revoke", "token", row.id, account.customer_id if account else None, None,
+           {"admin": account.email if account else None})
+    session.flush()
+    return row
+
+
+def token_state(row: ApiToken, now: datetime | None = None) -> str:
+    """active, expired or revoked."""
+    if row.revoked is not None:
+        return "revoked"
+    if row.expires is not None and row.expires <= (now or utcnow()):
+        return "expired"
+    return "active"
 
 
 # --- sign-in -------------------------------------------------------------------------------
