@@ -8,7 +8,7 @@ from rtmhub.db import Base, Database
 
 
 # Bookkeeping, not data: a token's last use is recorded for every authenticated request, refused or
-# not (decision 17), at most once a minute.
+# not (decision 20), at most once a minute.
 BOOKKEEPING = {("api_tokens", "last_used")}
 
 

@@ -277,7 +277,7 @@ def list_admins(session: Session, caller: Caller) -> list[AdminAccount]:
 
 def delete_admin(session: Session, caller: Caller, *, email: str) -> AdminAccount:
     """Delete an account with its tokens and sessions (database cascade). The last full administrator of a
-    partner or of a customer cannot be deleted (decision 17): nobody could then manage that organisation
+    partner or of a customer cannot be deleted (decision 20): nobody could then manage that organisation
     from the pages or the API; create the replacement first."""
     account = find_admin(session, email)
     if caller.read_only:

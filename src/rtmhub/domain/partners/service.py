@@ -126,7 +126,7 @@ def create_template(session: Session, caller: Caller, partner: Partner, name: st
         problems.add("name", msg("A template name has at most 200 characters."))
     elif session.scalar(select(OnboardingTemplate.id).where(OnboardingTemplate.partner_id == partner.id,
                                                             OnboardingTemplate.name == name.strip())):
-        # Decision 17: templates are chosen by name (pages, CLI); two of one name could not be told apart.
+        # Decision 20: templates are chosen by name (pages, CLI); two of one name could not be told apart.
         problems.add("name", msg("This partner already has a template named '{name}'; choose another name.",
                                  name=name.strip()))
     check_country(problems, "country", country)
