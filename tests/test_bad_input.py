@@ -453,3 +453,40 @@ def test_nul_in_multipart_names_and_values_is_400(world, live_server, db):
         body, content_type = _multipart([(b"orgId", org), (b"mode", b"add")], [(b"file", b"users.csv", CSV_OK)])
         resp = http.post("/v1/userImports", content=body, headers={**auth, "Content-Type": content_type})
         assert resp.status_code == 202, resp.text
+
+
+# --- paging parameters are bounded before the database --------------------------------------------
+
+def test_paging_parameters_are_bounded(world, client):
+    """Every offset-like parameter of the API takes 0..10,000,000 and answers 400 beyond (20 digits were a 500
+    on both databases); the pages clamp their page number instead."""
+    auth = world.auth("a_full")
+    org = {"orgId": world.ids["ca_org"]}
+    licences = client.get("/v1/licenses", params=org, headers=auth).json()["items"]
+    licence = f"/v1/licenses/{licences[0]['id']}"
+    task = client.post("/v1/userImports", headers=auth, data=org,
+                       files={"file": ("u.csv", CSV_OK, "text/csv")}).json()["id"]
+    lists = [("/v1/people", org, "offset"), ("/v1/locations", org, "offset"), ("/v1/wholesale/customers", {}, "offset"),
+             ("/v1/wholesale/subscribers", {}, "offset"), ("/v1/wholesale/subPartners", {}, "offset"),
+             ("/v1/tasks", {}, "offset"), (f"/v1/tasks/{task}/rows", {}, "offset"),
+             (licence, {"includeAssignedTo": "user"}, "next")]
+    for url, params, key in lists:
+        for value in ("10000001", "9" * 20, "-1"):
+            assert_error_shape(client.get(url, params={**params, key: value}, headers=auth), 400, f"{url} {key}={value}")
+        resp = client.get(url, params={**params, key: "10000000"}, headers=auth)
+        assert resp.status_code == 200, f"{url}: {resp.text}"
+    for url, params, _ in lists[:-1]:
+        for value in ("0", "9" * 20):
+            assert_error_shape(client.get(url, params={**params, "max": value}, headers=auth), 400, f"{url} max={value}")
+
+
+def test_page_numbers_are_clamped():
+    from starlette.requests import Request
+
+    from rtmhub.web.forms import MAX_PAGE, PAGE, page_args
+
+    def page(value: str) -> int:
+        return page_args(Request({"type": "http", "query_string": f"page={value}".encode(), "headers": []}))
+
+    assert [page("3"), page("0"), page("-5"), page("x"), page("9" * 5000)] == [3, 1, 1, 1, MAX_PAGE]
+    assert (MAX_PAGE - 1) * PAGE <= 10_000_000
