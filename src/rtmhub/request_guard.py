@@ -85,8 +85,10 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tracking = f"RTMHUB_{uuid.uuid4()}"
-        scope.setdefault("state", {})["tracking_id"] = tracking
+        # Kept when an outer middleware (the operations face's request log) gave the request its id already.
+        state = scope.setdefault("state", {})
+        tracking = state.get("tracking_id") or f"RTMHUB_{uuid.uuid4()}"
+        state["tracking_id"] = tracking
         headers = dict(scope.get("headers") or [])
         limit = self.max_upload if headers.get(b"content-type", b"").startswith(b"multipart/") else self.max_body
         declared = headers.get(b"content-length")

@@ -29,7 +29,8 @@ from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import service as tasks
-from rtmhub.domain.tasks.models import Task, TaskRow
+from rtmhub.domain.tasks.models import FINISHED, Task, TaskRow
+from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")
 BATCH_ROWS = 500
@@ -96,7 +97,24 @@ def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows:
         log.exception("task %s stopped on an unexpected error (tracking id %s)", task_id, tracking)
         _fail(db, task_id, f"The task stopped on an unexpected error (tracking id {tracking}). Rows of batches "
                            "already completed are kept; run the file again, or report the tracking id to the operator.")
+    try:
+        _count(db, task_id, worker)
+    except Exception:  # noqa: BLE001 - counting must never fail a task that ended
+        log.warning("task %s: not counted in the metrics", task_id, exc_info=True)
     return True
+
+
+def _count(db: Database, task_id: str, worker: str) -> None:
+    """The ended task into this process's metrics, by the worker that ended it: a task taken over by
+    another worker (our lease lapsed) is counted once, by the one that finished it."""
+    with db.unit_of_work(write=False) as s:
+        task = s.get(Task, task_id)
+        if task is None or task.status not in FINISHED or task.worker != worker:
+            return
+        seconds = (task.finished - task.started).total_seconds() if task.finished and task.started else None
+        metrics.record_task(task.type, task.status, seconds, {
+            "added": task.added, "modified": task.modified, "deleted": task.deleted, "unchanged": task.unchanged,
+            "failed": task.failed})
 
 
 def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS,
