@@ -183,3 +183,9 @@ def test_serve_with_workers_and_json_logs(tmp_path):
 @pytest.fixture
 def app(db):
     return create_app(Settings(database_url=db.url, inprocess_worker=False), database=db)
+
+
+def test_operations_doc_lists_every_setting():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    missing = [f"RTMHUB_{name.upper()}" for name in Settings.model_fields if f"`RTMHUB_{name.upper()}`" not in doc]
+    assert not missing, f"docs/operations.md's settings table lacks {missing}"
