@@ -16,6 +16,7 @@ from conftest import build_world
 from rtmhub import ids
 from rtmhub.app import create_app
 from rtmhub.domain.access import service as access
+from rtmhub.jobs import runner
 from rtmhub.settings import Settings
 
 
@@ -390,3 +391,102 @@ def test_fuzzed_json_bodies_never_break_the_api(world, client, db):
             assert_error_shape(resp, None, f"{target} {body!r}")
 
     probe()
+
+
+# --- NUL in multipart bodies (finding 4), over real HTTP ------------------------------------------
+
+CSV_OK = b"User ID/Email (Required),First Name\r\nuusi@asiakas.example,Uusi\r\n"
+
+
+def _multipart(fields: list[tuple[bytes, bytes]], files: list[tuple[bytes, bytes, bytes]]) -> tuple[bytes, str]:
+    """A multipart body built by hand: httpx would refuse (or encode) a NUL in a name."""
+    boundary = b"rtmhubBoundary7MA4YWxk"
+    out = bytearray()
+    for name, value in fields:
+        out += b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + name + b'"\r\n\r\n' + value + b"\r\n"
+    for name, filename, content in files:
+        out += (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + name + b'"; filename="' + filename
+                + b'"\r\nContent-Type: text/csv\r\n\r\n' + content + b"\r\n")
+    out += b"--" + boundary + b"--\r\n"
+    return bytes(out), f"multipart/form-data; boundary={boundary.decode()}"
+
+
+def test_nul_in_multipart_names_and_values_is_400(world, live_server, db):
+    """NUL in a field name, field value or file name: 400 in the upstream shape, before sign-in too, and
+    nothing stored. A NUL inside the CSV file itself is the CSV reader's: a clear file error (400)."""
+    import httpx
+
+    org = world.ids["ca_org"].encode()
+    imports = {
+        "NUL in a field value": ([(b"orgId", org), (b"mode", b"add\x00")], [(b"file", b"users.csv", CSV_OK)]),
+        "NUL in a field name": ([(b"orgId", org), (b"mo\x00de", b"add")], [(b"file", b"users.csv", CSV_OK)]),
+        "NUL in a file name": ([(b"orgId", org)], [(b"file", b"users\x00.csv", CSV_OK)]),
+        "NUL in a file field name": ([(b"orgId", org)], [(b"fi\x00le", b"users.csv", CSV_OK)]),
+    }
+    before = table_snapshot(db)
+    with httpx.Client(base_url=live_server.url, timeout=20) as http:
+        for label, (fields, files) in imports.items():
+            body, content_type = _multipart(fields, files)
+            resp = http.post("/v1/userImports", content=body,
+                             headers={**world.auth("a_full"), "Content-Type": content_type})
+            assert_error_shape(resp, 400, label)
+            assert "NUL" in resp.json()["message"], label
+        for label, fields in {"sign-in: NUL in the e-mail": [(b"email", b"full@a.example\x00"), (b"password", b"x")],
+                              "sign-in: NUL in a field name": [(b"em\x00ail", b"a"), (b"password", b"x")]}.items():
+            body, content_type = _multipart(fields, [])
+            resp = http.post("/signin", content=body, headers={"Content-Type": content_type})
+            assert_error_shape(resp, 400, label)
+        body, content_type = _multipart([], [(b"file", b"a\x00.csv", CSV_OK)])
+        assert_error_shape(http.post("/signin", content=body, headers={"Content-Type": content_type}), 400,
+                           "sign-in: NUL in a file name")
+        assert table_snapshot(db) == before
+        # NUL in the file content is the CSV reader's: the header is checked at upload, the rest when the task
+        # runs, which then fails with a file error naming the line (no 500, no NUL stored anywhere).
+        body, content_type = _multipart([(b"orgId", org)], [(b"file", b"users.csv", CSV_OK + b"x\x00@a.example,X\r\n")])
+        auth = world.auth("a_full")
+        resp = http.post("/v1/userImports", content=body, headers={**auth, "Content-Type": content_type})
+        assert resp.status_code == 202, resp.text
+        assert runner.run_pending(db, "test-worker")
+        task = http.get(f"/v1/tasks/{resp.json()['id']}", headers=world.auth("a_full")).json()
+        assert task["status"] == "failed" and task["message"].startswith("Line 3 contains NUL"), task
+        # The scanner does not refuse what it must not: the same upload without NUL is accepted.
+        body, content_type = _multipart([(b"orgId", org), (b"mode", b"add")], [(b"file", b"users.csv", CSV_OK)])
+        resp = http.post("/v1/userImports", content=body, headers={**auth, "Content-Type": content_type})
+        assert resp.status_code == 202, resp.text
+
+
+# --- paging parameters are bounded before the database --------------------------------------------
+
+def test_paging_parameters_are_bounded(world, client):
+    """Every offset-like parameter of the API takes 0..10,000,000 and answers 400 beyond (20 digits were a 500
+    on both databases); the pages clamp their page number instead."""
+    auth = world.auth("a_full")
+    org = {"orgId": world.ids["ca_org"]}
+    licences = client.get("/v1/licenses", params=org, headers=auth).json()["items"]
+    licence = f"/v1/licenses/{licences[0]['id']}"
+    task = client.post("/v1/userImports", headers=auth, data=org,
+                       files={"file": ("u.csv", CSV_OK, "text/csv")}).json()["id"]
+    lists = [("/v1/people", org, "offset"), ("/v1/locations", org, "offset"), ("/v1/wholesale/customers", {}, "offset"),
+             ("/v1/wholesale/subscribers", {}, "offset"), ("/v1/wholesale/subPartners", {}, "offset"),
+             ("/v1/tasks", {}, "offset"), (f"/v1/tasks/{task}/rows", {}, "offset"),
+             (licence, {"includeAssignedTo": "user"}, "next")]
+    for url, params, key in lists:
+        for value in ("10000001", "9" * 20, "-1"):
+            assert_error_shape(client.get(url, params={**params, key: value}, headers=auth), 400, f"{url} {key}={value}")
+        resp = client.get(url, params={**params, key: "10000000"}, headers=auth)
+        assert resp.status_code == 200, f"{url}: {resp.text}"
+    for url, params, _ in lists[:-1]:
+        for value in ("0", "9" * 20):
+            assert_error_shape(client.get(url, params={**params, "max": value}, headers=auth), 400, f"{url} max={value}")
+
+
+def test_page_numbers_are_clamped():
+    from starlette.requests import Request
+
+    from rtmhub.web.forms import MAX_PAGE, PAGE, page_args
+
+    def page(value: str) -> int:
+        return page_args(Request({"type": "http", "query_string": f"page={value}".encode(), "headers": []}))
+
+    assert [page("3"), page("0"), page("-5"), page("x"), page("9" * 5000)] == [3, 1, 1, 1, MAX_PAGE]
+    assert (MAX_PAGE - 1) * PAGE <= 10_000_000

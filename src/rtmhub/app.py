@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from rtmhub import api, openapi_docs, security_headers, web
 from rtmhub.db import Database
+from rtmhub.ops import http as ops_http
 from rtmhub.request_guard import RequestGuard
 from rtmhub.settings import Settings, get_settings
 
@@ -40,9 +41,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
+    ops_http.install(app)  # /healthz, /readyz, /metrics: first, so no page route shadows them
     api.install(app)
     openapi_docs.install(app)
     web.install(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    ops_http.observe(app)  # outermost: counts and logs every request, those the guard refuses too
     security_headers.install(app, settings.public_url)
     return app

@@ -5,17 +5,76 @@ from __future__ import annotations
 import re
 import uuid
 
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # A NUL character escaped in JSON (an odd number of backslashes before u0000). PostgreSQL text
 # cannot hold NUL, so it is refused (400) for every request on both databases, like a NUL in the URL.
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-_FORM_NUL = re.compile(rb"%00")
+_FORM_NUL = re.compile(rb"%00|\x00")
+
+
+class MultipartNulScanner:
+    """Follows a multipart body chunk by chunk, as the app reads it, and reports a NUL in any part's
+    headers (field names, file names) or in a non-file field's value. File contents are not looked at:
+    an upload may be hundreds of megabytes, and a NUL inside a CSV file is the CSV reader's matter (a
+    clear file error). Nothing is buffered but the current part's headers."""
+
+    def __init__(self, content_type: bytes):
+        _, params = parse_options_header(content_type)
+        self.found = False
+        self._field = bytearray()
+        self._value = bytearray()
+        self._disposition = b""
+        self._is_file = False
+        self._parser: MultipartParser | None = None
+        boundary = params.get(b"boundary")
+        if boundary:
+            self._parser = MultipartParser(boundary, {
+                "on_part_begin": self._part_begin, "on_header_field": self._header_field,
+                "on_header_value": self._header_value, "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished, "on_part_data": self._data})
+
+    def feed(self, chunk: bytes) -> bool:
+        """True once a NUL was seen. A body the parser cannot follow is left to the app to refuse."""
+        if self._parser is not None and not self.found and chunk:
+            try:
+                self._parser.write(chunk)
+            except MultipartParseError:
+                self._parser = None
+        return self.found
+
+    def _part_begin(self) -> None:
+        self._disposition, self._is_file = b"", False
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field.extend(data[start:end])
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value.extend(data[start:end])
+
+    def _header_end(self) -> None:
+        if b"\x00" in self._field or b"\x00" in self._value:
+            self.found = True
+        if bytes(self._field).strip().lower() == b"content-disposition":
+            self._disposition = bytes(self._value)
+        self._field.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        # A part is a file as the app's form parser sees it (starlette reads the same options).
+        self._is_file = b"filename" in parse_options_header(self._disposition)[1]
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if not self._is_file and data.find(b"\x00", start, end) >= 0:
+            self.found = True
 
 
 class RequestGuard:
     """Gives every request a tracking id, refuses bodies over the configured size (413) and NUL characters
-    in the URL or a JSON body (400)."""
+    (400) in the URL, a JSON or HTML-form body, or a multipart body's field names, file names and
+    non-file values."""
 
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int):
         self.app = app
@@ -26,8 +85,10 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tracking = f"RTMHUB_{uuid.uuid4()}"
-        scope.setdefault("state", {})["tracking_id"] = tracking
+        # Kept when an outer middleware (the operations face's request log) gave the request its id already.
+        state = scope.setdefault("state", {})
+        tracking = state.get("tracking_id") or f"RTMHUB_{uuid.uuid4()}"
+        state["tracking_id"] = tracking
         headers = dict(scope.get("headers") or [])
         limit = self.max_upload if headers.get(b"content-type", b"").startswith(b"multipart/") else self.max_body
         declared = headers.get(b"content-length")
@@ -42,6 +103,7 @@ class RequestGuard:
         # JSON and HTML-form bodies are short: kept to look for an encoded NUL once they are complete.
         json_body = bytearray() if b"json" in content_type or b"x-www-form-urlencoded" in content_type else None
         nul = _JSON_NUL if b"json" in content_type else _FORM_NUL
+        multipart = MultipartNulScanner(content_type) if content_type.startswith(b"multipart/") else None
         refused: list[type[Exception]] = []  # set when the body is refused while the app reads it
         responded = False
 
@@ -59,6 +121,9 @@ class RequestGuard:
                     if not message.get("more_body") and nul.search(json_body):
                         refused.append(_HasNul)
                         raise _HasNul()
+                if multipart is not None and multipart.feed(chunk):
+                    refused.append(_HasNul)
+                    raise _HasNul()
             return message
 
         async def send_with_id(message: Message) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -31,6 +32,14 @@ class Settings(BaseSettings):
     task_lease_seconds: float = 60.0
     task_batch_rows: int = 500
     log_sql: bool = False
+    # Operations (health, metrics, logs; see docs/operations.md).
+    # `text` (one readable line) or `json` (one JSON object per line, for log shippers).
+    log_format: Literal["text", "json"] = "text"
+    # Log level of rtmhub's own loggers (and uvicorn's under `rtmhub serve`).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # When set, GET /metrics needs `Authorization: Bearer <this>`; when empty, /metrics is open (it holds
+    # aggregate counts only, no tenant ids; keep it off the public side of the load balancer).
+    metrics_token: str = ""
 
     # --- sessions, sign-in and proxies (decision 17) ---
     # A signed-in browser session ends after this long without a request, and in any case this many hours

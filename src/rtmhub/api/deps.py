@@ -18,6 +18,10 @@ from rtmhub.errors import NotFound, ValidationFailed
 
 log = logging.getLogger("rtmhub.api")
 
+# The largest offset (`offset`, the licence users' `next`) any list accepts; more is a 400. Far beyond
+# any real list, and far inside the integers both databases take.
+MAX_OFFSET = 10_000_000
+
 
 def get_db(request: Request) -> Database:
     return request.app.state.db

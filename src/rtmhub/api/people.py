@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_link, org_customer
+from rtmhub.api.deps import DB, MAX_OFFSET, CallerDep, calling_values, decode_or_404, next_link, org_customer
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
@@ -206,13 +206,17 @@ def get_licence(request: Request, response: Response, licenseId: str, db: DB, ca
                 limit: Annotated[int, Query(ge=1, le=300)] = 300):
     access.require_scope(caller, LICENSES_READ)
     raw = decode_or_404("LICENSE", licenseId, "License")
+    # `next` is a string in the contract: bounded like every offset before it reaches the database
+    # (20 digits overflow PostgreSQL's bigint and SQLite's integer: a 500 before).
+    start = int(next or 0)
+    if start > MAX_OFFSET:
+        raise ValidationFailed(f"next: must be at most {MAX_OFFSET}.")
     with db.unit_of_work(write=False) as s:
         licence_row, customer = access.find_in_scope(s, caller, CustomerPackage, CustomerPackage.id == raw,
                                                      not_found="License not found; check the id.")
         consumed = dict((p.id, used) for p, used in packages.customer_licences(s, customer.id))[licence_row.id]
         body = out.licence(licence_row, consumed, _site(s, customer))
         if includeAssignedTo == "user":
-            start = int(next or 0)
             holders = users_repository.licence_holders(s, customer, licence_row.package, start, limit + 1)
             body["users"] = [{"id": ids.encode("PEOPLE", u.id), "type": "INTERNAL" if u.home_org_id == customer.org_id
                               else "EXTERNAL", "displayName": u.display_name, "email": u.email}

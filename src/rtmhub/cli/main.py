@@ -101,11 +101,34 @@ def demo() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, help="App processes (each also runs the in-process task "
+                                "worker unless RTMHUB_INPROCESS_WORKER=false; see docs/operations.md)."),
 ) -> None:
     """Serve the web pages, REST API and SCIM."""
+    import os
+    import shutil
+    import tempfile
+
     import uvicorn
 
-    uvicorn.run("rtmhub.app:create_app", factory=True, host=host, port=port)
+    from rtmhub.ops.logs import logging_config
+
+    settings = get_settings()
+    made = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One /metrics for all N processes: prometheus-client shares their counters through this directory
+        # (the processes inherit the variable). Set it yourself to share it with `rtmhub worker`s too.
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rtmhub-metrics-")
+    try:
+        # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For of any
+        # peer; the app decides which proxies it trusts. access_log=False: the app writes its own access
+        # line (route template, status, duration, trackingId).
+        uvicorn.run("rtmhub.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    proxy_headers=False, access_log=False,
+                    log_config=logging_config(settings.log_format, settings.log_level))
+    finally:
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 # --- lists ---------------------------------------------------------------------------------
@@ -213,8 +236,11 @@ def worker(once: bool = typer.Option(False, "--once", help="Run the queued tasks
            poll: float = typer.Option(1.0, help="Seconds between looks for new tasks.")) -> None:
     """Run CSV tasks. Start any number of these; each task and row is taken by one worker only."""
     from rtmhub.jobs.worker import Worker
+    from rtmhub.ops.logs import configure
 
-    db = Database(get_settings().database_url)
+    settings = get_settings()
+    configure(settings.log_format, settings.log_level)
+    db = Database(settings.database_url)
     w = Worker(db, poll_seconds=poll)
     typer.echo(f"worker {w.name} started", err=True)
     try:

@@ -26,6 +26,7 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.bulk import BatchLookups, BulkWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
+from rtmhub.domain.validation import EMAIL_MAX
 from rtmhub.errors import DomainError, Message, msg
 
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
@@ -217,6 +218,11 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     if not result.email:
         result.error(EMAIL.header, msg("{column} is empty; every row needs the user's e-mail address.",
                                        column=EMAIL.header))
+        return None
+    if len(result.email) > EMAIL_MAX:
+        # Refused before any look-up (R35): the row's key cannot be a user, and nothing this long goes on.
+        result.error(EMAIL.header, msg("{field}: '{value}…' is longer than {max} characters.", field=EMAIL.header,
+                                       value=result.email[:40], max=EMAIL_MAX))
         return None
     key = result.email.lower()
     if key in ctx.duplicate_emails:

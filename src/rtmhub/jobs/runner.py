@@ -9,6 +9,7 @@ nothing kept); the results are written afterwards.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
 import uuid
@@ -28,8 +29,10 @@ from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import service as tasks
-from rtmhub.domain.tasks.models import Task, TaskRow
+from rtmhub.domain.tasks.models import FINISHED, Task, TaskRow
+from rtmhub.ops import metrics
 
+log = logging.getLogger("rtmhub.worker")
 BATCH_ROWS = 500
 LEASE = timedelta(seconds=60)
 _TASK_ROWS = cast(Table, TaskRow.__table__)
@@ -87,10 +90,31 @@ def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows:
         return False
     try:
         run_task(db, task_id, worker, batch_rows, max_rows)
-    except Exception as exc:  # noqa: BLE001 - a task must end as failed, never stay running forever
-        _fail(db, task_id, f"The task stopped on an unexpected error: {type(exc).__name__}: {exc}")
-        raise
+    except Exception:  # noqa: BLE001 - a task must end as failed, never stay running forever
+        # The tenant reads the task's message: never the exception, which may quote SQL and its parameters
+        # (other tenants' data too). The details go to the server log under the same tracking id.
+        tracking = f"RTMHUB_{uuid.uuid4()}"
+        log.exception("task %s stopped on an unexpected error (tracking id %s)", task_id, tracking)
+        _fail(db, task_id, f"The task stopped on an unexpected error (tracking id {tracking}). Rows of batches "
+                           "already completed are kept; run the file again, or report the tracking id to the operator.")
+    try:
+        _count(db, task_id, worker)
+    except Exception:  # noqa: BLE001 - counting must never fail a task that ended
+        log.warning("task %s: not counted in the metrics", task_id, exc_info=True)
     return True
+
+
+def _count(db: Database, task_id: str, worker: str) -> None:
+    """The ended task into this process's metrics, by the worker that ended it: a task taken over by
+    another worker (our lease lapsed) is counted once, by the one that finished it."""
+    with db.unit_of_work(write=False) as s:
+        task = s.get(Task, task_id)
+        if task is None or task.status not in FINISHED or task.worker != worker:
+            return
+        seconds = (task.finished - task.started).total_seconds() if task.finished and task.started else None
+        metrics.record_task(task.type, task.status, seconds, {
+            "added": task.added, "modified": task.modified, "deleted": task.deleted, "unchanged": task.unchanged,
+            "failed": task.failed})
 
 
 def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS,
@@ -143,8 +167,20 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, s
         return content, suspended, {e for e, n in counts.items() if n > 1}
 
 
+_EMAIL_ECHO = cast(Any, TaskRow.__table__).c.email.type.length
+
+
+def _echo(value: str | None, limit: int) -> str | None:
+    """A cell shown back in the row's result, cut to fit its column (an over-long value is the row's error,
+    and must not fail the batch's INSERT on PostgreSQL)."""
+    if value is None or len(value) <= limit:
+        return value
+    return value[:limit - 1] + "…"
+
+
 def _row_record(task_id: str, result: RowResult, cells: dict[str, str] | None) -> dict[str, Any]:
-    return {"task_id": task_id, "line": result.line, "email": result.email, "outcome": result.outcome,
+    return {"task_id": task_id, "line": result.line, "email": _echo(result.email, _EMAIL_ECHO),
+            "outcome": result.outcome,
             "changes": result.changes or None, "messages": result.messages or None,
             "cells": cells if result.failed else None}
 

@@ -102,9 +102,14 @@ def form_fields(ctx: Ctx, limit: int | None = None) -> dict[str, str]:
     return {k: str(v).strip()[:limit] for k, v in ctx.form.items() if isinstance(v, str)}
 
 
+MAX_PAGE = 10_000_000 // PAGE  # offsets stay within the API's bound (10,000,000 rows)
+
+
 def page_args(request: Request) -> int:
+    """The `page` query parameter, clamped to 1..MAX_PAGE (a page link is followed by people: an
+    impossible page shows the nearest one instead of an error, unlike the API, which answers 400)."""
     try:
-        return max(1, min(int(request.query_params.get("page", "1")), 1_000_000))
+        return max(1, min(int(request.query_params.get("page", "1")[:12]), MAX_PAGE))
     except ValueError:
         return 1
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.access.models import AdminAccount
@@ -474,3 +474,23 @@ def usage_summary(session: Session, caller: Caller, nearest: int = 6) -> UsageSu
         customer_count=count,
         totals=[PackageTotal(**t) for t in sorted(totals.values(), key=lambda t: order.get(t["package"], 99))],
         nearest_full=sorted(fullest.values(), key=lambda c: -c.ratio)[:nearest])
+
+
+@dataclass(frozen=True)
+class UnitsByPackage:
+    package: str
+    used: int
+    allocated: int | None  # None when any customer's allocation of it is unlimited
+    customers: int
+
+
+def units_by_package(session: Session) -> list[UnitsByPackage]:
+    """Units used and allocated per package across every customer, in one aggregate query: the operator's
+    view for monitoring (no caller, no tenant in the answer; the face that shows it decides who sees it)."""
+    unlimited = func.sum(case((CustomerPackage.allocation.is_(None), 1), else_=0))
+    rows = session.execute(
+        select(CustomerPackage.package, func.coalesce(func.sum(CustomerPackage.used), 0),
+               func.coalesce(func.sum(CustomerPackage.allocation), 0), unlimited, func.count())
+        .group_by(CustomerPackage.package).order_by(CustomerPackage.package))
+    return [UnitsByPackage(package, int(used), None if unlimited_count else int(allocated), int(count))
+            for package, used, allocated, unlimited_count, count in rows]
