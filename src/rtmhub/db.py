@@ -1,6 +1,7 @@
 """Engine and unit of work. Services receive a Session and never commit; the edge does."""
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -8,8 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from rtmhub.errors import Unavailable
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -45,20 +49,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
+def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
-        _tune_sqlite(engine)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout,
+                                                                   "check_same_thread": False})
+        _tune_sqlite(engine, busy_timeout)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
+    default_ms = int(busy_timeout * 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # Let SQLAlchemy, not the driver, decide when a transaction starts (see _on_begin).
@@ -66,12 +73,18 @@ def _tune_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={default_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
+        # How long this transaction waits for the lock: a request briefly (then 503), a worker longer
+        # (decision 23). Per connection, so set only when it changes.
+        wait_ms = conn.get_execution_options().get("rtmhub_busy_ms", default_ms)
+        if conn.info.get("rtmhub_busy_ms", default_ms) != wait_ms:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
+            conn.info["rtmhub_busy_ms"] = wait_ms
         # A writing transaction takes the write lock up front: a deferred one that reads first
         # fails with "database is locked" instead of waiting when another writer got in between.
         if conn.get_execution_options().get("rtmhub_write"):
@@ -80,19 +93,56 @@ def _tune_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+LOCKED = ("database is locked", "database is busy", "database table is locked")
+
+
+def is_locked(exc: BaseException) -> bool:
+    """SQLite gave up waiting for a lock (busy timeout)."""
+    return isinstance(exc, OperationalError) and any(text in str(exc.orig).lower() for text in LOCKED)
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    return Unavailable("The database is busy with another change; try again in a few seconds.", retry_after=2)
+
+
 class Database:
-    def __init__(self, url: str, echo: bool = False):
+    """``busy_timeout``/``worker_busy_timeout``: seconds a request / a task worker waits for SQLite's write
+    lock (default: the settings ``RTMHUB_SQLITE_BUSY_TIMEOUT_SECONDS`` and
+    ``RTMHUB_SQLITE_WORKER_BUSY_TIMEOUT_SECONDS``). ``for_workers()`` is the same database whose units of
+    work wait the workers' time."""
+
+    def __init__(self, url: str, echo: bool = False, busy_timeout: float | None = None,
+                 worker_busy_timeout: float | None = None):
+        if busy_timeout is None or worker_busy_timeout is None:
+            from rtmhub.settings import get_settings  # here: settings are read only when not given
+
+            settings = get_settings()
+            busy_timeout = busy_timeout or settings.sqlite_busy_timeout_seconds
+            worker_busy_timeout = worker_busy_timeout or settings.sqlite_worker_busy_timeout_seconds
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.busy_timeout, self.worker_busy_timeout = busy_timeout, worker_busy_timeout
+        self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            bind=self.engine.execution_options(rtmhub_write=True), expire_on_commit=False
-        )
+        self._bind(self.engine)
+        self._workers: Database | None = None
+
+    def _bind(self, engine: Engine) -> None:
+        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        self._write = sessionmaker(bind=engine.execution_options(rtmhub_write=True), expire_on_commit=False)
+
+    def for_workers(self) -> Database:
+        """The same engine and pool, with the workers' longer wait for the write lock."""
+        if self._workers is None:
+            view = copy.copy(self)
+            view._bind(self.engine.execution_options(rtmhub_busy_ms=int(self.worker_busy_timeout * 1000)))
+            view._workers = view
+            self._workers = view
+        return self._workers
 
     @contextmanager
     def unit_of_work(self, write: bool = True) -> Iterator[Session]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
+        """One transaction: committed when the block ends normally, rolled back otherwise. SQLite's
+        "database is locked" (the busy timeout ran out) becomes ``Unavailable``: 503 with Retry-After."""
         session = (self._write if write else self._read)()
         try:
             yield session
@@ -100,6 +150,11 @@ class Database:
                 session.commit()
             else:
                 session.rollback()
+        except OperationalError as exc:
+            session.rollback()
+            if is_locked(exc):
+                raise unavailable(exc) from exc
+            raise
         except BaseException:
             session.rollback()
             raise
@@ -112,6 +167,10 @@ class Database:
         session = self._write()
         try:
             yield session
+        except OperationalError as exc:
+            if is_locked(exc):
+                raise unavailable(exc) from exc
+            raise
         finally:
             session.rollback()
             session.close()

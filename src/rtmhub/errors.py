@@ -76,6 +76,17 @@ class PayloadTooLarge(DomainError):
     status = 413
 
 
+class Unavailable(DomainError):
+    """The service cannot do this now but will soon (the SQLite write lock stayed taken longer than the
+    request may wait, decision 23): 503 with ``Retry-After`` seconds, never a 500."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 2):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass
 class FieldProblems:
     """Collects every problem of one input before failing, so a caller fixes all at once."""

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # the client address (sign-in throttle). Empty: the direct peer is the client, whatever headers say.
     trusted_proxies: str = ""
 
+    # Waiting for SQLite's write lock (decision 23): a web or API request waits this long, then answers 503
+    # with Retry-After instead of hanging; task workers wait longer, since giving up fails a task.
+    sqlite_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    sqlite_worker_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge session cookies.

@@ -8,7 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rtmhub.errors import DomainError
+from rtmhub.db import is_locked, unavailable
+from rtmhub.errors import DomainError, Unavailable
 
 log = logging.getLogger("rtmhub")
 
@@ -32,8 +33,9 @@ def _field(loc: tuple) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
         return error_response(request, exc.status, exc.message,
-                              [(e.description, e.error_code) for e in exc.errors])
+                              [(e.description, e.error_code) for e in exc.errors], headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -55,6 +57,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
+        if is_locked(exc):
+            # A lock wait that ran out outside a unit of work (decision 23): busy, not broken.
+            return await _domain(request, unavailable(exc))
         log.exception("unhandled error (tracking id %s)", tracking_id(request))
         # Rendered by the outermost middleware, outside RequestGuard: add its trackingid header here.
         return error_response(request, 500, "An internal error occurred; report the trackingId to the operator.",

@@ -23,7 +23,7 @@ from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES
 from rtmhub.domain.packages.service import TooManyPackages, one_user_package
 from rtmhub.domain.tasks.models import MODES
 from rtmhub.domain.users import service as users
-from rtmhub.domain.users.bulk import BatchLookups, BulkWriter
+from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, Simulation
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.validation import EMAIL_MAX
@@ -172,11 +172,13 @@ def apply_row(session: Session, caller: Caller, ctx: ImportContext, row: CsvRow)
     return result
 
 
-def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list[CsvRow]) -> list[RowResult]:
+def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list[CsvRow],
+                simulation: Simulation | None = None) -> list[RowResult]:
     """Plan and apply a batch with the same rules as ``apply_row``, prefetching what the rules need
     and writing set-wise (see users/bulk.py). Raises the database's error if it still refuses the
-    batch; the caller then replays it with ``apply_row``."""
-    lookups = BatchLookups(session, ctx.customer)
+    batch; the caller then replays it with ``apply_row``. With a ``simulation`` (a preview, decision 23)
+    nothing is written: the batch sees what earlier simulated batches changed and adds its own."""
+    lookups = BatchLookups(session, ctx.customer, simulation)
     phone = BY_FIELD["phone_number"]
     extension = BY_FIELD["extension"]
     known = lookups.prefetch((r.cells.get(EMAIL, "") for r in rows), (r.cells.get(phone, "") for r in rows),
@@ -380,4 +382,4 @@ def _header_for(field_name: str | None) -> str:
     return column.header if column else field_name
 
 
-__all__ = ["MODES", "ImportContext", "Plan", "RowResult", "apply_batch", "apply_row"]
+__all__ = ["MODES", "ImportContext", "Plan", "RowResult", "Simulation", "apply_batch", "apply_row"]

@@ -3,8 +3,10 @@ resume, preview. It owns its units of work; the rules live in the domain and the
 
 Apply: each batch of rows is one transaction that also writes the rows' results and the task's
 progress, so after a crash the task resumes after ``last_line`` and no row is applied twice.
-Preview: the whole file is applied inside one transaction that is rolled back (the real rules,
-nothing kept); the results are written afterwards.
+Preview (decision 23): the same batches through the same rules, simulated: each batch is planned in a
+read transaction, with what earlier batches changed carried in memory (``Simulation``), and its results
+and progress are written in a short write transaction of their own. No transaction lasts the whole file,
+so on SQLite other customers' writes wait for one batch's results at most.
 """
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
-from rtmhub.csvfile.planner import ImportContext, RowResult, apply_batch, apply_row
+from rtmhub.csvfile.planner import ImportContext, RowResult, Simulation, apply_batch, apply_row
 from rtmhub.csvfile.reader import CsvFileError, CsvRow, open_csv
 from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
@@ -78,6 +80,7 @@ def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None
 def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS,
                 max_rows: int | None = None) -> bool:
     """Claim and run one task; False when there was none."""
+    db = db.for_workers()  # a worker waits longer for SQLite's write lock than a request (decision 23)
     with db.unit_of_work(write=False) as s:
         # A cheap read first: idle workers must not take the write lock every poll.
         waiting = s.scalar(select(Task.id).where(or_(Task.status == "queued", and_(
@@ -249,56 +252,50 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
-    for attempt in range(3):
-        try:
-            results, allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, content)
-            break
-        except IntegrityError:
-            # A concurrent change took an e-mail or number after the prefetch: simulate again. (No
-            # SAVEPOINT per batch here: hundreds of subtransactions in one transaction slow PostgreSQL.)
-            if attempt == 2:
-                _fail(db, task_id, "The organisation kept changing while the preview ran; run the preview again.")
-                return
+    allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, content)
+    if allocations is None:
+        return  # another worker took over (our lease lapsed)
     with db.unit_of_work() as s:
         task = _task(s, task_id, lock=True)
         if task.status != "running" or task.worker != worker:
             return
-        s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
-        task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
-        for start in range(0, len(results), 2000):
-            chunk = results[start:start + 2000]
-            s.execute(_TASK_ROWS.insert(), chunk)
-        for r in results:
-            tasks.count_outcome(task, r["outcome"], r["messages"])
-        task.rows_done = len(results)
-        task.last_line = results[-1]["line"] if results else 0
         tasks.finish(s, task, allocations)
 
 
 def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
-             duplicates: set[str], content: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every row through the real rules in one transaction that is rolled back."""
-    results: list[dict[str, Any]] = []
-    with db.dry_run() as s:
-        task = _task(s, task_id)
-        customer = _customer(s, task)
-        ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
-        caller = _task_caller(task)
-        rows = iter(open_csv(io.BytesIO(content)))
-        while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
-            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch, protect=False), strict=False):
-                results.append(_row_record(task_id, result, _cells(row)))
-            if not db.is_sqlite:
-                # Report progress and keep the lease from another connection. (On SQLite the dry run
-                # holds the only write lock, so no other worker can claim the task meanwhile anyway.)
-                _report(db, task_id, worker, len(results))
-        return results, tasks.allocation_snapshot(s, customer.id)
-
-
-def _report(db: Database, task_id: str, worker: str, rows_done: int) -> None:
+             duplicates: set[str], content: bytes) -> dict[str, Any] | None:
+    """Every row through the real rules, simulated batch by batch (decision 23); returns the allocation
+    snapshot the file would leave, or None when the task is no longer ours. A preview always starts over
+    (the simulated state lives in memory only), so a resumed one first clears its earlier results."""
+    simulation = Simulation()
     with db.unit_of_work() as s:
-        s.execute(update(Task).where(Task.id == task_id, Task.worker == worker, Task.status == "running")
-                  .values(rows_done=rows_done, heartbeat=utcnow()))
+        task = _task(s, task_id, lock=True)
+        if task.status != "running" or task.worker != worker:
+            return None
+        s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
+        task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
+        task.rows_done, task.last_line, task.heartbeat = 0, 0, utcnow()
+    rows = iter(open_csv(io.BytesIO(content)))
+    while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
+        # Planned in a read transaction: on SQLite no lock is taken, on PostgreSQL no row is locked.
+        with db.unit_of_work(write=False) as s:
+            task = _task(s, task_id)
+            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates)
+            results = apply_batch(s, _task_caller(task), ctx, batch, simulation)
+            records = [_row_record(task_id, result, _cells(row)) for row, result in zip(batch, results, strict=False)]
+        # The batch's results and the progress (and the lease) in one short write transaction.
+        with db.unit_of_work() as s:
+            task = _task(s, task_id, lock=True)
+            if task.status != "running" or task.worker != worker:
+                return None
+            s.execute(_TASK_ROWS.insert(), records)
+            for r in records:
+                tasks.count_outcome(task, r["outcome"], r["messages"])
+            task.rows_done += len(batch)
+            task.last_line = batch[-1].line
+            task.heartbeat = utcnow()
+    with db.unit_of_work(write=False) as s:
+        return simulation.used(tasks.allocation_snapshot(s, _task(s, task_id).customer_id))
 
 
 def _fail(db: Database, task_id: str, message: str) -> None:

@@ -37,10 +37,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from rtmhub.db import is_locked
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access import sessions
 from rtmhub.domain.access.schemas import SCOPES, Caller
-from rtmhub.errors import DomainError
+from rtmhub.errors import DomainError, Unavailable
 
 log = logging.getLogger("rtmhub.web")
 HERE = Path(__file__).parent
@@ -299,10 +300,12 @@ def error_page(request: Request, status: int, message: str | None = None) -> HTM
     _ = ctx._
     titles = {400: _("The request could not be handled"), 403: _("Not allowed"), 404: _("Not found"),
               409: _("Conflict"), 413: _("Too large"), 429: _("Too many attempts"),
-              500: _("Something went wrong")}
+              500: _("Something went wrong"), 503: _("Busy, try again")}
     texts = {403: _("You do not have access to this page or action."),
              404: _("The page does not exist, or it is not yours to see."),
-             500: _("An unexpected error occurred. Report the tracking id to your operator.")}
+             500: _("An unexpected error occurred. Report the tracking id to your operator."),
+             503: _("The service is busy with another change. Wait a few seconds and try again; nothing was "
+                    "changed.")}
     return render(ctx, "error.html", http_status=status, title=titles.get(status, titles[400]),
                   text=texts.get(status), detail=message,
                   tracking=getattr(request.state, "tracking_id", ""))
@@ -343,12 +346,19 @@ class WebRoute(APIRoute):
                 _ = make_gettext(request.state.lang)
                 response = error_page(request, 403, _(
                     "The form has expired or did not come from this site. Reload the page and try again."))
+            except Unavailable as exc:
+                # The write lock stayed taken longer than a request waits (decision 23).
+                response = error_page(request, 503)
+                response.headers["Retry-After"] = str(exc.retry_after)
             except DomainError as exc:
                 response = error_page(request, exc.status if exc.status in (400, 403, 404, 409, 413) else 400,
                                       exc.message)
             except Exception as exc:  # noqa: BLE001 - a page never answers with a bare traceback
                 status = getattr(exc, "status_code", None)
-                if isinstance(status, int) and 400 <= status < 500:
+                if is_locked(exc):
+                    response = error_page(request, 503)
+                    response.headers["Retry-After"] = "2"
+                elif isinstance(status, int) and 400 <= status < 500:
                     response = error_page(request, status if status in (400, 413) else 400, str(exc))
                 else:
                     log.exception("web page failed (tracking id %s)", getattr(request.state, "tracking_id", ""))

@@ -7,12 +7,18 @@ which the batch's transaction holds locked (PostgreSQL ``FOR UPDATE``; SQLite's 
 no other writer can take units between the count and the batch's single UPDATE per package.
 If the database still refuses the batch (a concurrent writer took an e-mail or number after the
 prefetch), the caller replays the batch row by row.
+
+Simulated (a preview, decision 23): the same lookups and writer with a ``Simulation``, which carries what
+earlier batches of the file changed (who holds which e-mail, number and extension; units taken or freed)
+from one read transaction to the next; ``flush`` then writes nothing and hands the batch's effects on.
+The rules run exactly as for an import: only where their answers are kept differs.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, text, update
@@ -42,12 +48,30 @@ def _phone_key(value: str) -> str:
     return re.sub(r"[\s\-]", "", value)
 
 
+@dataclass
+class Simulation:
+    """What the simulated batches of one file changed so far, as a rolled-back transaction would hold it:
+    the owner (None: freed) of each e-mail key, number and (location, extension) the file's rows took or
+    freed, and the units each package gained or lost. Later batches answer from it before the database."""
+
+    emails: dict[str, str | None] = field(default_factory=dict)
+    phones: dict[str, str | None] = field(default_factory=dict)
+    extensions: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    delta: Counter[str] = field(default_factory=Counter)
+
+    def used(self, allocations: dict[str, Any]) -> dict[str, Any]:
+        """An allocation snapshot (``{package: {"used", "allocation"}}``) with the simulated units."""
+        return {p: {**v, "used": v["used"] + self.delta.get(p, 0)} for p, v in allocations.items()}
+
+
 class BatchLookups(Lookups):
     """Answers from a batch's prefetch, kept current as the batch's rows are applied; anything not
-    prefetched (e.g. a value the rules normalised differently) is asked of the database."""
+    prefetched (e.g. a value the rules normalised differently) is asked of the database. With a
+    ``simulation``, what earlier simulated batches changed comes first."""
 
-    def __init__(self, session: Session, customer: Customer):
+    def __init__(self, session: Session, customer: Customer, simulation: Simulation | None = None):
         super().__init__(session, customer)
+        self.simulation = simulation
         self.emails: dict[str, str] = {}
         self.phones: dict[str, str] = {}
         self.extensions: dict[tuple[str, str], str] = {}
@@ -89,29 +113,42 @@ class BatchLookups(Lookups):
         return users
 
     def email_owner(self, key: str) -> str | None:
+        if self.simulation is not None and key in self.simulation.emails:
+            return self.simulation.emails[key]
         return self.emails.get(key) if key in self._known_emails else super().email_owner(key)
 
     def phone_owner(self, number: str) -> str | None:
+        if self.simulation is not None and number in self.simulation.phones:
+            return self.simulation.phones[number]
         return self.phones.get(number) if number in self._known_phones else super().phone_owner(number)
 
     def extension_owner(self, location_id: str, extension: str) -> str | None:
+        if self.simulation is not None and (location_id, extension) in self.simulation.extensions:
+            return self.simulation.extensions[(location_id, extension)]
         if extension in self._known_extensions:
             return self.extensions.get((location_id, extension))
         return super().extension_owner(location_id, extension)
 
     def moved(self, user_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         """Record that ``user_id`` now holds ``after``'s values and no longer ``before``'s."""
+        sim = self.simulation
         for state, owner in ((before, None), (after, user_id)):
             if not state:
                 continue
             if state["email"]:
                 key = state["email"].lower()
                 self._set(self.emails, self._known_emails, key, key, owner)
+                if sim is not None:
+                    sim.emails[key] = owner
             if state["phone_number"]:
                 self._set(self.phones, self._known_phones, state["phone_number"], state["phone_number"], owner)
+                if sim is not None:
+                    sim.phones[state["phone_number"]] = owner
             if state["extension"] and state["location_id"]:
-                self._set(self.extensions, self._known_extensions, (state["location_id"], state["extension"]),
-                          state["extension"], owner)
+                slot = (state["location_id"], state["extension"])
+                self._set(self.extensions, self._known_extensions, slot, state["extension"], owner)
+                if sim is not None:
+                    sim.extensions[slot] = owner
 
     @staticmethod
     def _set(mapping: dict, known: set, key: Any, known_key: str, owner: str | None) -> None:
@@ -131,16 +168,18 @@ class BulkWriter:
 
     def __init__(self, session: Session, caller: Caller, customer: Customer, lookups: BatchLookups):
         self.session, self.caller, self.customer, self.lookups = session, caller, customer, lookups
+        self.simulation = lookups.simulation
         # R53 once per batch, as create_user/update_user/delete_user check it per row: a sub-partner
         # suspended while a task runs stops the task's next batch exactly as it would stop a row.
         self._refusal = _refusal(session, caller, customer.partner_id, deleting=False)
         self._delete_refusal = _refusal(session, caller, customer.partner_id, deleting=True)
         stmt = select(CustomerPackage.package, CustomerPackage.used, CustomerPackage.allocation).where(
             CustomerPackage.customer_id == customer.id, CustomerPackage.package.not_in(BASE_LICENCES))
-        if session.get_bind().dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql" and self.simulation is None:
             stmt = stmt.with_for_update()
         self.units = {p: (used, allocation) for p, used, allocation in session.execute(stmt)}
-        self.delta: Counter[str] = Counter()
+        # Simulated, the units earlier batches took or freed count too (they are in no row yet).
+        self.delta: Counter[str] = Counter(self.simulation.delta) if self.simulation is not None else Counter()
         self.inserts: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.deletes: list[str] = []
@@ -201,6 +240,11 @@ class BulkWriter:
         self.audits.append(audit.event(self.caller, action, "user", user_id, self.customer.id, before, after))
 
     def flush(self) -> None:
+        if self.simulation is not None:
+            # Nothing is written: the batch's effects go on to the next batch (the lookups already
+            # recorded who holds what).
+            self.simulation.delta = self.delta
+            return
         s = self.session
         if self.deletes:
             s.execute(delete(_USERS).where(_USERS.c.id.in_(self.deletes)))
