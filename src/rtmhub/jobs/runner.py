@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter
 from dataclasses import replace
@@ -37,6 +38,9 @@ from rtmhub.ops import metrics
 log = logging.getLogger("rtmhub.worker")
 BATCH_ROWS = 500
 LEASE = timedelta(seconds=60)
+_BATCH_PAUSE = 0.005  # seconds an import on SQLite leaves the write lock free between batches
+_LOCK_BUDGET = 0.25  # seconds an import's batch should hold SQLite's write lock (decision 23)
+_MIN_BATCH = 25
 _TASK_ROWS = cast(Table, TaskRow.__table__)
 
 
@@ -154,20 +158,22 @@ def _task_caller(task: Task) -> Caller:
 
 def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, set[Column], set[str]]:
     """Count rows and find e-mails that occur twice (both rows are errors)."""
-    with db.unit_of_work() as s:
-        task = _task(s, task_id)
+    # Read in a read transaction, the count written in a short write one: parsing a large file under
+    # SQLite's write lock would stop every other customer's writes meanwhile (decision 23).
+    with db.unit_of_work(write=False) as s:
         content = tasks.task_file(s, task_id)
-        reader = open_csv(io.BytesIO(content), max_rows=max_rows)
-        counts: Counter[str] = Counter()
-        total = 0
-        for row in reader:
-            total += 1
-            value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
-            if value:
-                counts[value] += 1
-        task.total_rows = total
-        suspended = {e.column for e in reader.header_map.entries if e.suspended}
-        return content, suspended, {e for e, n in counts.items() if n > 1}
+    reader = open_csv(io.BytesIO(content), max_rows=max_rows)
+    counts: Counter[str] = Counter()
+    total = 0
+    for row in reader:
+        total += 1
+        value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
+        if value:
+            counts[value] += 1
+    with db.unit_of_work() as s:
+        _task(s, task_id).total_rows = total
+    suspended = {e.column for e in reader.header_map.entries if e.suspended}
+    return content, suspended, {e for e, n in counts.items() if n > 1}
 
 
 _EMAIL_ECHO = cast(Any, TaskRow.__table__).c.email.type.length
@@ -218,13 +224,19 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
     with db.unit_of_work(write=False) as s:
         resume_after = _task(s, task_id).last_line
     rows = (r for r in open_csv(io.BytesIO(content)) if r.line > resume_after)
+    size = batch_rows
     while True:
-        batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
+        if db.is_sqlite:
+            # Between two batches the write lock is free: a moment for other customers' waiting writers,
+            # which poll for it every 2 ms (decision 23), before this task takes it again.
+            time.sleep(_BATCH_PAUSE)
+        batch = [r for _, r in zip(range(size), rows, strict=False)]
         with db.unit_of_work() as s:
             # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it commits
             # (claim skips the locked row), so a takeover can never re-apply rows it is applying (PostgreSQL;
             # on SQLite the write transaction is exclusive anyway).
             task = _task(s, task_id, lock=True)
+            held = time.monotonic()  # the lock is ours from here (waiting for it is not holding it)
             if task.status != "running" or task.worker != worker:
                 return  # another worker took over (our lease lapsed)
             if task.cancel_requested:
@@ -244,6 +256,19 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             task.rows_done += len(batch)
             task.last_line = batch[-1].line
             task.heartbeat = utcnow()
+        if db.is_sqlite:
+            size = _next_size(size, batch_rows, time.monotonic() - held)
+
+
+def _next_size(size: int, most: int, held: float) -> int:
+    """On SQLite a batch holds the only write lock: keep each hold near ``_LOCK_BUDGET`` seconds (other
+    customers' writes wait at most about that, decision 23) by halving the batch after a longer hold and
+    growing it back, up to the configured size, after a short one."""
+    if held > _LOCK_BUDGET:
+        return max(_MIN_BATCH, size // 2)
+    if held < _LOCK_BUDGET / 3:
+        return min(most, size * 2)
+    return size
 
 
 def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, batch_rows: int) -> None:
