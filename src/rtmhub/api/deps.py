@@ -14,7 +14,7 @@ from rtmhub.db import Database
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
-from rtmhub.errors import NotFound, ValidationFailed
+from rtmhub.errors import NotFound, Unavailable, ValidationFailed
 
 log = logging.getLogger("rtmhub.api")
 
@@ -45,7 +45,7 @@ def _record_use(db: Database, token_id: str) -> None:
     try:
         with db.unit_of_work() as session:
             access.touch_token(session, token_id)
-    except OperationalError:
+    except (OperationalError, Unavailable):  # Unavailable: the lock not got in time (decision 23)
         log.warning("could not record the use of API token %s (database busy)", token_id)
 
 

@@ -164,7 +164,7 @@ def _signed_in_admin(request: Request, payload: dict[str, Any]) -> str | None:
         try:
             with db.unit_of_work() as s:
                 sessions.touch(s, sid)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, Unavailable):
             # A busy database delays the idle clock by a minute at most; not a reason to refuse the page.
             log.warning("could not record session use (tracking id %s)", getattr(request.state, "tracking_id", ""))
     return active.admin_id
