@@ -163,3 +163,27 @@ def test_a_write_that_cannot_get_the_lock_is_a_503_with_retry_after(db, world):
     finally:
         holder.close()
         impatient.dispose()
+
+
+def test_a_form_that_cannot_get_the_lock_is_a_503_page(db, world):
+    """SQLite: a page's form POST while another connection holds the write lock: the busy page (503,
+    Retry-After), not the form re-rendered with an error and never a 500."""
+    if not db.is_sqlite:
+        pytest.skip("the write lock is SQLite's")
+    from tests.web.test_pages import csrf_of, sign_in
+
+    impatient = Database(db.url, busy_timeout=0.5, worker_busy_timeout=5)
+    app = create_app(Settings(database_url=db.url, inprocess_worker=False), database=impatient)
+    holder = sqlite3.connect(db.url.split("///", 1)[1], isolation_level=None)
+    try:
+        with TestClient(app, base_url="http://testserver") as client:
+            sign_in(client, "full@b.example")
+            token = csrf_of(client.get("/customers").text)
+            holder.execute("BEGIN IMMEDIATE")
+            r = client.post(f"/customers/{world.raw['cb']}/hub/settings", data={"name": "Uusi", "csrf_token": token})
+            holder.execute("ROLLBACK")
+            assert r.status_code == 503, r.text[:500]
+            assert r.headers["Retry-After"].isdigit()
+    finally:
+        holder.close()
+        impatient.dispose()

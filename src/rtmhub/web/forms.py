@@ -85,7 +85,7 @@ def submit(ctx: Ctx, work: Callable[[Session], str], rerender: Callable[[Errors]
     except FormInvalid as exc:
         return _invalid(rerender, exc.errors)
     except DomainError as exc:
-        if exc.status in (403, 404):
+        if exc.status in (403, 404, 503):  # 503: the lock not got in time, the route's busy page (decision 23)
             raise
         return _invalid(rerender, explain(exc) if explain else errors_of(ctx, exc, mapping, default))
     return RedirectResponse(target, status_code=303)
