@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,7 @@ from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import service as tasks
-from rtmhub.domain.tasks.models import FINISHED, Task, TaskRow
+from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
 from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")
@@ -149,22 +149,34 @@ def _task_caller(task: Task) -> Caller:
     return replace(Caller.operator(actor=task.created_by), request_id=task.id)
 
 
-def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, set[Column], set[str]]:
-    """Count rows and find e-mails that occur twice (both rows are errors)."""
+def _open_file(db: Database, task_id: str) -> BinaryIO:
+    """The task's stored file as a binary stream. Each chunk is read in a short read-only unit of its own,
+    so a reader that spans many batches holds no transaction between chunks and one chunk in memory."""
+    def fetch(seq: int) -> bytes | None:
+        with db.unit_of_work(write=False) as s:
+            return tasks.file_chunk(s, task_id, seq)
+
+    return cast(BinaryIO, io.BufferedReader(tasks.FileStream(fetch), CHUNK_BYTES))
+
+
+def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str]]:
+    """Count rows and find e-mails that occur twice (both rows are errors). The file is read outside any
+    writing transaction; only the row count is written, in a short one."""
+    with db.unit_of_work(write=False) as s:
+        if not tasks.has_file(s, task_id):
+            raise CsvFileError("The task's file was deleted before the task ran; upload the file again.")
+    reader = open_csv(_open_file(db, task_id), max_rows=max_rows)
+    counts: Counter[str] = Counter()
+    total = 0
+    for row in reader:
+        total += 1
+        value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
+        if value:
+            counts[value] += 1
     with db.unit_of_work() as s:
-        task = _task(s, task_id)
-        content = tasks.task_file(s, task_id)
-        reader = open_csv(io.BytesIO(content), max_rows=max_rows)
-        counts: Counter[str] = Counter()
-        total = 0
-        for row in reader:
-            total += 1
-            value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
-            if value:
-                counts[value] += 1
-        task.total_rows = total
-        suspended = {e.column for e in reader.header_map.entries if e.suspended}
-        return content, suspended, {e for e, n in counts.items() if n > 1}
+        _task(s, task_id).total_rows = total
+    suspended = {e.column for e in reader.header_map.entries if e.suspended}
+    return suspended, {e for e, n in counts.items() if n > 1}
 
 
 _EMAIL_ECHO = cast(Any, TaskRow.__table__).c.email.type.length
@@ -208,13 +220,13 @@ def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvR
 
 def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
     try:
-        content, suspended, duplicates = _prepare(db, task_id, max_rows)
+        suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
     with db.unit_of_work(write=False) as s:
         resume_after = _task(s, task_id).last_line
-    rows = (r for r in open_csv(io.BytesIO(content)) if r.line > resume_after)
+    rows = (r for r in open_csv(_open_file(db, task_id)) if r.line > resume_after)
     while True:
         batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
         with db.unit_of_work() as s:
@@ -245,13 +257,13 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
 
 def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, batch_rows: int) -> None:
     try:
-        content, suspended, duplicates = _prepare(db, task_id, max_rows)
+        suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
     for attempt in range(3):
         try:
-            results, allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, content)
+            results, allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates)
             break
         except IntegrityError:
             # A concurrent change took an e-mail or number after the prefetch: simulate again. (No
@@ -276,7 +288,7 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
 
 
 def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
-             duplicates: set[str], content: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+             duplicates: set[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every row through the real rules in one transaction that is rolled back."""
     results: list[dict[str, Any]] = []
     with db.dry_run() as s:
@@ -284,7 +296,7 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
         customer = _customer(s, task)
         ctx = ImportContext.load(s, customer, task.mode, suspended, duplicates)
         caller = _task_caller(task)
-        rows = iter(open_csv(io.BytesIO(content)))
+        rows = iter(open_csv(_open_file(db, task_id)))
         while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
             for row, result in zip(batch, _apply_rows(s, caller, ctx, batch, protect=False), strict=False):
                 results.append(_row_record(task_id, result, _cells(row)))
@@ -301,9 +313,27 @@ def _report(db: Database, task_id: str, worker: str, rows_done: int) -> None:
                   .values(rows_done=rows_done, heartbeat=utcnow()))
 
 
+# --- retention of uploaded files ------------------------------------------------------------
+
+def purge_task_files(db: Database, retention_days: int, batch: int = 100) -> int:
+    """Delete the files of ended tasks uploaded more than ``retention_days`` ago, in short transactions of
+    ``batch`` tasks (a large backlog never holds the write lock long); results and error reports stay."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    purged = 0
+    while True:
+        with db.unit_of_work() as s:
+            n = tasks.purge_files(s, cutoff, batch)
+        purged += n
+        if n < batch:
+            break
+    if purged:
+        log.info("deleted the files of %d task(s) older than %d days", purged, retention_days)
+    return purged
+
+
 def _fail(db: Database, task_id: str, message: str) -> None:
     with db.unit_of_work() as s:
         tasks.fail(_task(s, task_id), message)
 
 
-__all__ = ["BATCH_ROWS", "LEASE", "claim", "run_pending", "run_task", "worker_name"]
+__all__ = ["BATCH_ROWS", "LEASE", "claim", "purge_task_files", "run_pending", "run_task", "worker_name"]
