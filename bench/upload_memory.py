@@ -44,9 +44,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "bench"))
-    import bulk_import
     import httpx
 
+    import bulk_import
     from rtmhub.db import Database
     from rtmhub.domain.access import service as access
     from rtmhub.domain.access.schemas import Caller
@@ -56,8 +56,9 @@ def main() -> None:
         info = bulk_import.setup_database(url, 1)
         db = Database(url)
         with db.unit_of_work() as s:
-            from rtmhub.domain.partners.models import Partner
             from sqlalchemy import select
+
+            from rtmhub.domain.partners.models import Partner
 
             partner = s.scalar(select(Partner))
             access.create_admin(s, Caller.operator("bench"), email="uploader@partner.example",
@@ -101,7 +102,8 @@ def main() -> None:
             peak = _kib(server.pid, "VmHWM")
             print(f"database {args.database}; file {size / 1e6:.0f} MB; status {r.status_code} in {elapsed:.1f} s")
             print(f"server RSS before {before / 1024:.0f} MiB (peak so far {before_peak / 1024:.0f} MiB); "
-                  f"peak during the upload {peak / 1024:.0f} MiB; added {(peak - max(before, before_peak)) / 1024:.0f} MiB")
+                  f"peak during the upload {peak / 1024:.0f} MiB; "
+                  f"added {(peak - max(before, before_peak)) / 1024:.0f} MiB")
         finally:
             server.terminate()
             server.wait(10)
