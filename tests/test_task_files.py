@@ -196,7 +196,7 @@ def test_retention_deletes_old_files_keeps_results_and_spares_queued_and_running
     _age(db, _raw(running), 40, status="running")
     _age(db, _raw(recent), 29)
 
-    Worker(db).purge_files()  # what every worker poll does, at most every few minutes
+    Worker(db).run_once()  # a worker's poll deletes expired files first (at most every few minutes)
 
     assert chunks(db, _raw(preview)) == []
     for kept in (recent, queued, running):
@@ -210,7 +210,11 @@ def test_retention_deletes_old_files_keeps_results_and_spares_queued_and_running
     assert client.get(f"/v1/tasks/{preview['id']}/errors.csv", headers=world.auth("a_full")).content \
         == report.content
     assert rows(client, world, preview["id"])
-    # A second run finds nothing more to delete.
+    # The worker then ran the queued task; once it has ended, its (old) file goes at the next purge, the
+    # running task's still stays.
+    assert wait(client, world, queued["id"])["status"] == "completed"
+    assert runner.purge_task_files(db, 30) == 1
+    assert chunks(db, _raw(queued)) == [] and chunks(db, _raw(running)) and chunks(db, _raw(recent))
     assert runner.purge_task_files(db, 30) == 0
 
 
