@@ -139,6 +139,15 @@ def test_upload_limit_is_counted_while_streaming(make_client, world, db):
     assert str(limit) in body["message"], body
 
 
+def test_an_empty_upload_is_refused_as_empty(make_client, world, db):
+    client = make_client()
+    for content in (b"", b"\r\n\r\n"):
+        body = assert_error_shape(upload(client, world, content), 400, f"empty upload {content!r}")
+        assert "The file is empty" in body["message"], body
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Task)) == 0
+
+
 # --- quota -----------------------------------------------------------------------------------
 
 def test_quota_refuses_with_413_and_deleting_a_task_frees_space(make_client, world, db):

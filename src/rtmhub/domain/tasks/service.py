@@ -56,7 +56,7 @@ def create_import(session: Session, caller: Caller, customer_id: str, *, file_na
     session.add(task)
     session.flush()
     store_file(session, task, stream, quota_bytes=quota_bytes)
-    columns = read_header(open_file(session, task.id))
+    columns = read_header(_stream(session, task.id))  # an empty upload has no chunk: the check says "empty"
     record(session, caller, "task.create", "task", task.id, customer.id, None,
            {"type": task.type, "mode": mode, "file": task.file_name, "columns": list(columns)})
     return task
@@ -248,11 +248,15 @@ class FileStream(io.RawIOBase):
         return n
 
 
+def _stream(session: Session, task_id: str) -> BinaryIO:
+    return typed(BinaryIO, io.BufferedReader(FileStream(lambda seq: file_chunk(session, task_id, seq)), CHUNK_BYTES))
+
+
 def open_file(session: Session, task_id: str) -> BinaryIO:
     """The task's file as a binary stream read through ``session``."""
     if not _has_file(session, task_id):
         raise Conflict("The task's file was deleted; upload the file again.")
-    return typed(BinaryIO, io.BufferedReader(FileStream(lambda seq: file_chunk(session, task_id, seq)), CHUNK_BYTES))
+    return _stream(session, task_id)
 
 
 def has_file(session: Session, task_id: str) -> bool:
