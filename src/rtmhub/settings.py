@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
     sqlite_worker_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
+    # --- uploaded task files (decision 24) ---
+    # Bytes of uploaded CSV files a customer may keep stored at once (every task's file counts until the task
+    # is deleted or its file expires); an upload past it is refused with 413.
+    task_file_quota_bytes: int = Field(default=1 << 30, ge=1)
+    # Days an uploaded file is kept; a worker then deletes it (never a queued or running task's), while the
+    # task, its row results and its error report stay.
+    task_file_retention_days: int = Field(default=30, ge=1)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         # A default secret outside development would let anyone forge session cookies.

@@ -1,7 +1,7 @@
 """rtmhub additions under /v1: manual add of up to 25 users, CSV preview/import tasks, export."""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, BinaryIO, Literal, cast
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -19,7 +19,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import Task, TaskRow
 from rtmhub.domain.users import service as users
-from rtmhub.errors import DomainError, PayloadTooLarge, ValidationFailed
+from rtmhub.errors import DomainError, ValidationFailed
 from rtmhub.jobs import exports, imports
 
 router = APIRouter(prefix="/v1", tags=["bulk users"], responses=ERRORS)
@@ -85,22 +85,22 @@ def csv_template(caller: CallerDep):
 
 
 @router.post("/userImports", status_code=202)
-async def upload_import(request: Request, db: DB, caller: CallerDep,
-                        file: Annotated[UploadFile, File(description="CSV file in the Control Hub format")],
-                        orgId: Annotated[str, Form(max_length=200)],
-                        mode: Annotated[Literal["add", "add-remove"], Form()] = "add",
-                        preview: Annotated[bool, Form()] = True):
+def upload_import(request: Request, db: DB, caller: CallerDep,
+                  file: Annotated[UploadFile, File(description="CSV file in the Control Hub format")],
+                  orgId: Annotated[str, Form(max_length=200)],
+                  mode: Annotated[Literal["add", "add-remove"], Form()] = "add",
+                  preview: Annotated[bool, Form()] = True):
     """Upload a CSV file: a preview task (dry run) by default, or an import task with preview=false."""
+    # A plain (threadpool) route: the file is copied into the database chunk by chunk from Starlette's
+    # spooled temporary file, blocking reads that must not run on the event loop.
     access.require_scope(caller, PEOPLE_WRITE, write=True)
     settings = request.app.state.settings
-    content = await file.read(settings.max_upload_bytes + 1)
-    if len(content) > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes; split it or raise "
-                              "RTMHUB_MAX_UPLOAD_BYTES.")
     with db.unit_of_work() as s:
         customer = org_customer(s, caller, orgId, write=True, required=True)
-        task = imports.submit_import(s, caller, customer.id, file_name=file.filename or "users.csv", content=content,
-                                     mode=mode, preview=preview, max_rows=settings.csv_max_rows or None)
+        task = imports.submit_import(s, caller, customer.id, file_name=file.filename or "users.csv",
+                                     content=cast(BinaryIO, file.file), mode=mode, preview=preview,
+                                     max_rows=settings.csv_max_rows or None, max_bytes=settings.max_upload_bytes,
+                                     quota_bytes=settings.task_file_quota_bytes)
         return _task_with_org(s, caller, task)
 
 
@@ -150,10 +150,12 @@ def download_error_report(taskId: str, db: DB, caller: CallerDep):
 
 
 @router.post("/tasks/{taskId}/apply", status_code=202)
-def apply_preview(taskId: str, db: DB, caller: CallerDep):
+def apply_preview(request: Request, taskId: str, db: DB, caller: CallerDep):
     access.require_scope(caller, PEOPLE_WRITE, write=True)
+    quota = request.app.state.settings.task_file_quota_bytes
     with db.unit_of_work() as s:
-        return _task_with_org(s, caller, tasks.apply_preview(s, caller, decode_or_404("TASK", taskId, "Task")))
+        return _task_with_org(s, caller, tasks.apply_preview(s, caller, decode_or_404("TASK", taskId, "Task"),
+                                                             quota_bytes=quota))
 
 
 @router.post("/tasks/{taskId}/cancel")

@@ -272,11 +272,13 @@ def users_import(
     from rtmhub.jobs.imports import submit_import
     from rtmhub.jobs.worker import Worker
 
-    content = file.read()
+    settings = get_settings()
     with _unit() as (s, caller):
         c = _resolve_customer(s, caller, customer)
-        task = submit_import(s, caller, c.id, file_name=getattr(file, "name", "users.csv"), content=content,
-                             mode=mode, preview=dry_run, max_rows=get_settings().csv_max_rows or None)
+        # The open file itself: it is stored chunk by chunk, never read whole into memory.
+        task = submit_import(s, caller, c.id, file_name=getattr(file, "name", "users.csv"), content=file,
+                             mode=mode, preview=dry_run, max_rows=settings.csv_max_rows or None,
+                             quota_bytes=settings.task_file_quota_bytes)
         task_id = task.id
     db = Database(get_settings().database_url)
     helper = Worker(db, poll_seconds=0.2)  # works alone, and shares the queue with `rtmhub worker`s

@@ -19,7 +19,7 @@ import uuid
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import service as tasks
-from rtmhub.domain.tasks.models import FINISHED, Task, TaskRow
+from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
 from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")
@@ -156,13 +156,24 @@ def _task_caller(task: Task) -> Caller:
     return replace(Caller.operator(actor=task.created_by), request_id=task.id)
 
 
-def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, set[Column], set[str]]:
-    """Count rows and find e-mails that occur twice (both rows are errors)."""
-    # Read in a read transaction, the count written in a short write one: parsing a large file under
-    # SQLite's write lock would stop every other customer's writes meanwhile (decision 23).
+def _open_file(db: Database, task_id: str) -> BinaryIO:
+    """The task's stored file as a binary stream. Each chunk is read in a short read-only unit of its own,
+    so a reader that spans many batches holds no transaction between chunks and one chunk in memory."""
+    def fetch(seq: int) -> bytes | None:
+        with db.unit_of_work(write=False) as s:
+            return tasks.file_chunk(s, task_id, seq)
+
+    return cast(BinaryIO, io.BufferedReader(tasks.FileStream(fetch), CHUNK_BYTES))
+
+
+def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str]]:
+    """Count rows and find e-mails that occur twice (both rows are errors). The file is read outside any
+    writing transaction; only the row count is written, in a short one: parsing a large file under SQLite's
+    write lock would stop every other customer's writes meanwhile (decision 23)."""
     with db.unit_of_work(write=False) as s:
-        content = tasks.task_file(s, task_id)
-    reader = open_csv(io.BytesIO(content), max_rows=max_rows)
+        if not tasks.has_file(s, task_id):
+            raise CsvFileError("The task's file was deleted before the task ran; upload the file again.")
+    reader = open_csv(_open_file(db, task_id), max_rows=max_rows)
     counts: Counter[str] = Counter()
     total = 0
     for row in reader:
@@ -173,7 +184,7 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[bytes, s
     with db.unit_of_work() as s:
         _task(s, task_id).total_rows = total
     suspended = {e.column for e in reader.header_map.entries if e.suspended}
-    return content, suspended, {e for e, n in counts.items() if n > 1}
+    return suspended, {e for e, n in counts.items() if n > 1}
 
 
 _EMAIL_ECHO = cast(Any, TaskRow.__table__).c.email.type.length
@@ -217,13 +228,13 @@ def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvR
 
 def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
     try:
-        content, suspended, duplicates = _prepare(db, task_id, max_rows)
+        suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
     with db.unit_of_work(write=False) as s:
         resume_after = _task(s, task_id).last_line
-    rows = (r for r in open_csv(io.BytesIO(content)) if r.line > resume_after)
+    rows = (r for r in open_csv(_open_file(db, task_id)) if r.line > resume_after)
     size = batch_rows
     while True:
         if db.is_sqlite:
@@ -273,11 +284,11 @@ def _next_size(size: int, most: int, held: float) -> int:
 
 def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, batch_rows: int) -> None:
     try:
-        content, suspended, duplicates = _prepare(db, task_id, max_rows)
+        suspended, duplicates = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
-    allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, content)
+    allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates)
     if allocations is None:
         return  # another worker took over (our lease lapsed)
     with db.unit_of_work() as s:
@@ -288,7 +299,7 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
 
 
 def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
-             duplicates: set[str], content: bytes) -> dict[str, Any] | None:
+             duplicates: set[str]) -> dict[str, Any] | None:
     """Every row through the real rules, simulated batch by batch (decision 23); returns the allocation
     snapshot the file would leave, or None when the task is no longer ours. A preview always starts over
     (the simulated state lives in memory only), so a resumed one first clears its earlier results."""
@@ -300,7 +311,7 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
         s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
         task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
         task.rows_done, task.last_line, task.heartbeat = 0, 0, utcnow()
-    rows = iter(open_csv(io.BytesIO(content)))
+    rows = iter(open_csv(_open_file(db, task_id)))
     while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
         # Planned in a read transaction: on SQLite no lock is taken, on PostgreSQL no row is locked.
         with db.unit_of_work(write=False) as s:
@@ -323,9 +334,27 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
         return simulation.used(tasks.allocation_snapshot(s, _task(s, task_id).customer_id))
 
 
+# --- retention of uploaded files ------------------------------------------------------------
+
+def purge_task_files(db: Database, retention_days: int, batch: int = 100) -> int:
+    """Delete the files of ended tasks uploaded more than ``retention_days`` ago, in short transactions of
+    ``batch`` tasks (a large backlog never holds the write lock long); results and error reports stay."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    purged = 0
+    while True:
+        with db.unit_of_work() as s:
+            n = tasks.purge_files(s, cutoff, batch)
+        purged += n
+        if n < batch:
+            break
+    if purged:
+        log.info("deleted the files of %d task(s) older than %d days", purged, retention_days)
+    return purged
+
+
 def _fail(db: Database, task_id: str, message: str) -> None:
     with db.unit_of_work() as s:
         tasks.fail(_task(s, task_id), message)
 
 
-__all__ = ["BATCH_ROWS", "LEASE", "claim", "run_pending", "run_task", "worker_name"]
+__all__ = ["BATCH_ROWS", "LEASE", "claim", "purge_task_files", "run_pending", "run_task", "worker_name"]

@@ -48,15 +48,26 @@ class Task(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bytes of the uploaded file still stored (TaskFileChunk rows): the customer's quota sums these, so the
+    # check reads one column per task instead of measuring blobs. 0 once the file is deleted.
+    file_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When retention deleted the file (results and error report stay); None while it is stored.
+    file_deleted: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class TaskFile(Base):
-    """The uploaded file, kept in the database so a worker on any machine can read it."""
+CHUNK_BYTES = 1_048_576  # one stored piece of an uploaded file: memory per upload or read stays about this
 
-    __tablename__ = "task_files"
+
+class TaskFileChunk(Base):
+    """One piece of a task's uploaded file, kept in the database so a worker on any machine can read it.
+    An upload is written piece by piece as it streams in and read back the same way, so no process ever
+    holds a whole file (decision 24)."""
+
+    __tablename__ = "task_file_chunks"
 
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class TaskRow(Base):

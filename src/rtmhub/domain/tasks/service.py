@@ -3,13 +3,18 @@ does in its own transactions (counting a row's outcome, finishing, failing, the 
 
 Every function takes the caller's Session and never commits. The task runner of the application layer
 (jobs/runner.py), which claims tasks and applies their rows batch by batch, owns the transactions;
-reading the file belongs to the CSV package, so ``create_import`` receives the header its caller checked.
+reading the file as CSV belongs to the CSV package, so ``create_import`` is given the caller's header check.
+A task's file is stored as chunks (``TaskFileChunk``) and read back as a stream (``open_file``, ``FileStream``).
 """
 from __future__ import annotations
 
-from typing import Any
+import io
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, BinaryIO
+from typing import cast as typed
 
-from sqlalchemy import String, cast, delete, select
+from sqlalchemy import String, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -18,8 +23,8 @@ from rtmhub.domain.access.service import get_customer, require_writable
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.packages.models import BASE_LICENCES
-from rtmhub.domain.tasks.models import FINISHED, MODES, Task, TaskFile, TaskRow
-from rtmhub.errors import Conflict, NotFound, ValidationFailed
+from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, MODES, Task, TaskFileChunk, TaskRow
+from rtmhub.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 
 TASK_TYPES = ("csv_preview", "csv_import")
 
@@ -38,36 +43,48 @@ def authorise_import(session: Session, caller: Caller, customer_id: str, *, mode
     return customer
 
 
-def create_import(session: Session, caller: Caller, customer_id: str, *, file_name: str, content: bytes,
-                  columns: list[str], mode: str = "add", preview: bool = True) -> Task:
-    """Queue a preview or an import of ``content``, whose header the caller has already checked (a broken
-    file is refused when it is uploaded, not later by a worker); ``columns`` are the header's column
-    names, kept in the task's audit event."""
+def create_import(session: Session, caller: Caller, customer_id: str, *, file_name: str, stream: BinaryIO,
+                  read_header: Callable[[BinaryIO], list[str]], mode: str = "add", preview: bool = True,
+                  quota_bytes: int | None = None) -> Task:
+    """Queue a preview or an import of the file ``stream`` yields. The file is stored chunk by chunk as it is
+    read (never whole in memory) and counted against the customer's quota; then ``read_header``, the
+    caller's CSV check, reads the stored file's start, so a broken file is refused when it is uploaded, not
+    later by a worker. The header's column names go into the task's audit event."""
     customer = authorise_import(session, caller, customer_id, mode=mode, preview=preview)
     task = Task(type="csv_preview" if preview else "csv_import", customer_id=customer.id, mode=mode,
                 file_name=(file_name or "users.csv")[:255], status="queued", created_by=caller.actor)
     session.add(task)
     session.flush()
-    session.add(TaskFile(task_id=task.id, content=content))
+    store_file(session, task, stream, quota_bytes=quota_bytes)
+    columns = read_header(_stream(session, task.id))  # an empty upload has no chunk: the check says "empty"
     record(session, caller, "task.create", "task", task.id, customer.id, None,
            {"type": task.type, "mode": mode, "file": task.file_name, "columns": list(columns)})
     return task
 
 
-def apply_preview(session: Session, caller: Caller, task_id: str) -> Task:
-    """Queue the import of a previewed file with the same behaviour."""
+def apply_preview(session: Session, caller: Caller, task_id: str, *, quota_bytes: int | None = None) -> Task:
+    """Queue the import of a previewed file with the same behaviour. The import gets its own copy of the
+    file (copied chunk by chunk inside the database), which counts against the quota like an upload."""
     preview = get_task(session, caller, task_id)
     if preview.type != "csv_preview":
         raise ValidationFailed("Only a preview task can be applied; this task is already an import.")
     if preview.status not in ("completed", "completed_with_errors"):
         raise Conflict(f"The preview is {preview.status}; wait until it has completed.")
     customer = get_customer(session, caller, preview.customer_id, write=True)
-    content = task_file(session, preview.id)
+    if preview.file_deleted is not None or not _has_file(session, preview.id):
+        deleted = f" on {preview.file_deleted:%Y-%m-%d}" if preview.file_deleted else ""
+        raise Conflict(f"The preview's file was deleted{deleted} (uploaded files are kept for a limited time; the "
+                       "preview's results and error report stay). Upload the file again to preview and import it.")
+    _check_quota(session, customer.id, quota_bytes, adding=preview.file_bytes)
     task = Task(type="csv_import", customer_id=customer.id, mode=preview.mode, file_name=preview.file_name,
-                status="queued", created_by=caller.actor, preview_of=preview.id)
+                status="queued", created_by=caller.actor, preview_of=preview.id, file_bytes=preview.file_bytes)
     session.add(task)
     session.flush()
-    session.add(TaskFile(task_id=task.id, content=content))
+    # INSERT … SELECT: the bytes never leave the database server.
+    session.execute(insert(TaskFileChunk).from_select(
+        ["task_id", "seq", "data"],
+        select(literal(task.id, String(36)), TaskFileChunk.seq, TaskFileChunk.data)
+        .where(TaskFileChunk.task_id == preview.id)))
     record(session, caller, "task.create", "task", task.id, customer.id, None,
            {"type": task.type, "mode": task.mode, "file": task.file_name, "previewOf": preview.id})
     return task
@@ -126,17 +143,137 @@ def delete_task(session: Session, caller: Caller, task_id: str) -> None:
     if task.status == "running":
         raise Conflict("The task is running; cancel it first.")
     session.execute(delete(TaskRow).where(TaskRow.task_id == task.id))
-    session.execute(delete(TaskFile).where(TaskFile.task_id == task.id))
+    session.execute(delete(TaskFileChunk).where(TaskFileChunk.task_id == task.id))
     session.delete(task)
     record(session, caller, "task.delete", "task", task.id, task.customer_id, None, None)
 
 
-def task_file(session: Session, task_id: str) -> bytes:
-    """The uploaded file of a task (every task has one, written with it)."""
-    file = session.get(TaskFile, task_id)
-    if file is None:
-        raise NotFound("The task's file is gone; upload the file again.")
-    return file.content
+# --- stored files: chunks in, chunks out, quota and retention ---------------------------------
+
+class QuotaExceeded(PayloadTooLarge):
+    """The customer's stored task files would pass RTMHUB_TASK_FILE_QUOTA_BYTES."""
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def stored_bytes(session: Session, customer_id: str) -> int:
+    """Bytes of task files the customer has stored (what the quota counts)."""
+    return int(session.scalar(select(func.coalesce(func.sum(Task.file_bytes), 0))
+                              .where(Task.customer_id == customer_id)) or 0)
+
+
+def _check_quota(session: Session, customer_id: str, quota_bytes: int | None, *, adding: int,
+                 used: int | None = None) -> int:
+    used = stored_bytes(session, customer_id) if used is None else used
+    if quota_bytes and used + adding > quota_bytes:
+        raise QuotaExceeded(
+            f"The customer's stored task files would exceed their quota of {_size(quota_bytes)}: "
+            f"{_size(used)} are used by earlier tasks and {_size(max(quota_bytes - used, 0))} are free. Delete "
+            "tasks that are no longer needed (DELETE /v1/tasks/{taskId}, or Delete on the task's page) to free "
+            "space; uploaded files are also deleted automatically after the retention period. The operator sets "
+            "the quota with RTMHUB_TASK_FILE_QUOTA_BYTES.")
+    return used
+
+
+def store_file(session: Session, task: Task, stream: BinaryIO, *, quota_bytes: int | None = None) -> int:
+    """Write ``stream`` as the task's file, one chunk at a time, counting against the customer's quota while
+    it streams (an over-quota upload stops at the chunk that passes it; the caller's rollback drops the
+    chunks written). Returns the file's size."""
+    used = _check_quota(session, task.customer_id, quota_bytes, adding=0)
+    size = seq = 0
+    while data := _read_chunk(stream):
+        size += len(data)
+        _check_quota(session, task.customer_id, quota_bytes, adding=size, used=used)
+        # Core INSERT: an ORM object per chunk would stay in the session (and in memory) until it ends.
+        session.execute(insert(TaskFileChunk).values(task_id=task.id, seq=seq, data=data))
+        seq += 1
+    task.file_bytes = size
+    return size
+
+
+def _read_chunk(stream: BinaryIO) -> bytes:
+    """Up to CHUNK_BYTES from ``stream`` (a raw stream may answer a read with fewer bytes than asked)."""
+    parts: list[bytes] = []
+    left = CHUNK_BYTES
+    while left:
+        data = stream.read(left)
+        if not data:
+            break
+        parts.append(bytes(data))
+        left -= len(data)
+    return b"".join(parts)
+
+
+def file_chunk(session: Session, task_id: str, seq: int) -> bytes | None:
+    """Chunk ``seq`` of a task's file; None after the last."""
+    data = session.scalar(select(TaskFileChunk.data).where(TaskFileChunk.task_id == task_id,
+                                                           TaskFileChunk.seq == seq))
+    return None if data is None else bytes(data)
+
+
+def _has_file(session: Session, task_id: str) -> bool:
+    return session.scalar(select(TaskFileChunk.seq).where(TaskFileChunk.task_id == task_id).limit(1)) is not None
+
+
+class FileStream(io.RawIOBase):
+    """A stored file read back as a binary stream, one chunk in memory at a time. ``fetch(seq)`` gives chunk
+    ``seq`` or None after the last; it may open its own short transaction per chunk, so a reader that spans
+    many transactions (a task's batches) holds none open between chunks."""
+
+    def __init__(self, fetch: Callable[[int], bytes | None]):
+        self._fetch = fetch
+        self._seq = 0
+        self._chunk = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._chunk and not self._done:
+            data = self._fetch(self._seq)
+            if data is None:
+                self._done = True
+            else:
+                self._seq += 1
+                self._chunk = memoryview(data)
+        n = min(len(buffer), len(self._chunk))
+        buffer[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
+
+
+def _stream(session: Session, task_id: str) -> BinaryIO:
+    return typed(BinaryIO, io.BufferedReader(FileStream(lambda seq: file_chunk(session, task_id, seq)), CHUNK_BYTES))
+
+
+def open_file(session: Session, task_id: str) -> BinaryIO:
+    """The task's file as a binary stream read through ``session``."""
+    if not _has_file(session, task_id):
+        raise Conflict("The task's file was deleted; upload the file again.")
+    return _stream(session, task_id)
+
+
+def has_file(session: Session, task_id: str) -> bool:
+    return _has_file(session, task_id)
+
+
+def purge_files(session: Session, older_than: datetime, limit: int = 100) -> int:
+    """Delete the files of up to ``limit`` ended tasks created before ``older_than``; the tasks, their row
+    results and error reports stay. A queued or running task's file is never touched: only ended statuses
+    are selected, and a task does not leave an ended status."""
+    ids = list(session.scalars(select(Task.id).where(Task.status.in_(FINISHED), Task.created < older_than,
+                                                     Task.file_deleted.is_(None))
+                               .order_by(Task.created).limit(limit)))
+    if ids:
+        session.execute(delete(TaskFileChunk).where(TaskFileChunk.task_id.in_(ids)))
+        session.execute(update(Task).where(Task.id.in_(ids)).values(file_bytes=0, file_deleted=utcnow()))
+    return len(ids)
 
 
 def failed_rows(session: Session, caller: Caller, task_id: str) -> list[tuple[dict[str, str] | None,
@@ -199,4 +336,5 @@ def applied_import_of(session: Session, caller: Caller, task_id: str) -> str | N
 
 __all__ = ["TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview", "authorise_import", "cancel",
            "count_outcome", "create_import", "delete_task", "end_cancelled", "fail", "failed_rows", "finish",
-           "get_task", "list_tasks", "task_file", "task_progress", "task_rows"]
+           "FileStream", "QuotaExceeded", "file_chunk", "get_task", "has_file", "list_tasks", "open_file",
+           "purge_files", "store_file", "stored_bytes", "task_progress", "task_rows"]

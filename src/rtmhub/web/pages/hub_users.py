@@ -3,7 +3,7 @@ change package. Fixed paths (add, csv, manage, …) are declared before ``/hub/u
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -15,6 +15,7 @@ from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.packages.models import USER_PACKAGES, display_name
+from rtmhub.domain.tasks.models import CHUNK_BYTES
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.errors import AllocationExceeded, DomainError
@@ -154,6 +155,17 @@ def csv_page(request: Request, cid: str):
     return customer_page(request, cid, "hub_csv.html", write=True, errors={}, mode="add")
 
 
+def _measure(file: BinaryIO) -> tuple[int, bool]:
+    """Size of the uploaded (spooled) file and whether it holds only white space, read a chunk at a time;
+    the file is rewound for storing."""
+    size, blank = 0, True
+    while data := file.read(CHUNK_BYTES):
+        size += len(data)
+        blank = blank and not data.strip()
+    file.seek(0)
+    return size, blank
+
+
 @router.post("/customers/{cid}/hub/users/csv")
 def csv_upload(request: Request, cid: str):
     ctx = opened(request, write=True)
@@ -163,20 +175,20 @@ def csv_upload(request: Request, cid: str):
     mode = mode if mode in ("add", "add-remove") else "add"
     errors: Errors = {}
     settings = request.app.state.settings
-    content = b""
     if upload is None or isinstance(upload, str) or not upload.filename:
         errors["file"] = [ctx._("Choose a CSV file to upload.")]
     else:
-        content = upload.file.read(settings.max_upload_bytes + 1)
-        if len(content) > settings.max_upload_bytes:
+        size, blank = _measure(upload.file)
+        if size > settings.max_upload_bytes:
             errors["file"] = [ctx._("The file is too large.")]
-        elif not content.strip():
+        elif blank:
             errors["file"] = [ctx._("The file is empty.")]
 
     def work(s: Session) -> str:
         access.get_customer(s, ctx.caller, cid, write=True)
-        task = imports.submit_import(s, ctx.caller, cid, file_name=upload.filename, content=content, mode=mode,
-                                     preview=True, max_rows=settings.csv_max_rows or None)
+        task = imports.submit_import(s, ctx.caller, cid, file_name=upload.filename, content=upload.file, mode=mode,
+                                     preview=True, max_rows=settings.csv_max_rows or None,
+                                     max_bytes=settings.max_upload_bytes, quota_bytes=settings.task_file_quota_bytes)
         return f"/tasks/{task.id}"
 
     return submit(ctx, work, lambda found: show(ctx, cid, "hub_csv.html", errors=found, mode=mode), errors=errors,

@@ -93,7 +93,7 @@ def task_progress(request: Request, tid: str):
 def task_apply(request: Request, tid: str):
     ctx = opened(request, write=True)
     with ctx.db.unit_of_work() as s:
-        task = tasks.apply_preview(s, ctx.caller, tid)
+        task = tasks.apply_preview(s, ctx.caller, tid, quota_bytes=request.app.state.settings.task_file_quota_bytes)
         new_id = task.id
     return RedirectResponse(f"/tasks/{new_id}", status_code=303)
 
