@@ -41,6 +41,8 @@ from rtmhub.db import is_locked
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access import sessions
 from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.partners import service as partners
 from rtmhub.errors import DomainError, Unavailable
 
 log = logging.getLogger("rtmhub.web")
@@ -387,3 +389,21 @@ def safe_next(value: str | None) -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     return value
+
+
+def suspended_partner(ctx: Ctx, customer: Customer | None = None) -> str | None:
+    """The name of the suspended sub-partner (R53) that a page belongs to: the customer's partner on a
+    customer's pages, else the signed-in administrator's own; None when it is active. base.html shows the
+    notice from this on every page."""
+    if ctx.caller is None:
+        return None
+    partner_id = customer.partner_id if customer is not None else ctx.caller.partner_id
+    if not partner_id:
+        return None
+    with reading(ctx) as s:
+        partner = partners.suspended_partner(s, partner_id)
+        return partner.name if partner is not None else None
+
+
+# Every page's base.html shows the R53 notice from this (not registered by one page module for all).
+ENV.globals["suspended_partner"] = suspended_partner

@@ -1,5 +1,4 @@
-"""Partner Hub: the partner's sub-partners, with create, suspend and activate (R53), and the notice that
-the pages of a suspended sub-partner show."""
+"""Partner Hub: the partner's sub-partners, with create, suspend and activate (R53)."""
 from __future__ import annotations
 
 from datetime import date
@@ -9,29 +8,11 @@ from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.access import service as access
-from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.partners import service as partners
 from rtmhub.web.forms import Errors, FormInvalid, form_fields, opened, show, submit
-from rtmhub.web.support import ENV, Ctx, WebRoute, reading
+from rtmhub.web.support import Ctx, WebRoute
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-
-
-def suspended_partner(ctx: Ctx, customer: Customer | None = None) -> str | None:
-    """The name of the suspended sub-partner (R53) that a page belongs to: the customer's partner on a
-    customer's pages, else the signed-in administrator's own; None when it is active. base.html shows the
-    notice from this on every page."""
-    if ctx.caller is None:
-        return None
-    partner_id = customer.partner_id if customer is not None else ctx.caller.partner_id
-    if not partner_id:
-        return None
-    with reading(ctx) as s:
-        partner = partners.suspended_partner(s, partner_id)
-        return partner.name if partner is not None else None
-
-
-ENV.globals["suspended_partner"] = suspended_partner
 
 
 def _rows(s: Session, ctx: Ctx) -> dict[str, Any]:
