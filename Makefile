@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n 2 -x"`.
+# pytest-xdist processes (decision 25); `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k csv"`.
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench install clean
@@ -38,7 +40,7 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Bulk CSV benchmark (figures printed, never asserted); PostgreSQL from RTMHUB_TEST_POSTGRES_URL or
 # the local server. `make bench BENCH_ARGS="--rows 20000 --databases sqlite"` for a quick run.
