@@ -20,7 +20,7 @@ from rtmhub.domain.users import repository as users_repository
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields, UserFilter
-from rtmhub.errors import ValidationFailed
+from rtmhub.errors import ErrorDetail, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["people"], responses=ERRORS)
 PEOPLE_READ = "spark-admin:people_read"
@@ -146,7 +146,8 @@ def create_person(body: PersonBody, db: DB, caller: CallerDep, orgId: OrgParam =
         raise ValidationFailed("Give at least one of displayName, firstName or lastName.")
     with db.unit_of_work() as s:
         customer = org_customer(s, caller, body.orgId or orgId, write=True, required=True)
-        user = users.create_user(s, caller, customer, _fields_from_body(s, customer, body, creating=True))
+        fields = users.with_preferred_site(s, customer, _fields_from_body(s, customer, body, creating=True))  # R23
+        user = users.create_user(s, caller, customer, fields)
         return out.person(user, customer, out.licence_ids(s, customer.id))
 
 
@@ -269,8 +270,19 @@ def assign_licences(body: PatchLicences, db: DB, caller: CallerDep):
             values.update(calling_values(props.phoneNumber, props.extension, props.locationId))
         if changes.package != user.package:
             values["package"] = changes.package
+        warnings = []
         if values:
-            users.update_user(s, caller, customer, user, UserFields(**values))
+            # R46: an already calling user moved to another calling licence keeps its calling data.
+            warnings = users.change_package(s, caller, customer, user, UserFields(**values))
         held = out.person(user, customer, out.licence_ids(s, customer.id))["licenses"]
-        return {"orgId": out.org_id(customer), "personId": ids.encode("PEOPLE", user.id), "email": user.email,
-                "licenses": held, "siteUrls": [], "pendingLicenses": [], "pendingSiteUrls": []}
+        result = {"orgId": out.org_id(customer), "personId": ids.encode("PEOPLE", user.id), "email": user.email,
+                  "licenses": held, "siteUrls": [], "pendingLicenses": [], "pendingSiteUrls": []}
+        return with_warnings(result, warnings)
+
+
+def with_warnings(body: dict, warnings: list[ErrorDetail]) -> dict:
+    """What a request asked for and was ignored (R46), in the upstream ``warnings`` shape of a customer's
+    packages (``[{errorCode, description}]``, errorCode 0: no upstream code exists); absent when none."""
+    if warnings:
+        body["warnings"] = [{"errorCode": 0, "description": w.description} for w in warnings]
+    return body

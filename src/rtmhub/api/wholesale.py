@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rtmhub import ids
 from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_link, sub_partner_scope
+from rtmhub.api.people import with_warnings
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
@@ -302,8 +303,10 @@ def update_subscriber(request: Request, response: Response, subscriberId: str, b
         extra = _calling_fields(body.provisioningParameters, first_last=False).model_dump(exclude_unset=True)
         given = bool(body.provisioningParameters and (body.provisioningParameters.primaryPhoneNumber
                                                        or body.provisioningParameters.extension))
-        users.update_user(s, caller, customer, user, UserFields(package=package, **extra), calling_data_given=given)
-        result = out.subscriber(user, customer)
+        # R46: an already calling subscriber keeps its number, extension and location (warnings say so).
+        warnings = users.change_package(s, caller, customer, user, UserFields(package=package, **extra),
+                                        calling_data_given=given)
+        result = with_warnings(out.subscriber(user, customer), warnings)
     response.headers["Location"] = _subscriber_url(request, user)
     return result
 

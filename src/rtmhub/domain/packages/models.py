@@ -54,6 +54,20 @@ DEPENDENCIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# R8: package changes upstream refuses (old, new) -> its error code (facts 6c). Calling Professional is
+# `webex_calling`, Customer Assist (CX Essentials) is `cx_essentials`.
+REFUSED_CHANGES: dict[tuple[str, str], int] = {
+    ("webex_calling", "webex_calling_standard"): 400112,
+    ("cx_essentials", "webex_calling_standard"): 400410,
+}
+# R8: user packages upstream refuses to hold together, with their own code rather than R1's generic 400413.
+# Attendant Console's pairs (400406, 400408) cannot arise: no user holds it here (D1, decision "## 9B.").
+EXCLUSIVE_PAIRS: dict[frozenset[str], int] = {
+    frozenset({"webex_calling", "webex_calling_standard"}): 400404,
+    frozenset({"webex_calling_standard", "cx_essentials"}): 400407,
+}
+
+
 def display_name(package: str) -> str:
     info = PACKAGES.get(package)
     return info.display_name if info else package

@@ -1,4 +1,5 @@
-"""Allocation accounting (R3, D3). Units move only through these two statements."""
+"""Allocation accounting (R3, D3; units move only through take_unit and release_unit), and the package
+rules of a user request: R1 (one_user_package) and R8 (change_refusal, the pairs of TooManyPackages)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -9,9 +10,15 @@ from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.customers.models import CustomerPackage
-from rtmhub.domain.packages.models import BASE_LICENCES, USER_PACKAGES, display_name
+from rtmhub.domain.packages.models import (
+    BASE_LICENCES,
+    EXCLUSIVE_PAIRS,
+    REFUSED_CHANGES,
+    USER_PACKAGES,
+    display_name,
+)
 from rtmhub.domain.users.models import User
-from rtmhub.errors import AllocationExceeded, ValidationFailed, msg
+from rtmhub.errors import AllocationExceeded, Message, ValidationFailed, msg
 
 
 def take_unit(session: Session, customer_id: str, package: str) -> None:
@@ -72,13 +79,22 @@ def customer_licences(session: Session, customer_id: str) -> list[tuple[Customer
 
 
 class TooManyPackages(ValidationFailed):
-    """R1 broken: more than one wholesale package named for one user (upstream 400413)."""
+    """R1 broken: more than one wholesale package named for one user (upstream 400413; for the pairs of
+    ``EXCLUSIVE_PAIRS`` R8's own code, 400404 or 400407)."""
 
     def __init__(self, packages: list[str]):
         self.packages = packages
         # Both names: the display name for people, the package id that API requests and CSV files use.
-        super().__init__(msg("A user holds exactly one package; the request names {packages}.",
-                             packages=", ".join(f"{display_name(p)} ({p})" for p in packages)), code=400413)
+        named = ", ".join(f"{display_name(p)} ({p})" for p in packages)
+        # R8: the two calling packages upstream names a code of their own for (400404, 400407).
+        pair = EXCLUSIVE_PAIRS.get(frozenset(packages)) if len(packages) == 2 else None
+        if pair is not None:
+            super().__init__(msg("A user holds exactly one package, and {first} and {second} cannot be held together "
+                                 "(error {code}); the request names {packages}.", first=display_name(packages[0]),
+                                 second=display_name(packages[1]), code=pair, packages=named), code=pair)
+        else:
+            super().__init__(msg("A user holds exactly one package; the request names {packages}.", packages=named),
+                             code=400413)
 
 
 def one_user_package(packages: Iterable[str]) -> str | None:
@@ -89,6 +105,18 @@ def one_user_package(packages: Iterable[str]) -> str | None:
     if len(held) > 1:
         raise TooManyPackages(held)
     return held[0] if held else None
+
+
+def change_refusal(old: str | None, new: str | None) -> tuple[Message, int] | None:
+    """R8: the message and upstream code when changing a user's package from ``old`` to ``new`` is refused
+    (Calling Professional -> Calling Standard 400112, Customer Assist -> Calling Standard 400410), else None.
+    For every face: ``users.plan_change`` asks it, so API, CSV and pages refuse alike."""
+    code = REFUSED_CHANGES.get((old, new)) if old and new else None
+    if code is None or old is None or new is None:
+        return None
+    return msg("A user's package cannot be changed from {old} ({old_id}) to {new} ({new_id}) (error {code}). "
+               "Remove the user's package first, then assign {new} with new calling data.",
+               old=display_name(old), old_id=old, new=display_name(new), new_id=new, code=code), code
 
 
 # --- licence lists (the People and Licenses faces of R1) ---------------------------------------

@@ -1,4 +1,4 @@
-"""Users and their package: every rule of R1-R3, R20-R21, R29, R33-R36, D2, D5, D6.
+"""Users and their package: every rule of R1-R3, R8, R20-R21, R23, R29, R33-R36, R46, D2, D5, D6.
 
 A user change (attributes, package, base licences, calling data) is written in the caller's one
 transaction; any refusal raises before the edge commits, so no half-done state can remain.
@@ -19,7 +19,7 @@ from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, MeetingSite
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages import service as packages
-from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, USER_PACKAGES, display_name
+from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES, USER_PACKAGES, display_name
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.domain.validation import (
@@ -32,7 +32,7 @@ from rtmhub.domain.validation import (
     check_text,
     check_timezone,
 )
-from rtmhub.errors import Conflict, DomainError, FieldProblems, NotFound, ValidationFailed, msg
+from rtmhub.errors import Conflict, DomainError, ErrorDetail, FieldProblems, NotFound, ValidationFailed, msg
 from rtmhub.ids import new_uuid
 
 CALLING_FIELDS = ("extension", "phone_number", "caller_id_number", "caller_id_first_name",
@@ -131,6 +131,69 @@ def update_user(session: Session, caller: Caller, customer: Customer, user: User
     return user
 
 
+# R46: what an already calling user keeps when a request keeps it in calling.
+KEPT_CALLING_FIELDS = ("phone_number", "extension", "location_id")
+
+
+def keep_calling_identity(before: dict[str, Any], fields: UserFields) -> tuple[UserFields, list[ErrorDetail]]:
+    """R46 as upstream: a user who already holds a calling package and stays in calling (another calling
+    package, or the same) keeps its number, extension and location; those in the request are ignored.
+    Returns the fields without them and a warning for each new value ignored (a value equal to the kept
+    one, or an empty one, is dropped silently)."""
+    new_package = fields.package if "package" in fields.model_fields_set else before["package"]
+    if before["package"] not in CALLING_PACKAGES or new_package not in CALLING_PACKAGES:
+        return fields, []
+    given = fields.model_fields_set & set(KEPT_CALLING_FIELDS)
+    if not given:
+        return fields, []
+    warnings = []
+    for name in KEPT_CALLING_FIELDS:
+        value = getattr(fields, name)
+        if name in given and value not in (None, "") and value != before[name]:
+            warnings.append(ErrorDetail(msg(
+                "{field} '{value}' was ignored: the user already has calling, and a calling user keeps its "
+                "number, extension and location when its package changes.", field=_api_name(name), value=value),
+                None, _api_name(name)))
+    return UserFields(**fields.model_dump(include=fields.model_fields_set - given)), warnings
+
+
+def change_package(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
+                   *, calling_data_given: bool | None = None) -> list[ErrorDetail]:
+    """A package change (the change-package page, subscriber PUT, licence PATCH): ``update_user`` after R46
+    (``keep_calling_identity``); returns the warnings for what was ignored."""
+    fields, warnings = keep_calling_identity(snapshot(user), fields)
+    update_user(session, caller, customer, user, fields, calling_data_given=calling_data_given)
+    return warnings
+
+
+def site_choices(session: Session, customer: Customer) -> tuple[list[str], str | None]:
+    """The customer's Webex sites and the one a new user gets by default (R23): the customer's Preferred
+    Webex Site when it is one of its sites, else its first site; None when it has none."""
+    sites = list(session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id)
+                                 .order_by(MeetingSite.created, MeetingSite.url)))
+    default = customer.preferred_site_url if customer.preferred_site_url in sites else (sites[0] if sites else None)
+    return sites, default
+
+
+def with_preferred_site(session: Session, customer: Customer, fields: UserFields,
+                        site: str | None = None) -> UserFields:
+    """R23 for users added by hand or by API: a meeting-capable package (every user package but Webex Voice)
+    gets ``site`` (the manual-add page's choice) or the customer's default site when the request chose
+    none; a site chosen is checked by ``plan_change``."""
+    info = PACKAGES.get(fields.package or "")
+    if info is None or not info.meetings or fields.preferred_site_url:
+        return fields
+    default = site or site_choices(session, customer)[1]
+    if default is None:
+        return fields
+    return _set(fields, preferred_site_url=default)
+
+
+def _set(fields: UserFields, **values: Any) -> UserFields:
+    """``fields`` with ``values`` set and counted as given (a model_copy does not mark them set)."""
+    return UserFields(**{**fields.model_dump(include=fields.model_fields_set), **values})
+
+
 def delete_user(session: Session, caller: Caller, customer: Customer, user: User) -> None:
     require_writable(session, caller, customer.partner_id, deleting=True)
     before = snapshot(user)
@@ -153,10 +216,12 @@ def provision_subscriber(session: Session, caller: Caller, customer: Customer, e
     package yet. Anyone else with that e-mail is upstream error 10022."""
     existing = session.scalar(select(User).where(User.email_key == email.strip().lower()))
     if existing is None:
-        return create_user(session, caller, customer, fields.model_copy(update={"email": email}))
+        return create_user(session, caller, customer, _set(with_preferred_site(session, customer, fields), email=email))
     if existing.customer_id != customer.id or existing.package:
         raise Conflict(msg("The email {email} is already associated with an existing user.", email=email),
                        code=10022)
+    if not existing.preferred_site_url:
+        fields = with_preferred_site(session, customer, fields)
     return update_user(session, caller, customer, existing, fields, calling_data_given=True)
 
 
@@ -228,6 +293,8 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
         elif home_org_id != customer.org_id:
             problems.add("package", msg("An external user (whose home organisation is another organisation) "
                                         "cannot be given a wholesale package."))
+    if "package" in given and (refusal := packages.change_refusal(old_package, new_package)) is not None:
+        problems.add("package", *refusal)  # R8: 400112, 400410
     calling = new_package in CALLING_PACKAGES
     if not calling:
         for name in CALLING_FIELDS:
@@ -351,8 +418,9 @@ MANUAL_ADD_MAX = 25  # R11, D7
 
 
 def add_many(session: Session, caller: Caller, customer: Customer,
-             entries: list[UserFields]) -> list[User | DomainError]:
-    """Manual add: each user is created whole or refused alone (its own SAVEPOINT)."""
+             entries: list[UserFields], *, site: str | None = None) -> list[User | DomainError]:
+    """Manual add: each user is created whole or refused alone (its own SAVEPOINT). Meeting-capable users
+    get ``site`` or, without one, the customer's default site (R23)."""
     if not entries:
         raise ValidationFailed("Give at least one user to add.")
     if len(entries) > MANUAL_ADD_MAX:
@@ -365,6 +433,7 @@ def add_many(session: Session, caller: Caller, customer: Customer,
         defaults = {b: True for b in BASE_LICENCES if b not in fields.model_fields_set}
         fields = fields.model_copy(update=defaults) if defaults else fields
         fields.model_fields_set.update(defaults)
+        fields = with_preferred_site(session, customer, fields, site)  # R23
         savepoint = session.begin_nested()
         try:
             results.append(create_user(session, caller, customer, fields))

@@ -14,10 +14,11 @@ from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.locations import service as locations
-from rtmhub.domain.packages.models import USER_PACKAGES, display_name
+from rtmhub.domain.packages.models import CALLING_PACKAGES, USER_PACKAGES, display_name
 from rtmhub.domain.tasks.models import CHUNK_BYTES
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields, UserFilter
+from rtmhub.domain.validation import CALLER_ID_NAME_MAX
 from rtmhub.errors import AllocationExceeded, DomainError
 from rtmhub.jobs import exports, imports
 from rtmhub.web.forms import (
@@ -81,7 +82,9 @@ def hub_manage(request: Request, cid: str):
 
 def _add_values(s: Session, customer: Customer | None) -> dict[str, Any]:
     assert customer is not None
-    return {"options": customers.package_choices(s, customer), "locations": locations.list_locations(s, customer)}
+    sites, default_site = users.site_choices(s, customer)
+    return {"options": customers.package_choices(s, customer), "locations": locations.list_locations(s, customer),
+            "sites": sites, "default_site": default_site}
 
 
 @router.get("/customers/{cid}/hub/users/add")
@@ -93,7 +96,7 @@ def add_users_page(request: Request, cid: str):
         count = 5
     rows = [{"values": {}, "errors": {}, "added": False} for _ in range(count)]
     return show(ctx, cid, "hub_add.html", _add_values, write=True, rows=rows, form_error=None,
-                max_rows=users.MANUAL_ADD_MAX)
+                max_rows=users.MANUAL_ADD_MAX, site=None)
 
 
 @router.post("/customers/{cid}/hub/users/add")
@@ -113,10 +116,13 @@ def add_users(request: Request, cid: str):
         rows.append({"values": values, "errors": {}, "added": added})
     pending = [r for r in rows if not r["added"] and any(v for k, v in r["values"].items() if k != "locationId")]
     form_error = None
+    site = str(form.get("site", "")).strip()[:300] or None
     with ctx.db.unit_of_work() as s:
         customer = access.get_customer(s, ctx.caller, cid, write=True)
         if not pending:
             form_error = ctx._("Enter at least one user: an e-mail address and a package.")
+        elif site is not None and site not in users.site_choices(s, customer)[0]:
+            form_error = ctx._("Choose one of the organisation's Webex sites.")
         else:
             entries = []
             for r in pending:
@@ -127,7 +133,7 @@ def add_users(request: Request, cid: str):
                     fields.update(extension=v["extension"] or None, phone_number=v["phoneNumber"] or None,
                                   location_id=v["locationId"] or None)
                 entries.append(UserFields(**fields))
-            results = users.add_many(s, ctx.caller, customer, entries)
+            results = users.add_many(s, ctx.caller, customer, entries, site=site)
             for r, result in zip(pending, results, strict=False):
                 if isinstance(result, AllocationExceeded):
                     r["errors"] = {"package": [allocation_message(ctx, s, customer, r["values"]["package"])]}
@@ -145,7 +151,7 @@ def add_users(request: Request, cid: str):
         if r["errors"]:
             r["error_ids"] = sorted(r["errors"])
     return render(ctx, "hub_add.html", http_status=400 if failed or form_error else 200, customer=customer, hub=True,
-                  rows=rows, form_error=form_error, max_rows=users.MANUAL_ADD_MAX, **values)
+                  rows=rows, form_error=form_error, max_rows=users.MANUAL_ADD_MAX, site=site, **values)
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -230,14 +236,22 @@ def user_detail(request: Request, cid: str, uid: str):
                 "location": locations.get_location(s, customer, user.location_id) if user.location_id else None}
 
     return customer_page(request, cid, "hub_user.html", load, display_name=display_name, status_label=status_label,
-                         changed=request.query_params.get("changed") == "1")
+                         changed=request.query_params.get("changed") == "1",
+                         kept=request.query_params.get("kept") == "1")
+
+
+# The change-package page's own fields keep their names (its caller ID fields are on the page).
+PACKAGE_FIELD_NAMES = {"phone_number": "phoneNumber", "location_id": "locationId"}
 
 
 def _change_values(uid: str):
     def load(s: Session, customer: Customer | None) -> dict[str, Any]:
         assert customer is not None
-        return {"user": users.get_user(s, customer, uid), "options": customers.package_choices(s, customer),
-                "locations": locations.list_locations(s, customer)}
+        user = users.get_user(s, customer, uid)
+        location = locations.get_location(s, customer, user.location_id) if user.location_id else None
+        return {"user": user, "options": customers.package_choices(s, customer),
+                "locations": locations.list_locations(s, customer), "location": location,
+                "calling": user.package in CALLING_PACKAGES, "caller_id_max": CALLER_ID_NAME_MAX}
 
     return load
 
@@ -246,7 +260,11 @@ def _change_values(uid: str):
 def change_package_page(request: Request, cid: str, uid: str):
     def load(s: Session, customer: Customer | None) -> dict[str, Any]:
         values = _change_values(uid)(s, customer)
-        values["form"] = {"package": values["user"].package or ""}
+        user = values["user"]
+        # Entering calling asks for new caller ID data (R33), pre-filled from the user's names.
+        values["form"] = {"package": user.package or "",
+                          "callerIdFirstName": (user.first_name or "")[:CALLER_ID_NAME_MAX],
+                          "callerIdLastName": (user.last_name or "")[:CALLER_ID_NAME_MAX]}
         return values
 
     return customer_page(request, cid, "hub_package.html", load, write=True, errors={}, display_name=display_name)
@@ -268,21 +286,29 @@ def change_package(request: Request, cid: str, uid: str):
         entering = users.enters_calling(user.package, new)  # then the form's calling data is used (R33)
         if entering:
             fields.update(extension=f.get("extension") or None, phone_number=f.get("phoneNumber") or None,
-                          location_id=f.get("locationId") or None)
+                          location_id=f.get("locationId") or None,
+                          caller_id_number=f.get("callerIdNumber") or None,
+                          caller_id_first_name=f.get("callerIdFirstName") or None,
+                          caller_id_last_name=f.get("callerIdLastName") or None)
+        elif new in CALLING_PACKAGES:
+            # Already calling (e.g. a form opened before another change made the user calling): R46 keeps
+            # the user's number, extension and location; new ones are ignored with a notice.
+            fields.update({name: f[key] for key, name in (("extension", "extension"), ("phoneNumber", "phone_number"),
+                                                         ("locationId", "location_id")) if f.get(key)})
         try:
-            users.update_user(s, ctx.caller, customer, user, UserFields(**fields),
-                              calling_data_given=calling_data if entering else None)
+            warnings = users.change_package(s, ctx.caller, customer, user, UserFields(**fields),
+                                            calling_data_given=calling_data if entering else None)
         except AllocationExceeded:
             raise FormInvalid({"package": [allocation_message(ctx, s, customer, new)]}) from None
         except DomainError as exc:
-            errors = errors_of(ctx, exc, FIELD_NAMES, default="package")
+            errors = errors_of(ctx, exc, PACKAGE_FIELD_NAMES, default="package")
             if "package" in errors and entering and not calling_data:
                 errors.pop("package")
                 errors.setdefault("phoneNumber", []).insert(0, ctx._(
                     "{package} needs caller ID data: enter a phone number and/or an extension, and choose a "
                     "location.", package=display_name(new)))
             raise FormInvalid(errors) from None
-        return f"/customers/{cid}/hub/users/{uid}?changed=1"
+        return f"/customers/{cid}/hub/users/{uid}?changed=1" + ("&kept=1" if warnings else "")
 
     return submit(ctx, work, lambda errors: show(ctx, cid, "hub_package.html", _change_values(uid), form=f,
                                                  errors=errors, display_name=display_name))
