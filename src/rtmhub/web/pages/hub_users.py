@@ -144,7 +144,7 @@ def add_users(request: Request, cid: str):
                     r["new"] = True
         values = _add_values(s, customer)
     failed = [r for r in pending if r["errors"]]
-    if pending and not failed:
+    if pending and not failed and not form_error:
         done = [r for r in rows if r["added"]]
         return render(ctx, "hub_added.html", customer=customer, hub=True, rows=done, display_name=display_name)
     for r in rows:
