@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.bulk_support import csv_bytes, error_text, person, run
 
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.locations import service as locations
@@ -13,11 +14,17 @@ from rtmhub.domain.locations.schemas import LocationCreate
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
-
 from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
-    OPERATOR, assert_error, fast_password_hashes, licences, person_id, state, subscriber_id, user_by_email, user_row,
+    OPERATOR,
+    assert_error,
+    fast_password_hashes,
+    licences,
+    person_id,
+    state,
+    subscriber_id,
+    user_by_email,
+    user_row,
 )
-from tests.bulk_support import csv_bytes, error_text, person, run
 
 SUBSCRIBERS = "/v1/wholesale/subscribers"
 HQ = "Helsinki HQ"
@@ -213,8 +220,8 @@ def test_r23_users_added_by_api_get_the_preferred_site(client, world, db):
     assert r.status_code == 200, r.text
     assert user_by_email(db, "kokous@asiakas.example").preferred_site_url == first  # the customer's preferred site
     r = client.post("/v1/people", params={"orgId": org}, headers=auth, json={
-        "emails": ["aani@asiakas.example"], "firstName": "Ääni", "lastName": "Ääninen", "extension": "1802", "locationId": world.ids["loc_ca"],
-        "licenses": [lic["webex_voice"]["id"]]})
+        "emails": ["aani@asiakas.example"], "firstName": "Ääni", "lastName": "Ääninen", "extension": "1802",
+        "locationId": world.ids["loc_ca"], "licenses": [lic["webex_voice"]["id"]]})
     assert r.status_code == 200, r.text
     assert user_by_email(db, "aani@asiakas.example").preferred_site_url is None  # Webex Voice: no meetings
     # A site the request names is kept (and checked); the customer's preferred site follows its setting.

@@ -8,11 +8,11 @@ import html
 import re
 
 from sqlalchemy import select
+from tests.rules_support import fast_password_hashes, state  # noqa: F401 - an autouse fixture
+from tests.web.test_pages import csrf_of, sign_in
 
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.users.models import User
-from tests.rules_support import fast_password_hashes, state  # noqa: F401 - an autouse fixture
-from tests.web.test_pages import csrf_of, sign_in
 
 
 def page(client, url: str) -> tuple[str, str]:
@@ -121,7 +121,8 @@ def test_manual_add_gives_meeting_users_the_chosen_site(client, world):
     assert response.status_code == 200, response.text[:800]
     with world.db.unit_of_work(write=False) as s:
         wanted = ["kokous.sivu@asiakas.example", "aani.sivu@asiakas.example"]
-        sites = dict(s.execute(select(User.email, User.preferred_site_url).where(User.email.in_(wanted))).tuples().all())
+        query = select(User.email, User.preferred_site_url).where(User.email.in_(wanted))
+        sites = dict(s.execute(query).tuples().all())
     assert sites == {"kokous.sivu@asiakas.example": "toinen-asiakas.webex.com", "aani.sivu@asiakas.example": None}
     # A site not of this customer is refused; nothing is added.
     before = state(world.db)
