@@ -48,6 +48,8 @@ def test_entering_calling_asks_for_caller_id_prefilled_and_stores_it(client, wor
     stored = user(world.db, maija)
     assert (stored.package, stored.extension, stored.caller_id_number, stored.caller_id_first_name,
             stored.caller_id_last_name) == ("webex_calling", "1502", "+358912345698", "Maija M.", "Asiakaspalvelu")
+    shown = client.get(response.headers["location"]).text
+    assert "Maija M. Asiakaspalvelu (+358912345698)" in shown
 
 
 def test_too_long_caller_id_name_is_a_form_error(client, world):
