@@ -218,10 +218,13 @@ def _revert_one(session: Session, writer: _Writer, lookups: users.Lookups, custo
 def _refused(result: RevertResult, t: Touched, exc: DomainError) -> None:
     result.outcome, result.changes = "error", []
     for e in exc.errors:
-        if isinstance(exc, AllocationExceeded):
+        params = getattr(e.description, "params", {})
+        if isinstance(exc, AllocationExceeded) and {"used", "allocation"} <= set(params):
             package = (t.before or {}).get("package")
-            result.error(msg("The {package} unit this user held was taken after the task: {reason}",
-                             package=display_name(package) if package else "", reason=e.description))
+            result.error(msg("The {package} unit this user held was taken after the task: {used} of {allocation} "
+                             "allocated units are assigned. Free a unit or raise the customer's allocation, then "
+                             "revert again.", package=display_name(package) if package else "",
+                             used=params["used"], allocation=params["allocation"]))
         else:
             result.error(e.description)
 

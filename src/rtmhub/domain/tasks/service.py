@@ -141,7 +141,7 @@ def reverted_by(session: Session, task_ids: list[str]) -> dict[str, list[str]]:
                 select(Task.reverts_task_id, Task.id)
                 .where(Task.reverts_task_id.in_(task_ids), Task.type == "revert")
                 .order_by(Task.created.desc(), Task.id)):
-            out.setdefault(source, []).append(revert)
+            out.setdefault(source or "", []).append(revert)
     return out
 
 
@@ -389,7 +389,10 @@ def applied_import_of(session: Session, caller: Caller, task_id: str) -> str | N
     return session.scalar(select(Task.id).where(Task.preview_of == preview.id).limit(1))
 
 
-__all__ = ["PREVIEW_TYPES", "REVERTIBLE", "TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview", "authorise_import", "cancel",
-           "count_outcome", "create_import", "delete_task", "end_cancelled", "fail", "failed_rows", "finish",
-           "FileStream", "QuotaExceeded", "file_chunk", "get_task", "has_file", "list_tasks", "open_file",
-           "purge_files", "reverted_by", "start_revert", "store_file", "stored_bytes", "task_progress", "task_rows"]
+__all__ = [
+    "PREVIEW_TYPES", "REVERTIBLE", "TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview",
+    "authorise_import", "cancel", "count_outcome", "create_import", "delete_task", "end_cancelled", "fail",
+    "failed_rows", "finish", "FileStream", "QuotaExceeded", "file_chunk", "get_task", "has_file", "list_tasks",
+    "open_file", "purge_files", "reverted_by", "start_revert", "store_file", "stored_bytes", "task_progress",
+    "task_rows"
+]
