@@ -4,19 +4,27 @@ alone (force puts it back too); a dry run changes nothing; reverting the revert 
 Misuse answers 409 / 404 in the upstream error shape. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from rtmhub import ids
+from rtmhub.cli.main import app as cli
 from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.tasks import revert as reverts
 from rtmhub.domain.users import service as users_service
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
+from rtmhub.settings import get_settings
 from tests.bulk_support import (
     PACKAGE_HEADERS, csv_bytes, error_text, fast_hashing, person, rows, run, set_allocation, wait,
 )
 from tests.conftest import OPERATOR
 
 __all__ = ["fast_hashing"]
+cli_runner = CliRunner()
 
 HQ = "Helsinki HQ"
 MATTI = "matti.meikalainen@asiakas.example"
@@ -211,3 +219,56 @@ def test_misuse_answers_409_and_404(client, world, db):
     # the query form works like the body
     r = client.post(f"/v1/tasks/{state['task']['id']}/revert?dryRun=true", headers=h)
     assert r.status_code == 202 and r.json()["type"] == "revert_preview", r.text
+
+
+def test_row_by_row_path_reverts_the_same(client, world, db):
+    """The path a batch falls back to when the database refuses it (a concurrent writer): each user through
+    the single-user services in its own SAVEPOINT gives the same organisation."""
+    ca = world.raw["ca"]
+    state = setup_and_import(client, world, db)
+    source = ids.decode("TASK", state["task"]["id"])
+    caller = replace(OPERATOR, request_id="row-by-row-revert")
+    with db.unit_of_work() as s:
+        customer = s.get(Customer, ca)
+        user_ids = reverts.touched_users(s, source, ca)
+        touched = reverts.load_touched(s, source, ca, user_ids)
+        results = [reverts.revert_row(s, caller, customer, t, n, False) for n, t in enumerate(touched, 1)]
+    assert [r.outcome for r in results] == ["delete"] * 5 + ["modify"] * 2 + ["add"], results
+    same(organisation(db, ca), state["before"], recreated=(LEAVING,))
+
+
+def test_cli_tasks_revert_dry_run_force_and_links(client, world, db, monkeypatch):
+    monkeypatch.setenv("RTMHUB_DATABASE_URL", db.url)
+    get_settings.cache_clear()
+    try:
+        ca = world.raw["ca"]
+        state = setup_and_import(client, world, db)
+        task_id = state["task"]["id"]
+        r = cli_runner.invoke(cli, ["tasks", "revert", task_id, "--dry-run"])
+        assert r.exit_code == 0, r.output
+        assert "dry run" in r.output
+        same(organisation(db, ca), state["after"])
+        with db.unit_of_work() as s:  # a change after the import
+            kalle = s.scalar(select(User).where(User.email_key == CHANGED))
+            users_service.update_user(s, OPERATOR, s.get(Customer, ca), kalle, UserFields(title="Johtaja"))
+        r = cli_runner.invoke(cli, ["tasks", "revert", task_id])
+        assert r.exit_code == 1, r.output
+        assert "--force" in r.output and "1 user(s) not put back" in r.output, r.output
+        r = cli_runner.invoke(cli, ["tasks", "revert", task_id, "--force"])
+        assert r.exit_code == 0, r.output
+        same(organisation(db, ca), state["before"], recreated=(LEAVING,))
+        r = cli_runner.invoke(cli, ["tasks", "list", "--customer", world.ids["ca_org"], "--json"])
+        assert r.exit_code == 0, r.output
+        listed = {t["id"]: t for t in json.loads(r.output)}
+        assert len(listed[task_id]["revertedBy"]) == 2  # the failed-row revert and the forced one
+        assert all(listed[x]["revertsTaskId"] == task_id for x in listed[task_id]["revertedBy"])
+        r = cli_runner.invoke(cli, ["tasks", "show", task_id])
+        assert "reverted by" in r.output
+        # misuse: a clear message, exit 1
+        r = cli_runner.invoke(cli, ["tasks", "revert", "nonsense"])
+        assert r.exit_code == 1 and "not found" in r.output, r.output
+        preview, _ = run(client, world, csv_bytes([person("cli.esikatselu@asiakas.example", "Webex Meetings")]))
+        r = cli_runner.invoke(cli, ["tasks", "revert", preview["id"]])
+        assert r.exit_code == 1 and "preview" in r.output, r.output
+    finally:
+        get_settings.cache_clear()
