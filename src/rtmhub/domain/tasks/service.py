@@ -117,6 +117,13 @@ def start_revert(session: Session, caller: Caller, task_id: str, *, dry_run: boo
                          mode="revert-force" if force else "revert", preview=dry_run)
 
 
+def is_revertible(task: Task) -> bool:
+    """Whether ``task`` can be reverted (what ``start_revert`` accepts): an ended import or revert that added,
+    modified or deleted a user."""
+    return (task.type in REVERTIBLE and task.status in FINISHED
+            and bool(task.added or task.modified or task.deleted))
+
+
 def _queue_revert(session: Session, caller: Caller, source_id: str, customer_id: str, file_name: str, *,
                   mode: str, preview: bool = False, preview_of: str | None = None) -> Task:
     customer = get_customer(session, caller, customer_id, write=not preview)
@@ -392,7 +399,8 @@ def applied_import_of(session: Session, caller: Caller, task_id: str) -> str | N
 __all__ = [
     "PREVIEW_TYPES", "REVERTIBLE", "TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview",
     "authorise_import", "cancel", "count_outcome", "create_import", "delete_task", "end_cancelled", "fail",
-    "failed_rows", "finish", "FileStream", "QuotaExceeded", "file_chunk", "get_task", "has_file", "list_tasks",
+    "failed_rows", "finish", "FileStream", "is_revertible", "QuotaExceeded", "file_chunk", "get_task", "has_file",
+    "list_tasks",
     "open_file", "purge_files", "reverted_by", "start_revert", "store_file", "stored_bytes", "task_progress",
     "task_rows"
 ]

@@ -89,8 +89,7 @@ def task_detail(request: Request, tid: str):
                 "rows": rows[:PAGE], "more": len(rows) > PAGE, "progress": tasks.task_progress(task),
                 "running": task.status not in FINISHED, "applied": tasks.applied_import_of(s, ctx.caller, task.id),
                 "reverted_by": tasks.reverted_by(s, [task.id]).get(task.id, []),
-                "revertible": task.type in tasks.REVERTIBLE and task.status in FINISHED
-                and bool(task.added or task.modified or task.deleted)}
+                "revertible": tasks.is_revertible(task)}
 
     return show(ctx, None, "task.html", load, page=page, outcome=outcome, display_name=display_name,
                 row_message=row_message, **_labels())
