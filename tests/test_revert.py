@@ -272,3 +272,52 @@ def test_cli_tasks_revert_dry_run_force_and_links(client, world, db, monkeypatch
         assert r.exit_code == 1 and "preview" in r.output, r.output
     finally:
         get_settings.cache_clear()
+
+
+def test_small_batches_dry_run_and_revert_carry_freed_numbers_across_batches(world, db):
+    """One user per batch: the dry run's simulation and the applied revert's batches see what earlier batches
+    freed (an added user's number, Liisa's before the import) exactly alike, and the result is the same."""
+    from fastapi.testclient import TestClient
+
+    from rtmhub.app import create_app
+    from rtmhub.jobs import runner
+    from rtmhub.settings import Settings
+
+    ca = world.raw["ca"]
+    add_user(db, ca, email=LEAVING, first_name="Liisa", last_name="Lähtijä", package="webex_calling",
+             extension="1102", phone_number="+358912345612", location_id=world.raw["loc_ca"])
+    app = create_app(Settings(database_url=db.url, inprocess_worker=False), database=db)
+
+    def drain() -> None:
+        while runner.run_pending(db, "batch-test", batch_rows=1):
+            pass
+
+    with TestClient(app, base_url="http://testserver") as client:
+        content = csv_bytes([
+            person(LEAVING, None, **{h: "FALSE" for h in PACKAGE_HEADERS}),
+            # takes the number and extension Liisa's deletion freed
+            person(ADDS[3], "Webex Calling", Extension="1102", Location=HQ, **{"Phone Number": "+358912345612"}),
+            person(ADDS[0], "Webex Meetings"),
+            person(MATTI, "Webex Calling", Extension="1001", Location=HQ, Title="Päällikkö",
+                   **{"Last Name": "Meikäläinen", "Phone Number": "+358912345601"}),
+        ])
+        before = organisation(db, ca)
+        r = client.post("/v1/userImports", headers=world.auth("a_full"), files={"file": ("u.csv", content, "text/csv")},
+                        data={"orgId": world.ids["ca_org"], "mode": "add-remove", "preview": "false"})
+        assert r.status_code == 202, r.text
+        drain()
+        imported = wait(client, world, r.json()["id"])
+        assert imported["counts"]["added"] == 2 and imported["counts"]["deleted"] == 1, imported
+        after = organisation(db, ca)
+
+        r = client.post(f"/v1/tasks/{imported['id']}/revert", headers=world.auth("a_full"), json={"dryRun": True})
+        drain()
+        preview = wait(client, world, r.json()["id"])
+        assert preview["status"] == "completed" and preview["progress"]["totalRows"] == 4, preview
+        same(organisation(db, ca), after)
+        r = client.post(f"/v1/tasks/{preview['id']}/apply", headers=world.auth("a_full"))
+        drain()
+        done = wait(client, world, r.json()["id"])
+        assert done["status"] == "completed", rows(client, world, done["id"])
+        assert rows(client, world, done["id"]) == rows(client, world, preview["id"])
+        same(organisation(db, ca), before, recreated=(LEAVING,))
