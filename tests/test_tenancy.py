@@ -50,6 +50,7 @@ class Target:
     template: str
     task: str = ""  # a queued CSV preview task (bulk-user endpoints, when present)
     task_done: str = ""  # a completed CSV preview task (can be applied)
+    task_applied: str = ""  # a completed CSV import that added a user (can be reverted)
     orgq: dict = field(default_factory=dict)  # optional orgId on People/Locations/Licenses/Organizations
     wholesale: dict = field(default_factory=dict)  # onBehalfOfSubPartnerOrgId on wholesale endpoints
 
@@ -224,6 +225,8 @@ ENDPOINTS += [
              lambda t, n: Req("GET", f"/v1/tasks/{t.task}/errors.csv", {}), 200),
     Endpoint("POST", "/v1/tasks/{taskId}/apply", (S + "people_write",),
              lambda t, n: Req("POST", f"/v1/tasks/{t.task_done}/apply", {}), 202),
+    Endpoint("POST", "/v1/tasks/{taskId}/revert", (S + "people_write",),
+             lambda t, n: Req("POST", f"/v1/tasks/{t.task_applied}/revert", {"dryRun": "true"}), 202),
     Endpoint("POST", "/v1/tasks/{taskId}/cancel", (S + "people_write",),
              lambda t, n: Req("POST", f"/v1/tasks/{t.task}/cancel", {}), 200),
     Endpoint("DELETE", "/v1/tasks/{taskId}", (S + "people_write",),
@@ -324,13 +327,17 @@ def setup(db, app, monkeypatch) -> Setup:
                 done = submit_import(s, OPERATOR, c.id, file_name="users.csv", content=_csv())
                 done.status = "completed"
                 t.task, t.task_done = ids.encode("TASK", queued.id), ids.encode("TASK", done.id)
+                applied = submit_import(s, OPERATOR, c.id, file_name="users.csv", content=_csv(), preview=False)
+                applied.status, applied.added = "completed", 1
+                t.task_applied = ids.encode("TASK", applied.id)
         a_side = sorted({v for t in targets.values() for v in (t.cust, t.org, t.person, t.sub, t.loc, t.spare_loc,
-                                                                t.task, t.task_done, *t.lic.values()) if v}
+                                                                t.task, t.task_done, t.task_applied,
+                                                                *t.lic.values()) if v}
                         | {w.ids[k] for k in ("ca", "ca1", "ca_org", "ca1_org", "ua", "um", "ua1", "sa",
                                               "loc_ca", "loc_ca1", "pa1_org", "pa_org")})
         ca_side = sorted({v for k in ("ca", "ca_admin") for t in [targets[k]]
                           for v in (t.cust, t.org, t.person, t.sub, t.loc, t.spare_loc, t.task, t.task_done,
-                                    *t.lic.values()) if v}
+                                    t.task_applied, *t.lic.values()) if v}
                          | {w.ids[k] for k in ("ca", "ca_org", "ua", "um", "sa", "loc_ca")})
     return Setup(world=w, targets=targets, a_side=a_side, ca_side=ca_side)
 
@@ -344,6 +351,7 @@ def _unknown(t: Target) -> Target:
     return replace(t, cust=fresh("CUSTOMER"), org=fresh("ORGANIZATION"), person=ids.encode("PEOPLE", person),
                    sub=ids.encode("SUBSCRIBER", person), loc=fresh("LOCATION"), spare_loc=fresh("LOCATION"),
                    lic={k: fresh("LICENSE") for k in t.lic}, task=fresh("TASK"), task_done=fresh("TASK"),
+                   task_applied=fresh("TASK"),
                    orgq={"orgId": fresh("ORGANIZATION")} if t.orgq else {},
                    wholesale={"onBehalfOfSubPartnerOrgId": fresh("ORGANIZATION")} if t.wholesale else {})
 

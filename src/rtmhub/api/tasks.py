@@ -27,7 +27,7 @@ OrgParam = Annotated[str | None, Query(max_length=200)]
 CSV = "text/csv; charset=utf-8"
 
 
-def task_body(t: Task) -> dict:
+def task_body(t: Task, reverted_by: list[str] | None = None) -> dict:
     return {
         "id": ids.encode("TASK", t.id), "type": t.type, "status": t.status, "mode": t.mode, "fileName": t.file_name,
         "orgId": None, "createdBy": t.created_by, "created": out.iso(t.created), "started": out.iso(t.started),
@@ -36,11 +36,16 @@ def task_body(t: Task) -> dict:
                    "failed": t.failed, "warnings": t.warnings},
         "allocations": t.allocations, "message": t.message, "cancelRequested": t.cancel_requested,
         "previewOf": ids.encode("TASK", t.preview_of) if t.preview_of else None,
+        # Reverts (our addition): the task a revert undoes, and the reverts applied to this task, newest first.
+        "revertsTaskId": ids.encode("TASK", t.reverts_task_id) if t.reverts_task_id else None,
+        "revertedBy": [ids.encode("TASK", r) for r in reverted_by or []],
     }
 
 
-def _task_with_org(s: Session, caller: Caller, t: Task) -> dict:
-    body = task_body(t)
+def _task_with_org(s: Session, caller: Caller, t: Task, reverted_by: dict[str, list[str]] | None = None) -> dict:
+    if reverted_by is None:
+        reverted_by = tasks.reverted_by(s, [t.id])
+    body = task_body(t, reverted_by.get(t.id))
     body["orgId"] = out.org_id(access.get_customer(s, caller, t.customer_id))  # the caller reached the task
     return body
 
@@ -113,7 +118,8 @@ def list_tasks(request: Request, response: Response, db: DB, caller: CallerDep, 
         customer = org_customer(s, caller, orgId) if orgId or not caller.is_partner else None
         rows = tasks.list_tasks(s, caller, customer.id if customer else None, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
-        return {"items": [_task_with_org(s, caller, t) for t in rows[:max]]}
+        links = tasks.reverted_by(s, [t.id for t in rows[:max]])
+        return {"items": [_task_with_org(s, caller, t, links) for t in rows[:max]]}
 
 
 @router.get("/tasks/{taskId}")
@@ -156,6 +162,26 @@ def apply_preview(request: Request, taskId: str, db: DB, caller: CallerDep):
     with db.unit_of_work() as s:
         return _task_with_org(s, caller, tasks.apply_preview(s, caller, decode_or_404("TASK", taskId, "Task"),
                                                              quota_bytes=quota))
+
+
+class RevertBody(_In):
+    dryRun: bool | None = None
+    force: bool | None = None
+
+
+@router.post("/tasks/{taskId}/revert", status_code=202)
+def revert_task(taskId: str, db: DB, caller: CallerDep, body: RevertBody | None = None,
+                dryRun: bool = False, force: bool = False):
+    """Revert an applied import (our addition): a new task that puts every user the import added, modified or
+    deleted back as it was before it, from the audit trail. ``dryRun`` queues a preview of the revert (apply it
+    with POST /v1/tasks/{taskId}/apply); ``force`` also puts back users changed after the import, whose rows
+    otherwise fail. Given in the JSON body or the query."""
+    access.require_scope(caller, PEOPLE_WRITE, write=True)
+    dry = body.dryRun if body is not None and body.dryRun is not None else dryRun
+    forced = body.force if body is not None and body.force is not None else force
+    with db.unit_of_work() as s:
+        task = tasks.start_revert(s, caller, decode_or_404("TASK", taskId, "Task"), dry_run=dry, force=forced)
+        return _task_with_org(s, caller, task)
 
 
 @router.post("/tasks/{taskId}/cancel")

@@ -210,18 +210,27 @@ if __name__ == "__main__":  # pragma: no cover
 
 # --- bulk users, tasks and workers -----------------------------------------------------------
 
-tasks_app = typer.Typer(help="CSV preview and import tasks.", no_args_is_help=True)
+tasks_app = typer.Typer(help="CSV preview, import and revert tasks.", no_args_is_help=True)
 app.add_typer(tasks_app, name="tasks")
 
 
-def _task_row(t, org_id: str | None = None) -> dict[str, Any]:
+def _task_row(t, org_id: str | None = None, reverted_by: list[str] | None = None) -> dict[str, Any]:
     from rtmhub.domain.tasks import service as tasks
 
     return {"id": ids.encode("TASK", t.id), "type": t.type, "status": t.status, "mode": t.mode,
             "file": t.file_name, "orgId": org_id, "progress": tasks.task_progress(t),
             "added": t.added, "modified": t.modified, "deleted": t.deleted, "unchanged": t.unchanged,
             "failed": t.failed, "warnings": t.warnings, "created": t.created.isoformat(),
-            "finished": t.finished.isoformat() if t.finished else None, "message": t.message}
+            "finished": t.finished.isoformat() if t.finished else None, "message": t.message,
+            "revertsTaskId": ids.encode("TASK", t.reverts_task_id) if t.reverts_task_id else None,
+            "revertedBy": [ids.encode("TASK", r) for r in reverted_by or []]}
+
+
+def _links(row: dict[str, Any]) -> str:
+    """A task's revert links for the tables: "reverts X" / "reverted by Y"."""
+    parts = [f"reverts {row['revertsTaskId']}"] if row["revertsTaskId"] else []
+    parts += [f"reverted by {r}" for r in row["revertedBy"]]
+    return "; ".join(parts)
 
 
 def _resolve_task(value: str) -> str:
@@ -342,13 +351,16 @@ def tasks_list(customer: str | None = typer.Option(None, "--customer"), as_json:
 
     with _unit(write=False) as (s, caller):
         customer_id = _resolve_customer(s, caller, customer).id if customer else None
-        rows = [_task_row(t) for t in tasks.list_tasks(s, caller, customer_id, 0, 1000)]
+        found = tasks.list_tasks(s, caller, customer_id, 0, 1000)
+        links = tasks.reverted_by(s, [t.id for t in found])
+        rows = [_task_row(t, reverted_by=links.get(t.id)) for t in found]
     if as_json:
         _print_json(rows)
         return
-    _print_table("Tasks", ["id", "type", "status", "progress", "added", "modified", "deleted", "failed", "created"],
+    _print_table("Tasks", ["id", "type", "status", "progress", "added", "modified", "deleted", "failed", "created",
+                           "revert"],
                  [[r["id"], r["type"], r["status"], f"{r['progress']['percent']}%", r["added"], r["modified"],
-                   r["deleted"], r["failed"], r["created"][:19]] for r in rows])
+                   r["deleted"], r["failed"], r["created"][:19], _links(r)] for r in rows])
 
 
 @tasks_app.command("show")
@@ -360,7 +372,7 @@ def tasks_show(task: str, as_json: bool = JSON_OPTION,
     raw = _resolve_task(task)
     with _unit(write=False) as (s, caller):
         t = tasks.get_task(s, caller, raw)
-        head = _task_row(t)
+        head = _task_row(t, reverted_by=tasks.reverted_by(s, [t.id]).get(t.id))
         rows = [{"line": r.line, "email": r.email, "outcome": r.outcome, "changes": r.changes or [],
                  "messages": r.messages or []} for r in tasks.task_rows(s, caller, raw, outcome, 0, 100_000)]
     if as_json:
@@ -369,6 +381,8 @@ def tasks_show(task: str, as_json: bool = JSON_OPTION,
     _print_table("Task " + head["id"], ["type", "status", "added", "modified", "deleted", "unchanged", "failed"],
                  [[head["type"], head["status"], head["added"], head["modified"], head["deleted"], head["unchanged"],
                    head["failed"]]])
+    if _links(head):
+        typer.echo(_links(head))
     _print_table("Rows", ["line", "email", "outcome", "details"],
                  [[r["line"], r["email"], r["outcome"],
                    "; ".join(f"{m['column']}: {m['message']}" if m["column"] else m["message"] for m in r["messages"])
@@ -385,3 +399,47 @@ def tasks_cancel(task: str) -> None:
         t = tasks.cancel(s, caller, raw)
         stopping = " (stopping after the current batch)" if t.cancel_requested else ""
         typer.echo(f"{ids.encode('TASK', t.id)} {t.status}{stopping}")
+
+
+@tasks_app.command("revert")
+def tasks_revert(task: str,
+                 dry_run: bool = typer.Option(False, "--dry-run", help="Preview the revert: change nothing."),
+                 force: bool = typer.Option(False, "--force",
+                                            help="Also put back users changed after the import (their rows fail "
+                                                 "otherwise).")) -> None:
+    """Revert an applied import: a new task puts every user it added, modified or deleted back as it was before
+    it. Waits with a progress bar; exits 0 only if every user was put back."""
+    import time
+
+    from rtmhub.domain.tasks import service as tasks
+    from rtmhub.domain.tasks.models import FINISHED
+    from rtmhub.jobs.worker import Worker
+
+    raw = _resolve_task(task)
+    with _unit() as (s, caller):
+        task_id = tasks.start_revert(s, caller, raw, dry_run=dry_run, force=force).id
+    db = Database(get_settings().database_url)
+    helper = Worker(db, poll_seconds=0.2)  # works alone, and shares the queue with `rtmhub worker`s
+    helper.start_thread()
+    try:
+        while True:
+            with db.unit_of_work(write=False) as s:
+                t = tasks.get_task(s, caller, task_id)
+                s.expunge(t)
+            if t.status in FINISHED:
+                break
+            time.sleep(0.2)
+    finally:
+        helper.stop.set()
+        db.dispose()
+    summary = _task_row(t)
+    typer.echo(f"Task {summary['id']} ({'dry run: nothing changed; ' if dry_run else ''}{_links(summary)})")
+    _print_table("Result", ["status", "added", "modified", "deleted", "unchanged", "failed", "warnings"],
+                 [[t.status, t.added, t.modified, t.deleted, t.unchanged, t.failed, t.warnings]])
+    if t.message:
+        typer.echo(t.message, err=True)
+    if t.failed:
+        typer.echo(f"{t.failed} user(s) not put back: 'rtmhub tasks show {summary['id']} --outcome error' says why"
+                   f"{'' if force else ' (--force puts back users changed after the import)'}.", err=True)
+    if t.status != "completed" or t.failed:
+        raise typer.Exit(code=1)

@@ -26,11 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
-from rtmhub.csvfile.planner import ImportContext, RowResult, Simulation, apply_batch, apply_row
+from rtmhub.csvfile.planner import BY_FIELD, ImportContext, RowResult, Simulation, apply_batch, apply_row
 from rtmhub.csvfile.reader import CsvFileError, CsvRow, open_csv
 from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.tasks import revert as reverts
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
 from rtmhub.ops import metrics
@@ -133,6 +134,8 @@ def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_RO
         _run_preview(db, task_id, worker, max_rows, batch_rows)
     elif kind == "csv_import":
         _run_import(db, task_id, worker, batch_rows, max_rows)
+    elif kind in ("revert", "revert_preview"):
+        _run_revert(db, task_id, worker, batch_rows, preview=kind == "revert_preview")
 
 
 # --- running -------------------------------------------------------------------------------
@@ -332,6 +335,89 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
             task.heartbeat = utcnow()
     with db.unit_of_work(write=False) as s:
         return simulation.used(tasks.allocation_snapshot(s, _task(s, task_id).customer_id))
+
+
+# --- reverts ---------------------------------------------------------------------------------
+
+def _revert_record(task_id: str, result: reverts.RevertResult) -> dict[str, Any]:
+    changes = [BY_FIELD[f].header if f in BY_FIELD else f for f in result.changes]
+    return {"task_id": task_id, "line": result.line, "email": _echo(result.email, _EMAIL_ECHO),
+            "outcome": result.outcome, "changes": changes or None, "messages": result.messages or None,
+            "cells": None}
+
+
+def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, preview: bool) -> None:
+    """A revert (``domain/tasks/revert.py``): its rows are the users the reverted task touched, found in the
+    audit trail, in a fixed order (row N is the N-th of them), so a resumed revert continues after
+    ``last_line`` as an import does. Applied, each batch is one transaction with its results and progress
+    (set-wise, replayed row by row if the database refuses it); as a dry run, each batch is simulated in a
+    read transaction and its results written in a short one, like a CSV preview (decision 23)."""
+    with db.unit_of_work(write=False) as s:
+        task = _task(s, task_id)
+        source_id, customer_id = task.reverts_task_id or "", task.customer_id
+        user_ids = reverts.touched_users(s, source_id, customer_id)
+    simulation = Simulation() if preview else None
+    with db.unit_of_work() as s:
+        task = _task(s, task_id, lock=True)
+        if task.status != "running" or task.worker != worker:
+            return
+        task.total_rows = len(user_ids)
+        if preview:  # a dry run starts over (its simulated state lives in memory only)
+            s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
+            task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
+            task.rows_done, task.last_line = 0, 0
+        resume_after = task.last_line
+        task.heartbeat = utcnow()
+    force = task.mode == "revert-force"
+    start = resume_after
+    while True:
+        if db.is_sqlite and not preview:
+            time.sleep(_BATCH_PAUSE)
+        batch_ids = user_ids[start:start + batch_rows]
+        lines = list(range(start + 1, start + len(batch_ids) + 1))
+        records: list[dict[str, Any]] = []
+        if batch_ids and preview:
+            with db.unit_of_work(write=False) as s:
+                task = _task(s, task_id)
+                customer = _customer(s, task)
+                touched = reverts.load_touched(s, source_id, customer_id, batch_ids)
+                results = reverts.revert_batch(s, _task_caller(task), customer, touched, lines, force, simulation)
+                records = [_revert_record(task_id, r) for r in results]
+        with db.unit_of_work() as s:
+            task = _task(s, task_id, lock=True)
+            if task.status != "running" or task.worker != worker:
+                return  # another worker took over (our lease lapsed)
+            if task.cancel_requested:
+                tasks.end_cancelled(task)
+                return
+            if not batch_ids:
+                allocations = None
+                if simulation is not None:
+                    allocations = simulation.used(tasks.allocation_snapshot(s, customer_id))
+                tasks.finish(s, task, allocations)
+                return
+            if not preview:
+                customer = _customer(s, task)
+                caller = _task_caller(task)
+                touched = reverts.load_touched(s, source_id, customer_id, batch_ids)
+                savepoint = s.begin_nested()
+                try:
+                    results = reverts.revert_batch(s, caller, customer, touched, lines, force)
+                    savepoint.commit()
+                except IntegrityError:
+                    savepoint.rollback()
+                    s.expire_all()
+                    results = [reverts.revert_row(s, caller, customer, t, line, force)
+                               for t, line in zip(touched, lines, strict=True)]
+                records = [_revert_record(task_id, r) for r in results]
+            if records:
+                s.execute(_TASK_ROWS.insert(), records)
+            for r in records:
+                tasks.count_outcome(task, r["outcome"], r["messages"])
+            task.rows_done += len(batch_ids)
+            task.last_line = lines[-1]
+            task.heartbeat = utcnow()
+        start += len(batch_ids)
 
 
 # --- retention of uploaded files ------------------------------------------------------------

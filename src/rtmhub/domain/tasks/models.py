@@ -1,4 +1,4 @@
-"""Tasks (CSV previews and imports), their uploaded files and their per-row results."""
+"""Tasks (CSV previews and imports, reverts of imports), their uploaded files and their per-row results."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,12 +8,16 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
+from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.ids import new_uuid
 
 TASK_STATUSES = ("queued", "running", "completed", "completed_with_errors", "failed", "cancelled")
 FINISHED = ("completed", "completed_with_errors", "failed", "cancelled")
 OUTCOMES = ("add", "modify", "delete", "unchanged", "error")
 MODES = ("add", "add-remove")  # import behaviours (D4): "Add services only", "Add and remove services"
+# A revert's behaviour: "revert" leaves users changed after the import alone (their rows fail); "revert-force"
+# puts them back too.
+REVERT_MODES = ("revert", "revert-force")
 
 
 class Task(Base):
@@ -24,13 +28,16 @@ class Task(Base):
     __table_args__ = (Index("ix_tasks_status_created", "status", "created"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    type: Mapped[str] = mapped_column(String(30))  # csv_preview | csv_import
+    type: Mapped[str] = mapped_column(String(30))  # csv_preview | csv_import | revert_preview | revert
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    mode: Mapped[str] = mapped_column(String(20), default="add")  # add | add-remove
+    mode: Mapped[str] = mapped_column(String(20), default="add")  # add | add-remove | revert | revert-force
     file_name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(30), default="queued")
     created_by: Mapped[str] = mapped_column(String(161))
     preview_of: Mapped[str | None] = mapped_column(String(36))
+    # A revert (or its dry run): the task whose changes it undoes, found through the audit trail (the events
+    # whose request_id is that task's id), so the revert still works after that task was deleted.
+    reverts_task_id: Mapped[str | None] = mapped_column(String(36), index=True)
     total_rows: Mapped[int | None] = mapped_column(Integer)
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
     last_line: Mapped[int] = mapped_column(Integer, default=0)
@@ -53,6 +60,11 @@ class Task(Base):
     file_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When retention deleted the file (results and error report stay); None while it is stored.
     file_deleted: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# A revert reads the audit events one task wrote (request_id = the task's id), by user: this index keeps that a
+# probe instead of a scan of the whole audit log. Declared here, beside the only reader of that path.
+Index("ix_audit_events_request_entity", AuditEvent.request_id, AuditEvent.entity_id)
 
 
 CHUNK_BYTES = 1_048_576  # one stored piece of an uploaded file: memory per upload or read stays about this

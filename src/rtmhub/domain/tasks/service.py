@@ -26,7 +26,9 @@ from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, MODES, Task, TaskFileChunk, TaskRow
 from rtmhub.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 
-TASK_TYPES = ("csv_preview", "csv_import")
+TASK_TYPES = ("csv_preview", "csv_import", "revert_preview", "revert")
+PREVIEW_TYPES = ("csv_preview", "revert_preview")  # dry runs: nothing changed, "apply" runs them for real
+REVERTIBLE = ("csv_import", "revert")  # tasks that change users (and so can be reverted)
 
 
 # --- creating and reading tasks ------------------------------------------------------------
@@ -66,10 +68,13 @@ def apply_preview(session: Session, caller: Caller, task_id: str, *, quota_bytes
     """Queue the import of a previewed file with the same behaviour. The import gets its own copy of the
     file (copied chunk by chunk inside the database), which counts against the quota like an upload."""
     preview = get_task(session, caller, task_id)
-    if preview.type != "csv_preview":
+    if preview.type not in PREVIEW_TYPES:
         raise ValidationFailed("Only a preview task can be applied; this task is already an import.")
     if preview.status not in ("completed", "completed_with_errors"):
         raise Conflict(f"The preview is {preview.status}; wait until it has completed.")
+    if preview.type == "revert_preview":
+        return _queue_revert(session, caller, preview.reverts_task_id or "", preview.customer_id,
+                             preview.file_name, mode=preview.mode, preview_of=preview.id)
     customer = get_customer(session, caller, preview.customer_id, write=True)
     if preview.file_deleted is not None or not _has_file(session, preview.id):
         deleted = f" on {preview.file_deleted:%Y-%m-%d}" if preview.file_deleted else ""
@@ -88,6 +93,63 @@ def apply_preview(session: Session, caller: Caller, task_id: str, *, quota_bytes
     record(session, caller, "task.create", "task", task.id, customer.id, None,
            {"type": task.type, "mode": task.mode, "file": task.file_name, "previewOf": preview.id})
     return task
+
+
+def start_revert(session: Session, caller: Caller, task_id: str, *, dry_run: bool = False,
+                 force: bool = False) -> Task:
+    """Queue the revert of an applied import (or of a revert): a new task that puts every user the task added,
+    modified or deleted back as it was before (``tasks/revert.py``). ``dry_run`` queues a preview of it, which
+    changes nothing and can be applied later; ``force`` puts back users changed after the task too.
+    Unknown and foreign tasks are 404; a task that changed nothing (a preview, one still queued or running,
+    one that failed before changing a user) is 409 with the reason."""
+    source = get_task(session, caller, task_id)
+    if source.type in PREVIEW_TYPES:
+        raise Conflict("This task is a preview: it changed nothing, so there is nothing to revert. Revert the "
+                       "import that applied it.")
+    if source.type not in REVERTIBLE:
+        raise Conflict(f"A {source.type} task cannot be reverted; only an applied import (or a revert) can.")
+    if source.status not in FINISHED:
+        raise Conflict(f"The task is {source.status}; wait until it has ended, then revert it.")
+    if not (source.added or source.modified or source.deleted):
+        raise Conflict(f"The task ({source.status}) added, modified or deleted no user, so there is nothing to "
+                       "revert.")
+    return _queue_revert(session, caller, source.id, source.customer_id, source.file_name,
+                         mode="revert-force" if force else "revert", preview=dry_run)
+
+
+def is_revertible(task: Task) -> bool:
+    """Whether ``task`` can be reverted (what ``start_revert`` accepts): an ended import or revert that added,
+    modified or deleted a user."""
+    return (task.type in REVERTIBLE and task.status in FINISHED
+            and bool(task.added or task.modified or task.deleted))
+
+
+def _queue_revert(session: Session, caller: Caller, source_id: str, customer_id: str, file_name: str, *,
+                  mode: str, preview: bool = False, preview_of: str | None = None) -> Task:
+    customer = get_customer(session, caller, customer_id, write=not preview)
+    if not preview:
+        require_writable(session, caller, customer.partner_id)
+    task = Task(type="revert_preview" if preview else "revert", customer_id=customer.id, mode=mode,
+                file_name=file_name, status="queued", created_by=caller.actor, preview_of=preview_of,
+                reverts_task_id=source_id)
+    session.add(task)
+    session.flush()
+    record(session, caller, "task.create", "task", task.id, customer.id, None,
+           {"type": task.type, "mode": mode, "reverts": source_id, "previewOf": preview_of})
+    return task
+
+
+def reverted_by(session: Session, task_ids: list[str]) -> dict[str, list[str]]:
+    """For each of ``task_ids`` (tasks the caller already reached), the reverts applied to it, newest first
+    (dry runs are not listed: they changed nothing)."""
+    out: dict[str, list[str]] = {}
+    if task_ids:
+        for source, revert in session.execute(
+                select(Task.reverts_task_id, Task.id)
+                .where(Task.reverts_task_id.in_(task_ids), Task.type == "revert")
+                .order_by(Task.created.desc(), Task.id)):
+            out.setdefault(source or "", []).append(revert)
+    return out
 
 
 def get_task(session: Session, caller: Caller, task_id: str | None) -> Task:
@@ -334,7 +396,11 @@ def applied_import_of(session: Session, caller: Caller, task_id: str) -> str | N
     return session.scalar(select(Task.id).where(Task.preview_of == preview.id).limit(1))
 
 
-__all__ = ["TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview", "authorise_import", "cancel",
-           "count_outcome", "create_import", "delete_task", "end_cancelled", "fail", "failed_rows", "finish",
-           "FileStream", "QuotaExceeded", "file_chunk", "get_task", "has_file", "list_tasks", "open_file",
-           "purge_files", "store_file", "stored_bytes", "task_progress", "task_rows"]
+__all__ = [
+    "PREVIEW_TYPES", "REVERTIBLE", "TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview",
+    "authorise_import", "cancel", "count_outcome", "create_import", "delete_task", "end_cancelled", "fail",
+    "failed_rows", "finish", "FileStream", "is_revertible", "QuotaExceeded", "file_chunk", "get_task", "has_file",
+    "list_tasks",
+    "open_file", "purge_files", "reverted_by", "start_revert", "store_file", "stored_bytes", "task_progress",
+    "task_rows"
+]

@@ -1,4 +1,5 @@
-"""Tasks: the list (all customers, one customer's), one task with its rows, live progress, apply, errors."""
+"""Tasks: the list (all customers, one customer's), one task with its rows, live progress, apply, revert,
+errors."""
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,18 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 OUTCOMES = ("add", "modify", "delete", "unchanged", "error", "warning")
 
 
+def _type_label(ctx: Any, kind: str) -> str:
+    return {"revert_preview": ctx._("Revert preview (dry run)"), "revert": ctx._("Revert")}.get(kind) or \
+        task_type_label(ctx, kind)
+
+
+def _mode_label(ctx: Any, mode: str) -> str:
+    return {"revert": ctx._("Users changed after the import are left as they are"),
+            "revert-force": ctx._("Users changed after the import are put back too")}.get(mode) or mode_label(ctx, mode)
+
+
 def _labels() -> dict[str, Any]:
-    return {"status_label": status_label, "type_label": task_type_label, "mode_label": mode_label}
+    return {"status_label": status_label, "type_label": _type_label, "mode_label": _mode_label}
 
 
 @router.get("/tasks")
@@ -43,7 +54,8 @@ def task_list(request: Request):
     def load(s: Session, _customer: Customer | None) -> dict[str, Any]:
         rows = tasks.list_tasks(s, ctx.caller, offset=(page - 1) * PAGE, limit=PAGE + 1)
         return {"rows": rows[:PAGE], "more": len(rows) > PAGE,
-                "names": customers.names(s, ctx.caller, (t.customer_id for t in rows))}
+                "names": customers.names(s, ctx.caller, (t.customer_id for t in rows)),
+                "reverted_by": tasks.reverted_by(s, [t.id for t in rows[:PAGE]])}
 
     return show(ctx, None, "tasks.html", load, hub=False, page=page, progress=tasks.task_progress, finished=FINISHED,
                 **_labels())
@@ -55,7 +67,9 @@ def hub_tasks(request: Request, cid: str):
 
     def load(s: Session, customer: Customer | None) -> dict[str, Any]:
         assert customer is not None
-        return {"rows": tasks.list_tasks(s, ctx.caller, customer.id, limit=PAGE), "names": {customer.id: customer.name}}
+        rows = tasks.list_tasks(s, ctx.caller, customer.id, limit=PAGE)
+        return {"rows": rows, "names": {customer.id: customer.name},
+                "reverted_by": tasks.reverted_by(s, [t.id for t in rows])}
 
     return show(ctx, cid, "tasks.html", load, more=False, page=1, progress=tasks.task_progress, finished=FINISHED,
                 **_labels())
@@ -73,7 +87,9 @@ def task_detail(request: Request, tid: str):
         rows = tasks.task_rows(s, ctx.caller, task.id, outcome or None, offset=(page - 1) * PAGE, limit=PAGE + 1)
         return {"task": task, "customer": access.get_customer(s, ctx.caller, task.customer_id),
                 "rows": rows[:PAGE], "more": len(rows) > PAGE, "progress": tasks.task_progress(task),
-                "running": task.status not in FINISHED, "applied": tasks.applied_import_of(s, ctx.caller, task.id)}
+                "running": task.status not in FINISHED, "applied": tasks.applied_import_of(s, ctx.caller, task.id),
+                "reverted_by": tasks.reverted_by(s, [task.id]).get(task.id, []),
+                "revertible": tasks.is_revertible(task)}
 
     return show(ctx, None, "task.html", load, page=page, outcome=outcome, display_name=display_name,
                 row_message=row_message, **_labels())
@@ -95,6 +111,16 @@ def task_apply(request: Request, tid: str):
     with ctx.db.unit_of_work() as s:
         task = tasks.apply_preview(s, ctx.caller, tid, quota_bytes=request.app.state.settings.task_file_quota_bytes)
         new_id = task.id
+    return RedirectResponse(f"/tasks/{new_id}", status_code=303)
+
+
+@router.post("/tasks/{tid}/revert")
+def task_revert(request: Request, tid: str):
+    """"Revert this import": queue a dry run of the revert first (as a CSV preview); its page applies it."""
+    ctx = opened(request, write=True)
+    force = ctx.form.get("force") == "1"
+    with ctx.db.unit_of_work() as s:
+        new_id = tasks.start_revert(s, ctx.caller, tid, dry_run=True, force=force).id
     return RedirectResponse(f"/tasks/{new_id}", status_code=303)
 
 
