@@ -320,3 +320,40 @@ def test_cli_lists_the_first_admin_and_reset_link_replaces_earlier_links(operato
 
     assert "No administrator with e-mail nobody@x.example" in run(
         "admin", "reset-link", "--email", "nobody@x.example", ok=False).stderr
+
+
+def test_two_onboardings_racing_for_one_primary_email_make_one_admin(world):
+    """The second onboarding either sees the first's admin or meets its unique index: a 409 either way, never
+    a 500, and nothing of it is written."""
+    import threading
+    import time
+
+    from rtmhub.domain.customers import service as customers
+    from rtmhub.errors import Conflict
+    from tests.conftest import customer_body
+
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        try:
+            with world.db.unit_of_work() as s:
+                customers.provision(s, OPERATOR, customer_body(world.raw["ta"], "RACE-2", "Toinen Oy",
+                                                               ["webex_meetings"], email="kilpa@race.example"),
+                                    (world.raw["pa"],))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            outcome.append(exc)
+
+    with world.db.unit_of_work() as s:
+        customers.provision(s, OPERATOR, customer_body(world.raw["ta"], "RACE-1", "Ensimmäinen Oy",
+                                                       ["webex_meetings"], email="kilpa@race.example"),
+                            (world.raw["pa"],))
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.3)  # gives the second a chance to reach the unique index (not asserted)
+    thread.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    with world.db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Customer).where(Customer.external_id == "RACE-2")) == 0
+        assert s.scalar(select(func.count()).select_from(AdminAccount)
+                        .where(AdminAccount.email_key == "kilpa@race.example")) == 1

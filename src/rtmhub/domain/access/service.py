@@ -9,6 +9,7 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -250,7 +251,10 @@ def create_admin(session: Session, caller: Caller, *, email: str, role: str, pas
         password_hash=hash_password(password) if password is not None else None,
     )
     session.add(account)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same e-mail created at the same moment by another request
+        raise Conflict(f"An administrator with e-mail {address} already exists.") from exc
     record(session, caller, "admin.create", "admin", account.id, customer_id, None,
            {"email": address, "role": role, "partnerId": partner_id, "customerId": customer_id})
     return account
