@@ -1,5 +1,11 @@
 """Imports every table so metadata is complete (Alembic, tests)."""
-from rtmhub.domain.access.models import AdminAccount, ApiToken, SignInFailure, WebSession  # noqa: F401
+from rtmhub.domain.access.models import (  # noqa: F401
+    AdminAccount,
+    ApiToken,
+    SetPasswordLink,
+    SignInFailure,
+    WebSession,
+)
 from rtmhub.domain.audit.models import AuditEvent  # noqa: F401
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite  # noqa: F401
 from rtmhub.domain.locations.models import Location  # noqa: F401

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
 MIN_SECRET_LENGTH = 32
+DEFAULT_LOCAL_URL = "http://127.0.0.1:8000"
 
 
 class Settings(BaseSettings):
@@ -20,7 +21,8 @@ class Settings(BaseSettings):
     env: str = "development"
     database_url: str = f"sqlite:///{Path('rtmhub.db').absolute()}"
     secret_key: str = DEVELOPMENT_SECRET
-    # Public base URL used in Link/Location headers; when empty, the request's own URL is used.
+    # Public base URL used in Link/Location headers and set-password links; when empty, the request's own URL
+    # is used (the CLI, which has no request, uses DEFAULT_LOCAL_URL: where `rtmhub serve` listens by default).
     public_url: str = ""
     max_body_bytes: int = 1_048_576
     # CSV uploads may be much larger than API bodies; rows are streamed, so only the cap matters.
@@ -94,6 +96,11 @@ class Settings(BaseSettings):
             raise ValueError(f"RTMHUB_PUBLIC_URL must be set when RTMHUB_ENV is '{self.env}': the address "
                              "clients use to reach rtmhub, e.g. https://rtmhub.example.com")
         return self
+
+    def base_url(self, request_base: str | None = None) -> str:
+        """The base of absolute links shown to people (set-password links): RTMHUB_PUBLIC_URL, else the
+        request's own base URL, else (the CLI) where `rtmhub serve` listens by default."""
+        return (self.public_url or request_base or DEFAULT_LOCAL_URL).rstrip("/")
 
     @property
     def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -1,5 +1,9 @@
 """``rtmhub admin …`` and ``rtmhub token …``: administrator accounts and their API tokens.
 
+``admin reset-link`` prints a one-time set-password link (on the last line of stdout), valid for 7 days; it
+makes a new administrator's first password (a customer's first administrator is created without one when
+the customer is onboarded) and replaces a forgotten one.
+
 A token is printed once, on the last line of ``token create``; only its SHA-256 digest is stored, and
 ``token list`` shows ids and dates, never a token or a digest.
 """
@@ -17,6 +21,7 @@ from rtmhub.domain.access.models import ROLES
 from rtmhub.domain.access.schemas import SCOPES
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.partners import service as partners
+from rtmhub.settings import get_settings
 
 admin_app = typer.Typer(help="Administrator accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="API access tokens.", no_args_is_help=True)
@@ -96,6 +101,19 @@ def admin_list(as_json: bool = JSON_OPTION) -> None:
     _print_table("Administrators", ["E-mail", "Role", "Organisation", "Password set", "Created"],
                  [[r["email"], r["role"], r["partner"] or r["customer"], "yes" if r["canSignIn"] else "no",
                    (r["created"] or "")[:19]] for r in rows])
+
+
+@admin_app.command("reset-link")
+def admin_reset_link(email: str = typer.Option(..., "--email", help="The administrator's e-mail address.")) -> None:
+    """Print a new one-time set-password link for an administrator (any role), valid for 7 days. Earlier
+    links of the account stop working; a password it has works until the link is used. The link is shown
+    only now, alone on the last line: hand it to the administrator over a channel you trust."""
+    with _unit() as (session, caller):
+        account, token, expires = access.reset_link(session, caller, email=email)
+        note = (f"Set-password link for {account.role} {account.email}, valid until "
+                f"{expires:%Y-%m-%d %H:%M} UTC and for one use; earlier links no longer work. It is shown only now:")
+    typer.echo(note, err=True)
+    typer.echo(get_settings().base_url() + access.SET_PASSWORD_PATH + token)
 
 
 @admin_app.command("delete")

@@ -62,3 +62,18 @@ class SignInFailure(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SetPasswordLink(Base):
+    """A one-time link that lets an administrator choose a password (issue 9, R5): made for a customer's
+    first administrator at onboarding and by ``rtmhub admin reset-link``. Only the SHA-256 of the link's
+    random token is stored; an administrator has at most one live link (a new one replaces it) and using
+    it deletes it."""
+
+    __tablename__ = "set_password_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    admin_id: Mapped[str] = mapped_column(ForeignKey("admin_accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,11 +8,12 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
-from rtmhub.domain.access.models import ROLES, AdminAccount, ApiToken
+from rtmhub.domain.access.models import ROLES, AdminAccount, ApiToken, SetPasswordLink, WebSession
 from rtmhub.domain.access.passwords import check_password
 from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.audit.service import record
@@ -26,6 +27,13 @@ TOKEN_PREFIX = "rtm_"
 # last_used is written at most once a minute per token, so reads stay reads (no write per request).
 TOKEN_USE_GRANULARITY = timedelta(minutes=1)
 MAX_TOKEN_DAYS = 3650
+# A set-password link (issue 9, R5) lasts this long; it is the path of the public page that uses it.
+SET_PASSWORD_LINK_DAYS = 7
+SET_PASSWORD_PATH = "/set-password/"
+MAX_PASSWORD_FORM = 2048  # a form's password field is cut here; the policy then refuses anything over its maximum
+# One answer for an unknown, used, replaced or expired link: the page tells nothing about which.
+LINK_INVALID = msg("This link does not work: it has expired, has already been used or has been replaced by a newer "
+                   "one. Ask your partner (or the rtmhub operator) for a new link.")
 
 
 def hash_token(token: str) -> str:
@@ -243,7 +251,10 @@ def create_admin(session: Session, caller: Caller, *, email: str, role: str, pas
         password_hash=hash_password(password) if password is not None else None,
     )
     session.add(account)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same e-mail created at the same moment by another request
+        raise Conflict(f"An administrator with e-mail {address} already exists.") from exc
     record(session, caller, "admin.create", "admin", account.id, customer_id, None,
            {"email": address, "role": role, "partnerId": partner_id, "customerId": customer_id})
     return account
@@ -265,6 +276,100 @@ def set_password(session: Session, caller: Caller, *, email: str, password: str)
     return account
 
 
+def admin_exists(session: Session, email: str) -> bool:
+    """Whether an administrator account has this e-mail (compared case-insensitively, D6)."""
+    try:
+        key = normalise_email(email).lower()
+    except ValidationFailed:
+        key = email.strip().lower()
+    return session.scalar(select(AdminAccount.id).where(AdminAccount.email_key == key)) is not None
+
+
+def create_first_admin(session: Session, caller: Caller, customer: Customer) -> AdminAccount:
+    """The new customer's first customer full administrator, from ``customerInfo.primaryEmail`` (issue 9, R5):
+    no password, so it cannot sign in until it sets one through a set-password link
+    (``issue_set_password_link``). The provisioning checks first that no account has the e-mail."""
+    return create_admin(session, caller, email=customer.primary_email, role="customer_full_admin", password=None,
+                        customer=customer.id)
+
+
+def issue_set_password_link(session: Session, caller: Caller, account: AdminAccount,
+                            now: datetime | None = None) -> tuple[str, datetime]:
+    """A new one-time set-password link token for the account and its expiry (SET_PASSWORD_LINK_DAYS). Any
+    earlier link of the account stops working; its password, if it has one, works until the link is used.
+    The token (256 random bits) is returned once; only its SHA-256 is stored."""
+    now = now or utcnow()
+    session.execute(delete(SetPasswordLink).where(SetPasswordLink.admin_id == account.id))
+    token = secrets.token_urlsafe(32)
+    row = SetPasswordLink(admin_id=account.id, token_hash=hash_token(token), created=now,
+                          expires=now + timedelta(days=SET_PASSWORD_LINK_DAYS))
+    session.add(row)
+    session.flush()
+    record(session, caller, "admin.link", "admin", account.id, account.customer_id, None,
+           {"email": account.email, "expires": row.expires.isoformat()})
+    return token, row.expires
+
+
+def reset_link(session: Session, caller: Caller, *, email: str,
+               customer_id: str | None = None) -> tuple[AdminAccount, str, datetime]:
+    """A new set-password link for an existing administrator (any role): the first password of a customer's
+    first administrator, or a forgotten one. The operator reaches every account; a partner administrator
+    only the accounts ``list_admins`` shows it, and ``customer_id`` (a customer it reaches) limits the
+    choice to that customer's administrators. Unknown and unreachable e-mails answer the same 404."""
+    if caller.read_only:
+        raise Forbidden("A read-only administrator cannot change anything.")
+    if customer_id is not None:
+        customer = get_customer(session, caller, customer_id, write=True)
+        account = session.scalar(select(AdminAccount).where(AdminAccount.email_key == email.strip().lower(),
+                                                            AdminAccount.customer_id == customer.id))
+    elif caller.system:
+        account = find_admin(session, email)
+    else:
+        account = next((a for a in list_admins(session, caller) if a.email_key == email.strip().lower()), None)
+    if account is None:
+        raise NotFound(f"No administrator with e-mail {email.strip()}; 'rtmhub admin list' shows them.")
+    token, expires = issue_set_password_link(session, caller, account)
+    return account, token, expires
+
+
+def _live_link(session: Session, token: str, now: datetime) -> SetPasswordLink | None:
+    if not token or len(token) > 200:
+        return None
+    return session.scalar(select(SetPasswordLink).where(SetPasswordLink.token_hash == hash_token(token),
+                                                        SetPasswordLink.expires > now))
+
+
+def link_account(session: Session, token: str, now: datetime | None = None) -> AdminAccount:
+    """The account a set-password link is for, if the link still works; otherwise ``NotFound`` with one
+    message for unknown, used, replaced and expired links alike (it leaks nothing)."""
+    link = _live_link(session, token, now or utcnow())
+    account = session.get(AdminAccount, link.admin_id) if link is not None else None
+    if account is None:
+        raise NotFound(LINK_INVALID)
+    return account
+
+
+def use_set_password_link(session: Session, token: str, password: str, now: datetime | None = None) -> AdminAccount:
+    """Set the account's password through its link, once: the password policy first (a refused password
+    leaves the link working), then the link is deleted by a conditional DELETE, so of two uses racing only
+    one sets a password. The account's open browser sessions end (a reset locks out whoever had the old
+    password)."""
+    now = now or utcnow()
+    account = link_account(session, token, now)
+    check_password(password, account.email)
+    used = session.execute(delete(SetPasswordLink).where(SetPasswordLink.token_hash == hash_token(token),
+                                                         SetPasswordLink.expires > now))
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFound(LINK_INVALID)
+    account.password_hash = hash_password(password)
+    session.execute(update(WebSession).where(WebSession.admin_id == account.id, WebSession.ended.is_(None))
+                    .values(ended=now))
+    record(session, caller_for_account(session, account, frozenset()), "admin.password", "admin", account.id,
+           account.customer_id, None, {"email": account.email, "via": "set-password link"})
+    session.flush()
+    return account
+
+
 def list_admins(session: Session, caller: Caller) -> list[AdminAccount]:
     """Administrator accounts the caller reaches: the operator every one; a partner administrator those of
     its partners and of their customers."""
@@ -273,6 +378,13 @@ def list_admins(session: Session, caller: Caller) -> list[AdminAccount]:
         reached = scope_customers(select(Customer.id), caller)
         stmt = stmt.where(or_(AdminAccount.partner_id.in_(caller.partner_ids), AdminAccount.customer_id.in_(reached)))
     return list(session.scalars(stmt.order_by(AdminAccount.email_key)))
+
+
+def customer_admins(session: Session, caller: Caller, customer_id: str) -> list[AdminAccount]:
+    """The administrator accounts of a customer the caller reaches (unknown and foreign: 404)."""
+    customer = get_customer(session, caller, customer_id)
+    return list(session.scalars(select(AdminAccount).where(AdminAccount.customer_id == customer.id)
+                                .order_by(AdminAccount.email_key)))
 
 
 def delete_admin(session: Session, caller: Caller, *, email: str) -> AdminAccount:

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from rtmhub.domain.access.models import AdminAccount
 from rtmhub.domain.access.schemas import Caller
-from rtmhub.domain.access.service import get_customer, require_writable, scope_customers, scope_partners
+from rtmhub.domain.access.service import (
+    admin_exists,
+    create_first_admin,
+    get_customer,
+    require_writable,
+    scope_customers,
+    scope_partners,
+)
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.customers.schemas import (
@@ -187,6 +194,11 @@ def _validate_create(session: Session, caller: Caller, data: CustomerCreate | Cu
     if info is not None and session.scalar(select(User.id).where(User.email_key == info.primaryEmail.strip().lower())):
         problems.add("customerInfo.primaryEmail", msg("The email {email} is already associated with an existing "
                                                       "user.", email=info.primaryEmail), 10022)
+    if info is not None and admin_exists(session, info.primaryEmail):
+        # The primary e-mail becomes the customer's first administrator (R5); accounts are unique (D6).
+        problems.add("customerInfo.primaryEmail", msg(
+            "The email {email} already belongs to an administrator account, and it would become this customer's "
+            "first administrator; give another primaryEmail.", email=info.primaryEmail.strip()), 409)
     if problems.errors:
         conflict = all(e.error_code in (409, 10022) for e in problems.errors)
         error = (Conflict if conflict else ValidationFailed)("; ".join(e.description for e in problems.errors),
@@ -230,6 +242,9 @@ def provision(session: Session, caller: Caller, data: CustomerCreate,
     session.flush()
     record(session, caller, "customer.provision", "customer", customer.id, customer.id, None,
            snapshot(session, customer))
+    # R5: the primary e-mail is the customer's first full administrator, without a password until it uses a
+    # set-password link (the onboarding page shows one; `rtmhub admin reset-link` makes one).
+    create_first_admin(session, caller, customer)
     return customer
 
 

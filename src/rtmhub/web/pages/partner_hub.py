@@ -38,7 +38,7 @@ from rtmhub.web.forms import (
     submit,
     task_type_label,
 )
-from rtmhub.web.support import WebRoute
+from rtmhub.web.support import WebRoute, render
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -159,12 +159,19 @@ def onboard(request: Request):
         for k, v in pydantic_errors(ctx, exc).items():
             errors.setdefault(ONBOARD_FIELDS.get(k, k), []).extend(v)
 
+    result: dict[str, Any] = {}
+
     def work(s: Session) -> str:
         assert data is not None
-        created = customers.provision(s, ctx.caller, data).id
+        created = customers.provision(s, ctx.caller, data)
         if errors:  # the service found nothing more: undo, the allocations must be fixed first
             raise FormInvalid(errors)
-        return f"/customers/{created}?created=1"
+        # R5: the first administrator's set-password link, shown once on the result page (only its hash is kept).
+        admin, token, expires = access.reset_link(s, ctx.caller, email=created.primary_email, customer_id=created.id)
+        result.update(customer_id=created.id, customer_name=created.name, email=admin.email, expires=expires,
+                      link=request.app.state.settings.base_url(str(request.base_url)) + access.SET_PASSWORD_PATH
+                      + token)
+        return f"/customers/{created.id}?created=1"
 
     def explain(exc: DomainError) -> Errors:
         for k, v in errors_of(ctx, exc).items():
@@ -178,7 +185,12 @@ def onboard(request: Request):
 
     # An invalid request shape stops before the unit; limits that are no numbers do not, so the
     # service can report everything else at once.
-    return submit(ctx, work, rerender, errors=errors if data is None else None, explain=explain)
+    response = submit(ctx, work, rerender, errors=errors if data is None else None, explain=explain)
+    if response.status_code != 303 or not result:
+        return response
+    # The onboarding result is rendered, not redirected to: the link exists only in this response
+    # (Cache-Control: no-store); `rtmhub admin reset-link` or the customer page makes a new one.
+    return render(ctx, "onboarded.html", hub=False, **result)
 
 
 # --- onboarding templates --------------------------------------------------------------------
@@ -222,7 +234,8 @@ def customer_detail(request: Request, cid: str):
                 "locations": locations.list_locations(s, customer, limit=100),
                 "sites": settings_service.meeting_sites(s, customer),
                 "events": audit.recent_events(s, ctx.caller, customer.id, limit=15),
-                "user_count": users.count_users(s, customer)}
+                "user_count": users.count_users(s, customer),
+                "admins": access.customer_admins(s, ctx.caller, customer.id)}
 
     return show(ctx, cid, "customer.html", load, hub=False, status_label=status_label,
                 created=request.query_params.get("created") == "1",

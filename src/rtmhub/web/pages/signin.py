@@ -27,7 +27,11 @@ def signin_page(request: Request):
     ctx = signed_in(request, required=False)
     if ctx.caller is not None:
         return RedirectResponse("/", status_code=303)
-    return render(ctx, "signin.html", next=safe_next(request.query_params.get("next")), email="", error=None)
+    # After a set-password link was used (pages/set_password.py): say so above the form.
+    notice = ctx._("Your password is set. Sign in with your e-mail address and the new password.") \
+        if request.query_params.get("password") == "set" else None
+    return render(ctx, "signin.html", next=safe_next(request.query_params.get("next")), email="", error=None,
+                  notice=notice)
 
 
 @router.post("/signin")
