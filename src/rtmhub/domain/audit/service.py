@@ -315,10 +315,16 @@ def changes(e: AuditEvent, names: Mapping[str, str] | None = None) -> list[Chang
     keys = KEY_FIELDS.get(e.entity_type) or tuple(snapshot)
     listed = []
     for key in keys:
-        value = _value(key, snapshot.get(key), names)
-        if value is not None:
-            listed.append(Change(key, _label(key), None if e.after is not None else value,
-                                 value if e.after is not None else None))
+        raw = snapshot.get(key)
+        if key == "packages" and isinstance(raw, dict):
+            values = [(f"packages.{p}", msg("{package} allocation", package=display_name(p)), _allocation(raw, p))
+                      for p in raw]
+        else:
+            values = [(key, _label(key), _value(key, raw, names))]
+        for field, label, value in values:
+            if value is not None:
+                listed.append(Change(field, label, None if e.after is not None else value,
+                                     value if e.after is not None else None))
     return listed
 
 
