@@ -137,6 +137,18 @@ def test_domain_scope_refuses_a_foreign_customer(db, world):
         assert {e.partner_id for e in audit.list_events(s, b, AuditFilter(), limit=1000)} == {world.raw["pb"]}
 
 
+def test_a_csv_imports_rows_are_in_the_partners_log_with_the_task_as_tracking_id(client, world):
+    from bulk_support import csv_bytes, person, run
+
+    task, _rows = run(client, world, csv_bytes([person("tuotu.kayttaja@asiakas.example", "Webex Meetings")]),
+                      preview=False, mode="add")
+    assert task["counts"]["added"] == 1, task
+    partner_wide = _items(client, world.auth("a_full"), email="tuotu.kayttaja@")  # through partner_id
+    assert [(e["action"], e["orgId"]) for e in partner_wide] == [("user.create", world.ids["ca_org"])]
+    assert ids.decode("TASK", task["id"]) == partner_wide[0]["trackingId"]
+    assert _items(client, world.auth("b_full"), email="tuotu.kayttaja@") == []
+
+
 # --- filters ------------------------------------------------------------------------------------
 
 def test_each_filter_narrows_the_result(client, world, db):
@@ -264,3 +276,55 @@ def test_cli_bad_input_says_what_to_fix(cli, world):
         result = cli("list", *args)
         assert result.exit_code == 1 and phrase in result.stderr, result.output
         assert "Traceback" not in result.output
+
+
+# --- migration 0007 ---------------------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path):
+    """An empty database of its own (the shared one must stay at head)."""
+    from sqlalchemy import create_engine, text
+
+    from conftest import _postgres_base_url
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrate.db'}"
+        return
+    base, reason = _postgres_base_url()
+    if base is None:
+        pytest.skip(reason)
+    name = f"rtmhub_audit_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_migration_fills_partner_and_subject_of_existing_events_as_recording_does(fresh_url):
+    from alembic import command
+
+    from conftest import build_world
+    from rtmhub.db import Database
+    from rtmhub.migrate import alembic_config, upgrade
+
+    upgrade(fresh_url)
+    db = Database(fresh_url)
+    try:
+        build_world(db)
+
+        def columns() -> dict[str, tuple]:
+            with db.unit_of_work(write=False) as s:
+                return {i: (p, subject) for i, p, subject in s.execute(
+                    select(AuditEvent.id, AuditEvent.partner_id, AuditEvent.subject))}
+
+        recorded = columns()
+        assert len(recorded) > 20 and all(p for p, _ in recorded.values())
+        command.downgrade(alembic_config(fresh_url), "-1")  # this revision only (it is the head)
+        db.dispose()
+        upgrade(fresh_url)
+        assert columns() == recorded
+    finally:
+        db.dispose()
