@@ -30,6 +30,8 @@ def test_customer_page_shows_who_when_what_and_the_difference(client, world):
     _rename(client, world, world.ids["um"], "Maija A")
     sign_in(client, "full@a.example")
     ca = world.raw["ca"]
+    detail = client.get(f"/customers/{ca}")  # the Partner Hub customer page's recent events lead here
+    assert f'<a href="/customers/{ca}/hub/audit">Open the audit log</a>' in detail.text
     page = client.get(f"/customers/{ca}/hub/audit")
     assert page.status_code == 200
     text = _text(page)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
@@ -88,8 +89,6 @@ def _org_ids(s: Session, caller: Caller, events: list[AuditEvent]) -> dict[str, 
     wanted = {e.customer_id for e in events if e.customer_id}
     if not wanted:
         return {}
-    from sqlalchemy import select
-
     stmt = access.scope_customers(select(Customer.id, Customer.org_id).where(Customer.id.in_(wanted)), caller)
     return {cid: org for cid, org in s.execute(stmt)}
 
