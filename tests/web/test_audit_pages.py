@@ -7,9 +7,10 @@ import html
 import io
 import re
 
+from tests.web.test_pages import sign_in
+
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
-from tests.web.test_pages import sign_in
 
 OPERATOR = Caller.operator("web-tests")
 
