@@ -234,6 +234,14 @@ ENDPOINTS += [
     Endpoint("GET", "/v1/userExport", (S + "people_read",),
              lambda t, n: Req("GET", "/v1/userExport", {"orgId": t.org}), 200, False, ("org",)),
 ]
+# rtmhub addition: the audit log (its list shows the reserved person's user.create event)
+ENDPOINTS += [
+    Endpoint("GET", "/v1/auditEvents", (S + "people_read",),
+             lambda t, n: Req("GET", "/v1/auditEvents", {"orgId": t.org}), 200, False, ("org",),
+             shows=lambda t: t.person),
+    Endpoint("GET", "/v1/auditEvents/export", (S + "people_read",),
+             lambda t, n: Req("GET", "/v1/auditEvents/export", {"orgId": t.org}), 200, False, ("org",)),
+]
 BY_KEY = {e.key: e for e in ENDPOINTS}
 
 

@@ -1,5 +1,5 @@
 """The REST API under /v1: the upstream Webex Wholesale, People, Licenses, Locations and Organizations
-contract, plus rtmhub's own additions (bulk people, CSV imports, tasks)."""
+contract, plus rtmhub's own additions (bulk people, CSV imports, tasks, the audit log)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,10 +9,10 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     """The API's routers, its error rendering and its OpenAPI document on ``app``."""
-    from rtmhub.api import errors, locations, people, tasks, wholesale
+    from rtmhub.api import audit, errors, locations, people, tasks, wholesale
 
     errors.install(app)
-    for module in (wholesale, people, locations, tasks):
+    for module in (wholesale, people, locations, tasks, audit):
         app.include_router(module.router)
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
 

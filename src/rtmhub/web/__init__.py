@@ -16,8 +16,8 @@ def install(app: FastAPI) -> None:
     ``/hub/users/{uid}``), and no path of one module is shadowed by another's."""
     from fastapi.staticfiles import StaticFiles
 
-    from rtmhub.web.pages import hub_org, hub_users, partner_hub, set_password, signin, sub_partners, tasks
+    from rtmhub.web.pages import audit, hub_org, hub_users, partner_hub, set_password, signin, sub_partners, tasks
 
-    for page in (signin, set_password, sub_partners, partner_hub, hub_users, hub_org, tasks):
+    for page in (signin, set_password, sub_partners, partner_hub, hub_users, hub_org, tasks, audit):
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -335,7 +335,8 @@ def remove(session: Session, caller: Caller, customer_id: str, partner_ids: tupl
         session.execute(delete(model).where(model.customer_id == customer.id))
     session.delete(customer)
     session.flush()
-    record(session, caller, "customer.delete", "customer", customer.id, customer.id, before, None)
+    record(session, caller, "customer.delete", "customer", customer.id, customer.id, before, None,
+           partner_id=customer.partner_id)  # the row is gone: its partner is given
 
 
 def _ensure_location(session: Session, customer: Customer, params: ProvisioningParameters | None) -> None:

@@ -237,7 +237,8 @@ class BulkWriter:
             self.delta[old] -= 1
 
     def _audit(self, action: str, user_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        self.audits.append(audit.event(self.caller, action, "user", user_id, self.customer.id, before, after))
+        self.audits.append(audit.event(self.caller, action, "user", user_id, self.customer.id, before, after,
+                                       partner_id=self.customer.partner_id))
 
     def flush(self) -> None:
         if self.simulation is not None:
