@@ -22,7 +22,7 @@ from prometheus_client.registry import REGISTRY, Collector
 
 disable_created_metrics()  # a `_created` series per label set doubles the output and tells nothing here
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-TASK_TYPES = frozenset({"csv_preview", "csv_import"})
+TASK_TYPES = frozenset({"csv_preview", "csv_import", "revert_preview", "revert"})
 
 HTTP_REQUESTS = Counter("rtmhub_http_requests_total", "HTTP requests answered, by route template and status.",
                         ["method", "route", "status"])

@@ -223,7 +223,7 @@ ACTIONS: dict[str, Message] = {
     "customer.allocation": msg("Allocation changed"), "customer.delete": msg("Customer deleted"),
     "customer.settings": msg("Organisation settings changed"),
     "admin.create": msg("Administrator added"), "admin.password": msg("Administrator password set"),
-    "admin.delete": msg("Administrator deleted"),
+    "admin.delete": msg("Administrator deleted"), "admin.link": msg("Set-password link created"),
     "token.create": msg("API token created"), "token.revoke": msg("API token revoked"),
     "partner.create": msg("Partner created"), "partner.suspend": msg("Sub-partner suspended"),
     "partner.activate": msg("Sub-partner activated"),
