@@ -12,9 +12,11 @@ from rtmhub.ids import new_uuid
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    # The audit log pages list one customer's or one partner tree's events, newest first (decision 9D).
+    # The audit log pages list one customer's or one partner tree's events, newest first (decision 9D); a
+    # revert reads the events one task wrote (request_id = the task's id) user by user (decision 9E).
     __table_args__ = (Index("ix_audit_events_customer_at", "customer_id", "at"),
-                      Index("ix_audit_events_partner_at", "partner_id", "at"))
+                      Index("ix_audit_events_partner_at", "partner_id", "at"),
+                      Index("ix_audit_events_request_entity", "request_id", "entity_id"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

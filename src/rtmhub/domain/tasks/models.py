@@ -8,7 +8,6 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
-from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.ids import new_uuid
 
 TASK_STATUSES = ("queued", "running", "completed", "completed_with_errors", "failed", "cancelled")
@@ -60,11 +59,6 @@ class Task(Base):
     file_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When retention deleted the file (results and error report stay); None while it is stored.
     file_deleted: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-# A revert reads the audit events one task wrote (request_id = the task's id), by user: this index keeps that a
-# probe instead of a scan of the whole audit log. Declared here, beside the only reader of that path.
-Index("ix_audit_events_request_entity", AuditEvent.request_id, AuditEvent.entity_id)
 
 
 CHUNK_BYTES = 1_048_576  # one stored piece of an uploaded file: memory per upload or read stays about this
