@@ -204,6 +204,9 @@ def test_misspelt_header_is_refused_with_a_suggestion(client, world, db):
 
 def test_our_export_round_trips(client, world, db):
     add_users(db, world)
+    with db.unit_of_work() as s:  # a user holding no package: exported with empty package cells, not all FALSE
+        users_service.create_user(s, OPERATOR, s.get(Customer, world.raw["ca"]), UserFields(
+            email="ei.pakettia@asiakas.example", first_name="Eino", last_name="Paketiton"))
     subscription = subscription_of(db, world)
     exported = client.get("/v1/userExport", params={"orgId": world.ids["ca_org"]}, headers=world.auth("a_full"))
     assert exported.status_code == 200, exported.text
@@ -213,7 +216,7 @@ def test_our_export_round_trips(client, world, db):
     before = everything(db, world.raw["ca"])
     for preview in (True, False):
         task, rs = run(client, world, exported.content, mode="add-remove", preview=preview)
-        assert task["status"] == "completed" and task["counts"]["unchanged"] == 5, rs
+        assert task["status"] == "completed" and task["counts"]["unchanged"] == 6, rs
         assert {r["outcome"] for r in rs.values()} == {"unchanged"}, rs
         assert not [r["messages"] for r in rs.values() if r["messages"]], rs
         assert task["notices"] == []

@@ -20,7 +20,9 @@ def export_row(user: User, location_names: dict[str, str]) -> list[str]:
     out = []
     for column in COLUMNS:
         if column.kind == "package":
-            out.append("TRUE" if user.package == column.package else "FALSE")
+            # A user holding no package leaves the package cells empty ("no change"): all FALSE would delete the
+            # user when the file is imported again in "Add and remove services" (R26).
+            out.append("" if user.package is None else "TRUE" if user.package == column.package else "FALSE")
         elif column.kind in ("base", "bool"):
             out.append("TRUE" if column.field and getattr(user, column.field) else "FALSE")
         elif column.field == "location":
