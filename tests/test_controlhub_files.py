@@ -9,6 +9,19 @@ import json
 import re
 
 from sqlalchemy import select
+from tests.bulk_support import (  # noqa: F401 - fast_hashing is an autouse fixture
+    BASE_HEADERS,
+    EMAIL,
+    PACKAGE_HEADERS,
+    csv_bytes,
+    error_text,
+    fast_hashing,
+    run,
+    site_url,
+    upload,
+    warnings_of,
+)
+from tests.conftest import OPERATOR
 from typer.testing import CliRunner
 
 from rtmhub import ids
@@ -21,10 +34,6 @@ from rtmhub.domain.users import service as users_service
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.settings import get_settings
-from tests.bulk_support import (  # noqa: F401 - fast_hashing is an autouse fixture
-    BASE_HEADERS, EMAIL, PACKAGE_HEADERS, csv_bytes, error_text, fast_hashing, run, site_url, upload, warnings_of,
-)
-from tests.conftest import OPERATOR
 
 MATTI = "matti.meikalainen@asiakas.example"
 MAIJA = "maija.meikalainen@asiakas.example"
@@ -293,13 +302,31 @@ def user_exists(db, email: str) -> bool:
         return s.scalar(select(User.id).where(User.email_key == email.lower())) is not None
 
 
-def test_partners_list_json_shows_the_subscription(db, world, monkeypatch):
+def test_cli_shows_subscription_notice_and_deletions(db, world, monkeypatch, tmp_path):
+    """`rtmhub partners list --json` has the subscription the headers must carry; `users import --dry-run`
+    prints the ignored-columns notice and, first, what the file would delete."""
     monkeypatch.setenv("RTMHUB_DATABASE_URL", db.url)
     get_settings.cache_clear()
+    cli = CliRunner()
     try:
-        result = CliRunner().invoke(cli_app, ["partners", "list", "--json"])
+        result = cli.invoke(cli_app, ["partners", "list", "--json"])
+        assert result.exit_code == 0, result.output
+        listed = {p["name"]: p for p in json.loads(result.output)}
+        subscription = subscription_of(db, world)
+        assert listed["Partner A"]["subscriptionId"] == subscription
+        hub = tmp_path / "hub.csv"
+        hub.write_bytes(control_hub_file(db, world, subscription=subscription))
+        result = cli.invoke(cli_app, ["users", "import", str(hub), "--customer", world.ids["ca_org"], "--mode",
+                                      "add-remove", "--dry-run"])
+        assert "were ignored" in result.output and "Call Service Aware" in result.output, result.output
+        assert "Deletions" not in result.output
+        held = ["Webex Calling", "Webex Suite", "Webex Voice", "Webex Meetings"]
+        deleting = tmp_path / "delete.csv"
+        deleting.write_bytes(csv_bytes([{EMAIL: MAIJA, **{h: "FALSE" for h in held}}], [EMAIL, *held]))
+        result = cli.invoke(cli_app, ["users", "import", str(deleting), "--customer", world.ids["ca_org"], "--mode",
+                                      "add-remove", "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert result.output.index("Deletions: 1") < result.output.index("Result"), result.output
+        assert user_exists(db, MAIJA)
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    listed = {p["name"]: p for p in json.loads(result.output)}
-    assert listed["Partner A"]["subscriptionId"] == subscription_of(db, world)
