@@ -103,7 +103,8 @@ def control_hub_file(db, world, *, subscription: str, edited: dict[str, str] | N
     site = site_url(db, world.raw["ca"])
     licence_headers = [f"{h} [{subscription}]" for h in (*PACKAGE_HEADERS, *BASE_HEADERS)]
     site_header = f"{site} - WebEx Enterprise Edition [{subscription}]"
-    headers = HEADERS_4A + HEADERS_4B + ["Preferred Webex Site"] + licence_headers + [site_header]
+    other_licence = f"Webex Calling SP Enterprise [{subscription}]"  # 4b's example of a licence column
+    headers = HEADERS_4A + HEADERS_4B + ["Preferred Webex Site"] + licence_headers + [other_licence, site_header]
     out = []
     with db.unit_of_work(write=False) as s:
         names = dict(s.execute(select(Location.id, Location.name)).all())
@@ -121,6 +122,7 @@ def control_hub_file(db, world, *, subscription: str, edited: dict[str, str] | N
                 "Address country": "FI", "Jabber with Webex Teams": str(u.jabber_with_teams).upper(),
                 "Jabber Calling": str(u.jabber_calling).upper(), "Preferred Webex Site": u.preferred_site_url or "",
                 site_header: "TRUE" if u.preferred_site_url else "FALSE",
+                other_licence: "TRUE" if u.package in ("webex_calling", "webex_suite") else "FALSE",
             }
             row.update({h: v for h, v in zip(LEGACY, ["RG-1", "RG-2", "UCM-Standard", "FALSE", "Default", "Webex",
                                                      "", "TRUE", "FALSE", "FALSE", "TRUE", "FALSE", "TRUE", "FALSE"],
@@ -157,7 +159,8 @@ def test_control_hub_export_imports_as_exactly_three_modifications(client, world
         # ONE file-level notice naming every ignored column (4b's older ones, 4a's address ones, the site's)
         assert len(task["notices"]) == 1, task["notices"]
         notice = task["notices"][0]["message"]
-        for header in [*LEGACY, "Address type", "Address country", "WebEx Enterprise Edition"]:
+        for header in [*LEGACY, "Address type", "Address country", "WebEx Enterprise Edition",
+                       "Webex Calling SP Enterprise"]:
             assert header in notice, (header, notice)
         assert "Jabber" not in notice and "Last Service" not in notice
 

@@ -5,10 +5,10 @@ few sensible Finnish names for the other columns) are accepted as aliases. Heade
 case-insensitively after trimming and collapsing whitespace. A package or base-licence header may
 end in `` [subscription id]`` (R17) and/or ``(Suspended)`` (R18); both are parsed off and kept on
 the header map. A Control Hub export also carries columns rtmhub does not use (facts sheet 4a/4b: the
-older service and hybrid columns, the address columns) and one licence column per meeting site
-(``<site url> - WebEx Enterprise Edition [<subscription id>]``): these are recognised and kept apart on
-the header map (``ignored``, ``sites``) so the rows never see them. Any other header is an error that
-names it and suggests the closest known header (no silent ignoring).
+older service and hybrid columns, the address columns) and licence columns that are no package (one per
+meeting site, ``<site url> - WebEx Enterprise Edition [<subscription id>]``, and IGNORED_LICENCES): these
+are recognised and kept apart on the header map (``ignored``, ``licences``) so the rows never see them.
+Any other header is an error that names it and suggests the closest known header (no silent ignoring).
 """
 from __future__ import annotations
 
@@ -92,7 +92,9 @@ IGNORED_HEADERS: tuple[str, ...] = (
     "Hybrid Calendar Service (Exchange)", "Hybrid Calendar Service (Google)", "Hybrid Message Service",
     "Webex Meeting Assistant",
 )
-SITE_LICENCE = "WebEx Enterprise Edition"  # "<site url> - WebEx Enterprise Edition [<subscription id>]"
+# Licence columns of Control Hub exports that are no wholesale package (4b's example); like a meeting site's
+# licence column ("<site url> - WebEx Enterprise Edition [<subscription id>]") they are informational.
+IGNORED_LICENCES: tuple[str, ...] = ("Webex Calling SP Enterprise",)
 _SITE_HEADER = re.compile(r"^(?P<site>\S+)\s+-\s+webex enterprise edition$", re.IGNORECASE)
 
 
@@ -109,6 +111,7 @@ for _c in COLUMNS:
         _BY_KEY[_key] = _c
 EMAIL_COLUMN: Column = next(c for c in COLUMNS if c.field == "email")
 _IGNORED: dict[str, str] = {normalise_header(h): h for h in IGNORED_HEADERS}
+_IGNORED_LICENCES: frozenset[str] = frozenset(normalise_header(h) for h in IGNORED_LICENCES)
 assert not set(_IGNORED) & set(_BY_KEY), "a header is both used and ignored"
 # What a misspelt header is compared with: every header and alias, as written.
 _SUGGESTIONS: dict[str, str] = {normalise_header(n): n for c in COLUMNS for n in (c.header, *c.aliases)}
@@ -133,24 +136,25 @@ class HeaderEntry:
 
 
 @dataclass(frozen=True)
-class SiteEntry:
-    """A meeting site's licence column of a Control Hub export: informational for the customer's own site."""
+class LicenceEntry:
+    """A licence column of a Control Hub export that is no package: a meeting site's licence (``site`` set;
+    informational for the customer's own site) or one of IGNORED_LICENCES. Its subscription is checked."""
 
     index: int
     header: str
-    site: str  # the site URL as written
     subscription_id: str | None = None
+    site: str | None = None  # the site URL as written, for a site licence column
 
 
 @dataclass(frozen=True)
 class HeaderMap:
     """Per file column index, the Column it holds (plus subscription id and suspended flag); apart, the
-    recognised columns that rows do not use (``ignored`` headers as written, ``sites``)."""
+    recognised columns that rows do not use (``ignored`` headers as written, other ``licences``)."""
 
     entries: tuple[HeaderEntry, ...]
     width: int  # header cells in the file (trailing empty header cells not counted)
     ignored: tuple[str, ...] = ()
-    sites: tuple[SiteEntry, ...] = ()
+    licences: tuple[LicenceEntry, ...] = ()
     by_index: dict[int, HeaderEntry] = dc_field(init=False, repr=False, compare=False)
     by_column: dict[Column, HeaderEntry] = dc_field(init=False, repr=False, compare=False)
 
@@ -239,7 +243,7 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
         cells.pop()  # spreadsheets often save empty columns after the last one
     entries: list[HeaderEntry] = []
     ignored: list[str] = []
-    sites: list[SiteEntry] = []
+    licences: list[LicenceEntry] = []
     unknown: list[str] = []
     misplaced: list[str] = []
     empty: list[int] = []
@@ -263,8 +267,8 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
                 misplaced.append(text)
                 continue
             site = site_of(name) if column is None else None
-            if site is not None:
-                sites.append(SiteEntry(index, text, site, subscription))
+            if site is not None or (column is None and normalise_header(name) in _IGNORED_LICENCES):
+                licences.append(LicenceEntry(index, text, subscription, site))
                 continue
         if column is None:
             unknown.append(text)
@@ -301,7 +305,7 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
     if problems:
         raise CsvFileError("The header line of the file cannot be used. "
                            + " ".join(p.description for p in problems), problems, line=None)
-    return HeaderMap(tuple(entries), len(cells), tuple(ignored), tuple(sites))
+    return HeaderMap(tuple(entries), len(cells), tuple(ignored), tuple(licences))
 
 
 def known_column_count(headers: list[str]) -> tuple[int, int]:
@@ -317,7 +321,8 @@ def known_column_count(headers: list[str]) -> tuple[int, int]:
         else:
             name, _, _, had = _split_suffixes(text)
             column = find_column(name) if had else None
-            if (column is not None and column.licence) or (column is None and site_of(name) is not None):
+            if (column is not None and column.licence) or (column is None and (
+                    site_of(name) is not None or normalise_header(name) in _IGNORED_LICENCES)):
                 known += 1
     return known, total
 
@@ -327,6 +332,6 @@ def template_headers() -> list[str]:
     return [c.header for c in COLUMNS if c.kind != "readonly"]
 
 
-__all__ = ["COLUMNS", "EMAIL_COLUMN", "IGNORED_HEADERS", "SITE_LICENCE", "Column", "CsvFileError", "HeaderEntry",
-           "HeaderMap", "Kind", "SiteEntry", "find_column", "known_column_count", "normalise_header", "resolve_headers",
-           "site_of", "suggestion", "template_headers"]
+__all__ = ["COLUMNS", "EMAIL_COLUMN", "IGNORED_HEADERS", "IGNORED_LICENCES", "Column", "CsvFileError",
+           "HeaderEntry", "HeaderMap", "Kind", "LicenceEntry", "find_column", "known_column_count", "normalise_header",
+           "resolve_headers", "site_of", "suggestion", "template_headers"]

@@ -134,15 +134,15 @@ def check_file(header_map: HeaderMap, rules: FileRules) -> None:
     problems: list[ErrorDetail] = []
     expected = rules.subscription_id
     named = [(e.header, e.subscription_id) for e in header_map.entries if e.column.licence]
-    named += [(e.header, e.subscription_id) for e in header_map.sites]
+    named += [(e.header, e.subscription_id) for e in header_map.licences]
     for header, given in named:
         if given is not None and given != expected:
             problems.append(ErrorDetail(msg(
                 "The column '{header}' names the subscription '{given}', but this organisation's licences come "
                 "from the subscription '{expected}' (its partner's); write '[{expected}]' in the header or leave "
                 "the suffix out.", header=header, given=given, expected=expected or "-"), field=header))
-    for site in header_map.sites:
-        if _site_key(site.site) not in rules.sites:
+    for site in header_map.licences:
+        if site.site is not None and _site_key(site.site) not in rules.sites:
             problems.append(ErrorDetail(msg(
                 "The column '{header}' is the licence of the meeting site '{site}', which is not a site of this "
                 "organisation; delete the column.", header=site.header, site=site.site), field=site.header))
@@ -153,9 +153,9 @@ def check_file(header_map: HeaderMap, rules: FileRules) -> None:
 
 def file_notices(header_map: HeaderMap) -> list[dict[str, Any]]:
     """The file-level notices of a recognised header: ONE notice naming every column that is ignored (the
-    older service and hybrid columns and the address columns of a Control Hub export, and the customer's
-    own site licence columns, which are informational)."""
-    ignored = [*header_map.ignored, *(s.header for s in header_map.sites)]
+    older service and hybrid columns and the address columns of a Control Hub export, and its licence
+    columns that are no package: the customer's own site licences and IGNORED_LICENCES)."""
+    ignored = [*header_map.ignored, *(e.header for e in header_map.licences)]
     if not ignored:
         return []
     return [_stored("notice", None, msg(
