@@ -129,8 +129,9 @@ class FileRules:
 
 def check_file(header_map: HeaderMap, rules: FileRules) -> None:
     """Refuse the whole file (CsvFileError) when a licence column names another subscription than the one
-    that supplies the customer, or a site licence column names a site that is not the customer's. A file
-    is checked before anything of it is stored or applied, so nothing of such a file ever applies."""
+    that supplies the customer, or a site licence column names a site that is not the customer's. The
+    upload checks it in the transaction that stores the file (a refusal keeps nothing) and the runner again
+    before the first row, so nothing of such a file ever applies."""
     problems: list[ErrorDetail] = []
     expected = rules.subscription_id
     named = [(e.header, e.subscription_id) for e in header_map.entries if e.column.licence]
