@@ -323,7 +323,7 @@ def test_migration_fills_partner_and_subject_of_existing_events_as_recording_doe
 
         recorded = columns()
         assert len(recorded) > 20 and all(p for p, _ in recorded.values())
-        command.downgrade(alembic_config(fresh_url), "-1")  # this revision only (it is the head)
+        command.downgrade(alembic_config(fresh_url), "0006")  # to just before revision 0007
         db.dispose()
         upgrade(fresh_url)
         assert columns() == recorded

@@ -14,8 +14,10 @@ from sqlalchemy import func, select
 
 from rtmhub.app import create_app
 from rtmhub.csvfile.columns import template_headers
+from rtmhub.csvfile.export import export_headers
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.users import service as users_service
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.jobs.worker import Worker
@@ -177,7 +179,10 @@ def test_export_reimports_with_zero_changes_and_template(client, world, db):
     exported = client.get("/v1/userExport", params={"orgId": world.ids["ca_org"]}, headers=world.auth("a_full"))
     assert exported.status_code == 200, exported.text
     head, body = parse(exported.content)
-    assert head == HEADERS
+    with db.unit_of_work(write=False) as s:
+        subscription = s.get(Partner, world.raw["pa"]).subscription_id
+    assert head == export_headers(subscription)  # licence columns carry the partner's subscription (issue 9)
+    assert [h.split(" [")[0] for h in head] == HEADERS
     assert len(body) == 6  # the two world users + four
     assert "'+358401234567" in exported.content.decode("utf-8-sig")  # spreadsheet-safe, yet round-trips
     by_email = {row[3]: row for row in body}

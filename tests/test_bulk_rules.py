@@ -163,19 +163,22 @@ def test_location_of_existing_calling_user_cannot_change(client, world, db):
 
 
 def test_read_only_user_status(client, world, db):
-    """R19: User Status is read-only; a changed value is a row error, the exported value passes."""
+    """R19: User Status is read-only; the exported value passes, another one is ignored with a row warning
+    (issue 9: a Control Hub export carries its own statuses) and the row still applies."""
     rows_ = [
-        existing(MATTI, "Webex Calling", **{"User Status": "Active", "Title": "x"}),  # 2 error (changed)
+        existing(MATTI, "Webex Calling", **{"User Status": "Active", "Title": "x"}),  # 2 modify + warning
         existing(MAIJA, "Webex Meetings", **{"User Status": "provisioned"}),          # 3 as exported
-        person("new.status@asiakas.example", "Webex Meetings", **{"User Status": "Verified"}),  # 4 error
+        person("new.status@asiakas.example", "Webex Meetings", **{"User Status": "Verified"}),  # 4 add + warning
         person("new.nostatus@asiakas.example", "Webex Meetings"),                     # 5 add (empty status)
     ]
     task, rs = run(client, world, csv_bytes(rows_), mode="add-remove", preview=False)
-    assert [r["outcome"] for r in rs.values()] == ["error", "unchanged", "error", "add"], rs
-    assert [e["column"] for e in errors_of(rs[2])] == ["User Status"] and "read-only" in error_text(rs[2])
-    assert [e["column"] for e in errors_of(rs[4])] == ["User Status"]
-    assert user(db, MATTI).title is None and user(db, MATTI).status == "provisioned"
-    assert user(db, "new.status@asiakas.example") is None
+    assert [r["outcome"] for r in rs.values()] == ["modify", "unchanged", "add", "add"], rs
+    status_warnings = [w for w in warnings_of(rs[2]) if w["column"] == "User Status"]
+    assert len(status_warnings) == 1 and "read-only" in status_warnings[0]["message"], rs[2]
+    assert [w["column"] for w in warnings_of(rs[4]) if w["column"] == "User Status"] == ["User Status"]
+    assert not errors_of(rs[2]) and not [w for w in warnings_of(rs[3]) if w["column"] == "User Status"]
+    assert user(db, MATTI).title == "x" and user(db, MATTI).status == "provisioned"
+    assert user(db, "new.status@asiakas.example").status == "provisioned"
 
 
 def test_duplicate_email_two_packages_and_suspended_column(client, world, db):

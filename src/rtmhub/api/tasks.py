@@ -30,11 +30,14 @@ CSV = "text/csv; charset=utf-8"
 def task_body(t: Task, reverted_by: list[str] | None = None) -> dict:
     return {
         "id": ids.encode("TASK", t.id), "type": t.type, "status": t.status, "mode": t.mode, "fileName": t.file_name,
+        # What a preview would delete comes first (its rows are listed first too); an import's deletions done.
+        "deletions": t.deleted,
         "orgId": None, "createdBy": t.created_by, "created": out.iso(t.created), "started": out.iso(t.started),
         "finished": out.iso(t.finished), "progress": tasks.task_progress(t),
         "counts": {"added": t.added, "modified": t.modified, "deleted": t.deleted, "unchanged": t.unchanged,
                    "failed": t.failed, "warnings": t.warnings},
-        "allocations": t.allocations, "message": t.message, "cancelRequested": t.cancel_requested,
+        "allocations": t.allocations, "message": t.message, "notices": t.notices or [],
+        "cancelRequested": t.cancel_requested,
         "previewOf": ids.encode("TASK", t.preview_of) if t.preview_of else None,
         # Reverts (our addition): the task a revert undoes, and the reverts applied to this task, newest first.
         "revertsTaskId": ids.encode("TASK", t.reverts_task_id) if t.reverts_task_id else None,

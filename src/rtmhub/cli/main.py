@@ -223,6 +223,7 @@ def _task_row(t, org_id: str | None = None, reverted_by: list[str] | None = None
             "added": t.added, "modified": t.modified, "deleted": t.deleted, "unchanged": t.unchanged,
             "failed": t.failed, "warnings": t.warnings, "created": t.created.isoformat(),
             "finished": t.finished.isoformat() if t.finished else None, "message": t.message,
+            "deletions": t.deleted, "notices": [n["message"] for n in t.notices or []],
             "revertsTaskId": ids.encode("TASK", t.reverts_task_id) if t.reverts_task_id else None,
             "revertedBy": [ids.encode("TASK", r) for r in reverted_by or []]}
 
@@ -311,10 +312,15 @@ def users_import(
         db.dispose()
     summary = _task_row(t)
     typer.echo(f"Task {summary['id']}")
+    if dry_run and t.deleted:  # what a preview would delete comes first
+        typer.echo(f"Deletions: {t.deleted} user(s) would be deleted; 'rtmhub tasks show {summary['id']} "
+                   "--outcome delete' lists them.")
     _print_table("Result", ["status", "added", "modified", "deleted", "unchanged", "failed", "warnings"],
                  [[t.status, t.added, t.modified, t.deleted, t.unchanged, t.failed, t.warnings]])
     if t.message:
         typer.echo(t.message, err=True)
+    for notice in summary["notices"]:
+        typer.echo(notice)
     if t.failed:
         typer.echo(f"{t.failed} row(s) failed: 'rtmhub tasks show {summary['id']}' lists them.", err=True)
     if t.status != "completed" or t.failed:
@@ -382,6 +388,8 @@ def tasks_show(task: str, as_json: bool = JSON_OPTION,
     _print_table("Task " + head["id"], ["type", "status", "added", "modified", "deleted", "unchanged", "failed"],
                  [[head["type"], head["status"], head["added"], head["modified"], head["deleted"], head["unchanged"],
                    head["failed"]]])
+    for notice in head["notices"]:
+        typer.echo(notice)
     if _links(head):
         typer.echo(_links(head))
     _print_table("Rows", ["line", "email", "outcome", "details"],

@@ -4,10 +4,15 @@ Headers are the Control Hub ones (facts sheet section 4); the Finnish names of t
 few sensible Finnish names for the other columns) are accepted as aliases. Headers match
 case-insensitively after trimming and collapsing whitespace. A package or base-licence header may
 end in `` [subscription id]`` (R17) and/or ``(Suspended)`` (R18); both are parsed off and kept on
-the header map. Any other header is an error that names it (no silent ignoring).
+the header map. A Control Hub export also carries columns rtmhub does not use (facts sheet 4a/4b: the
+older service and hybrid columns, the address columns) and licence columns that are no package (one per
+meeting site, ``<site url> - WebEx Enterprise Edition [<subscription id>]``, and IGNORED_LICENCES): these
+are recognised and kept apart on the header map (``ignored``, ``licences``) so the rows never see them.
+Any other header is an error that names it and suggests the closest known header (no silent ignoring).
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -55,6 +60,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("User ID/Email (Required)", "email", "text",
            aliases=("User ID/Email", "Käyttäjätunnus/sähköposti (pakollinen)", "Käyttäjätunnus/sähköposti")),
     Column("User Status", "status", "readonly", aliases=("Käyttäjän tila",)),
+    # Read-only, and rtmhub keeps no sign-in times: exported empty, ignored whatever they hold on import.
+    Column("Last Service Accessed Time", "last_service_accessed", "readonly"),
+    Column("Days since Last Service Accessed", "days_since_last_service", "readonly"),
     Column("Extension", "extension", "text", aliases=("Jatkonumero", "Alanumero")),
     Column("Phone Number", "phone_number", "text", aliases=("Puhelinnumero",)),
     Column("Caller ID Number", "caller_id_number", "text", aliases=("Soittajan tunnuksen numero",)),
@@ -74,6 +82,22 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+# Columns of Control Hub exports that rtmhub does not use (facts sheet 4a: the address columns; 4b: the older
+# service and hybrid columns, R31). A file may carry them; they are ignored with one notice on the task.
+IGNORED_HEADERS: tuple[str, ...] = (
+    "Address type", "Address country",
+    "Hybrid Calendar Service Resource Group", "Hybrid Call Service Resource Group", "UC Manager Profile",
+    "Contact Migration Required", "Upgrade Profile", "Calling Behavior", "Calling Behavior UC Manager Profile",
+    "Call Service Aware", "Call Service Connect", "Enterprise Content Management",
+    "Hybrid Calendar Service (Exchange)", "Hybrid Calendar Service (Google)", "Hybrid Message Service",
+    "Webex Meeting Assistant",
+)
+# Licence columns of Control Hub exports that are no wholesale package (4b's example); like a meeting site's
+# licence column ("<site url> - WebEx Enterprise Edition [<subscription id>]") they are informational.
+IGNORED_LICENCES: tuple[str, ...] = ("Webex Calling SP Enterprise",)
+_SITE_HEADER = re.compile(r"^(?P<site>\S+)\s+-\s+webex enterprise edition$", re.IGNORECASE)
+
+
 def normalise_header(text: str) -> str:
     """The comparison key of a header: trimmed, inner whitespace collapsed, case-folded."""
     return " ".join(text.replace("\ufeff", "").split()).casefold()
@@ -86,6 +110,12 @@ for _c in COLUMNS:
         assert _BY_KEY.get(_key, _c) is _c, f"header {_name!r} defined twice"
         _BY_KEY[_key] = _c
 EMAIL_COLUMN: Column = next(c for c in COLUMNS if c.field == "email")
+_IGNORED: dict[str, str] = {normalise_header(h): h for h in IGNORED_HEADERS}
+_IGNORED_LICENCES: frozenset[str] = frozenset(normalise_header(h) for h in IGNORED_LICENCES)
+assert not set(_IGNORED) & set(_BY_KEY), "a header is both used and ignored"
+# What a misspelt header is compared with: every header and alias, as written.
+_SUGGESTIONS: dict[str, str] = {normalise_header(n): n for c in COLUMNS for n in (c.header, *c.aliases)}
+_SUGGESTIONS.update(_IGNORED)
 
 _SUBSCRIPTION = re.compile(r"\[([^\[\]]*)\]\s*$")
 _SUSPENDED = re.compile(r"\(\s*suspended\s*\)\s*$", re.IGNORECASE)
@@ -106,11 +136,25 @@ class HeaderEntry:
 
 
 @dataclass(frozen=True)
+class LicenceEntry:
+    """A licence column of a Control Hub export that is no package: a meeting site's licence (``site`` set;
+    informational for the customer's own site) or one of IGNORED_LICENCES. Its subscription is checked."""
+
+    index: int
+    header: str
+    subscription_id: str | None = None
+    site: str | None = None  # the site URL as written, for a site licence column
+
+
+@dataclass(frozen=True)
 class HeaderMap:
-    """Per file column index, the Column it holds (plus subscription id and suspended flag)."""
+    """Per file column index, the Column it holds (plus subscription id and suspended flag); apart, the
+    recognised columns that rows do not use (``ignored`` headers as written, other ``licences``)."""
 
     entries: tuple[HeaderEntry, ...]
     width: int  # header cells in the file (trailing empty header cells not counted)
+    ignored: tuple[str, ...] = ()
+    licences: tuple[LicenceEntry, ...] = ()
     by_index: dict[int, HeaderEntry] = dc_field(init=False, repr=False, compare=False)
     by_column: dict[Column, HeaderEntry] = dc_field(init=False, repr=False, compare=False)
 
@@ -159,15 +203,37 @@ def _split_suffixes(text: str) -> tuple[str, str | None, bool, bool]:
         return name, subscription, suspended, had
 
 
-def _quote_list(items: list[str], limit: int = 12) -> str:
-    shown = ", ".join(f"'{i}'" for i in items[:limit])
+def site_of(name: str) -> str | None:
+    """``https://x.webex.com - WebEx Enterprise Edition`` (suffixes already off) -> the site URL, else None."""
+    m = _SITE_HEADER.match(" ".join(name.split()))
+    return m.group("site") if m else None
+
+
+def suggestion(text: str) -> str | None:
+    """The known header closest to a misspelt one (suffixes kept aside), or None when nothing is close."""
+    name, subscription, suspended, _ = _split_suffixes(text)
+    close = difflib.get_close_matches(normalise_header(name), list(_SUGGESTIONS), n=1, cutoff=0.75)
+    if not close:
+        return None
+    return _SUGGESTIONS[close[0]] + (f" [{subscription}]" if subscription else "") + (
+        " (Suspended)" if suspended else "")
+
+
+def _unknown_text(text: str) -> str:
+    near = suggestion(text)
+    return f"'{text}' (did you mean '{near}'?)" if near else f"'{text}'"
+
+
+def _quote_list(items: list[str], limit: int = 12, *, quoted: bool = False) -> str:
+    shown = ", ".join(i if quoted else f"'{i}'" for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def accepted_headers_text() -> str:
     return (", ".join(c.header for c in COLUMNS)
             + " (Finnish names such as 'Sijainti' or 'Jatkonumero' are accepted too; a package or licence "
-              "header may end in ' [subscription id]')")
+              "header may end in ' [subscription id]'; the other columns of a Control Hub export are "
+              "recognised and ignored)")
 
 
 def resolve_headers(headers: list[str]) -> HeaderMap:
@@ -176,6 +242,8 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
     while cells and cells[-1] == "":
         cells.pop()  # spreadsheets often save empty columns after the last one
     entries: list[HeaderEntry] = []
+    ignored: list[str] = []
+    licences: list[LicenceEntry] = []
     unknown: list[str] = []
     misplaced: list[str] = []
     empty: list[int] = []
@@ -189,11 +257,18 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
             continue  # the error report's last column (export.error_report_csv): its fixed file re-uploads as is
         column = find_column(text)
         subscription, suspended = None, False
+        if column is None and normalise_header(text) in _IGNORED:
+            ignored.append(text)
+            continue
         if column is None:
             name, subscription, suspended, had = _split_suffixes(text)
             column = find_column(name) if had else None
             if column is not None and not column.licence:
                 misplaced.append(text)
+                continue
+            site = site_of(name) if column is None else None
+            if site is not None or (column is None and normalise_header(name) in _IGNORED_LICENCES):
+                licences.append(LicenceEntry(index, text, subscription, site))
                 continue
         if column is None:
             unknown.append(text)
@@ -209,7 +284,7 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
     if unknown:
         problems.append(ErrorDetail(msg(
             "Unknown column headers: {columns}. Rename or delete them; accepted headers are: {accepted}.",
-            columns=_quote_list(unknown), accepted=accepted_headers_text())))
+            columns=_quote_list([_unknown_text(u) for u in unknown], quoted=True), accepted=accepted_headers_text())))
     if misplaced:
         problems.append(ErrorDetail(msg(
             "Only package and licence columns may carry ' [subscription id]' or '(Suspended)': {columns}; "
@@ -230,7 +305,7 @@ def resolve_headers(headers: list[str]) -> HeaderMap:
     if problems:
         raise CsvFileError("The header line of the file cannot be used. "
                            + " ".join(p.description for p in problems), problems, line=None)
-    return HeaderMap(tuple(entries), len(cells))
+    return HeaderMap(tuple(entries), len(cells), tuple(ignored), tuple(licences))
 
 
 def known_column_count(headers: list[str]) -> tuple[int, int]:
@@ -241,12 +316,13 @@ def known_column_count(headers: list[str]) -> tuple[int, int]:
         if not text:
             continue
         total += 1
-        if find_column(text) is not None:
+        if find_column(text) is not None or normalise_header(text) in _IGNORED:
             known += 1
         else:
             name, _, _, had = _split_suffixes(text)
             column = find_column(name) if had else None
-            if column is not None and column.licence:
+            if (column is not None and column.licence) or (column is None and (
+                    site_of(name) is not None or normalise_header(name) in _IGNORED_LICENCES)):
                 known += 1
     return known, total
 
@@ -256,5 +332,6 @@ def template_headers() -> list[str]:
     return [c.header for c in COLUMNS if c.kind != "readonly"]
 
 
-__all__ = ["COLUMNS", "EMAIL_COLUMN", "Column", "CsvFileError", "HeaderEntry", "HeaderMap", "Kind",
-           "find_column", "known_column_count", "normalise_header", "resolve_headers", "template_headers"]
+__all__ = ["COLUMNS", "EMAIL_COLUMN", "IGNORED_HEADERS", "IGNORED_LICENCES", "Column", "CsvFileError",
+           "HeaderEntry", "HeaderMap", "Kind", "LicenceEntry", "find_column", "known_column_count", "normalise_header",
+           "resolve_headers", "site_of", "suggestion", "template_headers"]

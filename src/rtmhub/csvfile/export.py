@@ -20,7 +20,9 @@ def export_row(user: User, location_names: dict[str, str]) -> list[str]:
     out = []
     for column in COLUMNS:
         if column.kind == "package":
-            out.append("TRUE" if user.package == column.package else "FALSE")
+            # A user holding no package leaves the package cells empty ("no change"): all FALSE would delete the
+            # user when the file is imported again in "Add and remove services" (R26).
+            out.append("" if user.package is None else "TRUE" if user.package == column.package else "FALSE")
         elif column.kind in ("base", "bool"):
             out.append("TRUE" if column.field and getattr(user, column.field) else "FALSE")
         elif column.field == "location":
@@ -33,9 +35,15 @@ def export_row(user: User, location_names: dict[str, str]) -> list[str]:
     return out
 
 
-def export_csv(rows: Iterable[list[str]]) -> Iterator[bytes]:
+def export_headers(subscription_id: str | None = None) -> list[str]:
+    """Every column's header; with the customer's subscription, package and licence columns carry it as
+    Control Hub writes them (``Webex Calling [Sub123]``, R17), so the file imports back unchanged."""
+    return [f"{c.header} [{subscription_id}]" if subscription_id and c.licence else c.header for c in COLUMNS]
+
+
+def export_csv(rows: Iterable[list[str]], subscription_id: str | None = None) -> Iterator[bytes]:
     """The export file: every column, the rows of ``export_row``."""
-    return write_csv(rows, [c.header for c in COLUMNS])
+    return write_csv(rows, export_headers(subscription_id))
 
 
 def template() -> Iterator[bytes]:
@@ -58,4 +66,4 @@ def error_report_csv(failed: list[tuple[dict[str, str] | None, list[dict[str, An
     return write_csv(rows(), used + [ERROR_HEADER])
 
 
-__all__ = ["ERROR_HEADER", "error_report_csv", "export_csv", "export_row", "template"]
+__all__ = ["ERROR_HEADER", "error_report_csv", "export_csv", "export_headers", "export_row", "template"]

@@ -2,6 +2,10 @@
 service, which keeps every user rule. The planner decides *what* a row asks for; the service
 decides whether it is allowed.
 
+Before any row, ``check_file`` holds the file's header against its customer (a licence column's
+``[subscription id]`` must be the subscription of the customer's partner; a site licence column must name
+one of the customer's meeting sites), and ``file_notices`` says which recognised columns are ignored.
+
 A row is applied either alone inside a SAVEPOINT (``apply_row``, through the single-user services) or
 with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); both go through the same
 ``_write``, so a row's outcome and changed columns are counted one way whichever path applied it.
@@ -14,20 +18,22 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rtmhub.csvfile.columns import COLUMNS, Column
+from rtmhub.csvfile.columns import COLUMNS, Column, HeaderMap
+from rtmhub.csvfile.errors import CsvFileError
 from rtmhub.csvfile.reader import CsvRow, parse_bool
 from rtmhub.domain.access.schemas import Caller
-from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.locations.models import Location
-from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES
+from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES, USER_PACKAGES
 from rtmhub.domain.packages.service import TooManyPackages, one_user_package
+from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.tasks.models import MODES
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, Simulation
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.validation import EMAIL_MAX
-from rtmhub.errors import DomainError, Message, msg
+from rtmhub.errors import DomainError, ErrorDetail, Message, msg
 
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
 EMAIL = BY_FIELD["email"]
@@ -95,6 +101,67 @@ class ImportContext:
                                        .where(CustomerPackage.customer_id == customer.id)))
         return cls(customer, mode, {n.lower(): i for i, n in locs}, {i: n for i, n in locs}, packages,
                    suspended, duplicates)
+
+
+# --- the file as a whole, against its customer -------------------------------------------------
+
+def _site_key(url: str) -> str:
+    text = url.strip().lower()
+    for scheme in ("https://", "http://"):
+        text = text.removeprefix(scheme)
+    return text.rstrip("/")
+
+
+@dataclass(frozen=True)
+class FileRules:
+    """What a file's header is held against: the subscription that supplies the customer (its partner's,
+    R17) and the customer's meeting sites."""
+
+    subscription_id: str | None
+    sites: frozenset[str]  # _site_key of each of the customer's meeting site URLs
+
+    @classmethod
+    def load(cls, session: Session, customer: Customer) -> FileRules:
+        partner = session.get(Partner, customer.partner_id)
+        urls = session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id))
+        return cls(partner.subscription_id if partner else None, frozenset(_site_key(u) for u in urls))
+
+
+def check_file(header_map: HeaderMap, rules: FileRules) -> None:
+    """Refuse the whole file (CsvFileError) when a licence column names another subscription than the one
+    that supplies the customer, or a site licence column names a site that is not the customer's. The
+    upload checks it in the transaction that stores the file (a refusal keeps nothing) and the runner again
+    before the first row, so nothing of such a file ever applies."""
+    problems: list[ErrorDetail] = []
+    expected = rules.subscription_id
+    named = [(e.header, e.subscription_id) for e in header_map.entries if e.column.licence]
+    named += [(e.header, e.subscription_id) for e in header_map.licences]
+    for header, given in named:
+        if given is not None and given != expected:
+            problems.append(ErrorDetail(msg(
+                "The column '{header}' names the subscription '{given}', but this organisation's licences come "
+                "from the subscription '{expected}' (its partner's); write '[{expected}]' in the header or leave "
+                "the suffix out.", header=header, given=given, expected=expected or "-"), field=header))
+    for site in header_map.licences:
+        if site.site is not None and _site_key(site.site) not in rules.sites:
+            problems.append(ErrorDetail(msg(
+                "The column '{header}' is the licence of the meeting site '{site}', which is not a site of this "
+                "organisation; delete the column.", header=site.header, site=site.site), field=site.header))
+    if problems:
+        raise CsvFileError("The header line of the file cannot be used. "
+                           + " ".join(p.description for p in problems), problems)
+
+
+def file_notices(header_map: HeaderMap) -> list[dict[str, Any]]:
+    """The file-level notices of a recognised header: ONE notice naming every column that is ignored (the
+    older service and hybrid columns and the address columns of a Control Hub export, and its licence
+    columns that are no package: the customer's own site licences and IGNORED_LICENCES)."""
+    ignored = [*header_map.ignored, *(e.header for e in header_map.licences)]
+    if not ignored:
+        return []
+    return [_stored("notice", None, msg(
+        "These columns of the file are not used by rtmhub and were ignored: {columns}.",
+        columns=", ".join(f"'{h}'" for h in ignored)))]
 
 
 class Plan(NamedTuple):
@@ -249,9 +316,13 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
         if value != "":
             values[name] = value
     status = cells.get(STATUS, "")
-    if status and (user is None or status != user.status):
-        result.error(STATUS.header, msg("{column} is read-only; leave it empty or as exported.",
-                                        column=STATUS.header))
+    # R19: read-only. An exported value is ignored; another one is ignored with a warning, and the row applies.
+    if status and user is None:
+        result.warn(STATUS.header, msg("{column} is read-only; the value '{value}' was ignored.",
+                                       column=STATUS.header, value=status))
+    elif status and user is not None and status.casefold() != (user.status or "").casefold():
+        result.warn(STATUS.header, msg("{column} is read-only; the value '{value}' was ignored (rtmhub's value is "
+                                       "'{current}').", column=STATUS.header, value=status, current=user.status))
     for column, name in BOOL_FIELDS:
         flag = _bool(result, column, cells.get(column, ""))
         if flag is not None:
@@ -282,6 +353,12 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
                                    "behaviour 'Add and remove services' to delete users."))
         elif user is None:
             result.error(EMAIL.header, msg("No user {email} to delete in this organisation.", email=result.email))
+        elif missing := missing_package_columns(ctx, user, present):
+            result.error(None, msg("Every package column of the row is FALSE, but the file has no column for "
+                                   "{columns}, which this organisation holds; a user is deleted only when the file "
+                                   "has a column for every package. Add the missing columns (FALSE to delete the "
+                                   "user), or leave the package cells empty to keep the user.",
+                                   columns=", ".join(f"'{c.header}'" for c in missing)))
         else:
             delete = True
     elif (ctx.mode == "add-remove" and user is not None and user.package
@@ -330,6 +407,16 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
         return None
     calling_given = bool(values.get("extension") or values.get("phone_number"))
     return Plan(user, UserFields(**values), False, calling_given)
+
+
+def missing_package_columns(ctx: ImportContext, user: User, present: list[Column]) -> list[Column]:
+    """R26 as the file says it (the one rule for preview and apply): an all-FALSE row deletes ``user`` only
+    when the file has a column for every wholesale package the customer holds (and the user's own); these
+    are the package columns it lacks. A file naming only some packages never deletes a user by omission."""
+    held = {p for p in ctx.customer_packages if p in USER_PACKAGES}
+    if user.package:
+        held.add(user.package)
+    return [c for c in PACKAGE_COLUMNS if c.package in held and c not in present]
 
 
 def _bool(result: RowResult, column: Column, value: str) -> bool | None:
@@ -382,4 +469,5 @@ def _header_for(field_name: str | None) -> str:
     return column.header if column else field_name
 
 
-__all__ = ["MODES", "ImportContext", "Plan", "RowResult", "Simulation", "apply_batch", "apply_row"]
+__all__ = ["MODES", "FileRules", "ImportContext", "Plan", "RowResult", "Simulation", "apply_batch", "apply_row",
+           "check_file", "file_notices", "missing_package_columns"]

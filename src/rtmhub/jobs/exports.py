@@ -15,17 +15,21 @@ from rtmhub.db import Database
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import get_customer
 from rtmhub.domain.locations.models import Location
+from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.users.models import User
 
 
 def export_users(db: Database, caller: Caller, customer_id: str) -> Iterator[bytes]:
-    """The customer's users in the import format, streamed in chunks."""
+    """The customer's users in the import format, streamed in chunks; licence headers carry the subscription
+    of the customer's partner, as Control Hub's export does."""
     with db.unit_of_work(write=False) as s:
         customer = get_customer(s, caller, customer_id)
         names = {i: n for i, n in s.execute(select(Location.id, Location.name)
                                             .where(Location.customer_id == customer.id))}
         cid = customer.id
+        partner = s.get(Partner, customer.partner_id)  # its subscription supplies the customer's licences
+        subscription = partner.subscription_id if partner else None
 
     def rows() -> Iterator[list[str]]:
         last_created: datetime | None = None
@@ -45,7 +49,7 @@ def export_users(db: Database, caller: Caller, customer_id: str) -> Iterator[byt
                 return
             yield from rendered
 
-    return export_csv(rows())
+    return export_csv(rows(), subscription)
 
 
 def error_report(db: Database, caller: Caller, task_id: str) -> Iterator[bytes]:

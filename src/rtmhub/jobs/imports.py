@@ -7,6 +7,8 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
+from rtmhub.csvfile.errors import CsvFileError
+from rtmhub.csvfile.planner import FileRules, check_file
 from rtmhub.csvfile.reader import open_csv
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.tasks import service as tasks
@@ -42,14 +44,21 @@ def submit_import(session: Session, caller: Caller, customer_id: str, *, file_na
     """Queue a preview (the default) or an import of ``content`` (a readable binary stream, or bytes) for the
     customer, in the caller's transaction. A caller who may not start it is refused first; the file is then
     stored in chunks (413 past ``max_bytes`` or the customer's ``quota_bytes``), and a broken file is refused
-    now (CsvFileError), not later by a worker; ``max_rows`` caps the rows the runner will read."""
-    tasks.authorise_import(session, caller, customer_id, mode=mode, preview=preview)
+    now (CsvFileError: also a licence column of another subscription, or another organisation's site), not
+    later by a worker; ``max_rows`` caps the rows the runner will read."""
+    customer = tasks.authorise_import(session, caller, customer_id, mode=mode, preview=preview)
+    rules = FileRules.load(session, customer)
     stream: BinaryIO = io.BytesIO(content) if isinstance(content, (bytes, bytearray)) else content
     if max_bytes is not None:
         stream = _Capped(stream, max_bytes)  # type: ignore[assignment]
 
     def read_header(stored: BinaryIO) -> list[str]:
         reader = open_csv(stored, max_rows=max_rows)  # the header only: rows stream in the runner
+        try:
+            check_file(reader.header_map, rules)  # subscription ids and sites: refused before anything applies
+        except CsvFileError as exc:
+            exc.line = reader.header_line
+            raise
         return [entry.column.header for entry in reader.header_map.entries]
 
     return tasks.create_import(session, caller, customer_id, file_name=file_name, stream=stream,

@@ -26,7 +26,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
-from rtmhub.csvfile.planner import BY_FIELD, ImportContext, RowResult, Simulation, apply_batch, apply_row
+from rtmhub.csvfile.planner import (
+    BY_FIELD,
+    FileRules,
+    ImportContext,
+    RowResult,
+    Simulation,
+    apply_batch,
+    apply_row,
+    check_file,
+    file_notices,
+)
 from rtmhub.csvfile.reader import CsvFileError, CsvRow, open_csv
 from rtmhub.db import Database, utcnow
 from rtmhub.domain.access.schemas import Caller
@@ -170,13 +180,16 @@ def _open_file(db: Database, task_id: str) -> BinaryIO:
 
 
 def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str]]:
-    """Count rows and find e-mails that occur twice (both rows are errors). The file is read outside any
+    """Check the header against the customer, note the ignored columns on the task, count rows and find
+    e-mails that occur twice (both rows are errors). The file is read outside any
     writing transaction; only the row count is written, in a short one: parsing a large file under SQLite's
     write lock would stop every other customer's writes meanwhile (decision 23)."""
     with db.unit_of_work(write=False) as s:
         if not tasks.has_file(s, task_id):
             raise CsvFileError("The task's file was deleted before the task ran; upload the file again.")
+        rules = FileRules.load(s, _customer(s, _task(s, task_id)))
     reader = open_csv(_open_file(db, task_id), max_rows=max_rows)
+    check_file(reader.header_map, rules)  # as at upload: the partner's subscription may have changed since
     counts: Counter[str] = Counter()
     total = 0
     for row in reader:
@@ -185,7 +198,9 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Colu
         if value:
             counts[value] += 1
     with db.unit_of_work() as s:
-        _task(s, task_id).total_rows = total
+        task = _task(s, task_id)
+        task.total_rows = total
+        task.notices = file_notices(reader.header_map) or None
     suspended = {e.column for e in reader.header_map.entries if e.suspended}
     return suspended, {e for e, n in counts.items() if n > 1}
 

@@ -12,8 +12,8 @@ from rtmhub.ids import new_uuid
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    # The audit log pages list one customer's or one partner tree's events, newest first (decision 9D); a
-    # revert reads the events one task wrote (request_id = the task's id) user by user (decision 9E).
+    # The audit log pages list one customer's or one partner tree's events, newest first (decision 29); a
+    # revert reads the events one task wrote (request_id = the task's id) user by user (decision 27).
     __table_args__ = (Index("ix_audit_events_customer_at", "customer_id", "at"),
                       Index("ix_audit_events_partner_at", "partner_id", "at"),
                       Index("ix_audit_events_request_entity", "request_id", "entity_id"))

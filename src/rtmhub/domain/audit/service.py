@@ -1,5 +1,5 @@
 """The audit log: one event per change, written in the change's own transaction, and read back through
-the caller's scope, filtered and paged, with each event's difference in words (decision 9D)."""
+the caller's scope, filtered and paged, with each event's difference in words (decision 29)."""
 from __future__ import annotations
 
 import re

@@ -61,7 +61,7 @@ REFUSED_CHANGES: dict[tuple[str, str], int] = {
     ("cx_essentials", "webex_calling_standard"): 400410,
 }
 # R8: user packages upstream refuses to hold together, with their own code rather than R1's generic 400413.
-# Attendant Console's pairs (400406, 400408) cannot arise: no user holds it here (D1, decision "## 9B.").
+# Attendant Console's pairs (400406, 400408) cannot arise: no user holds it here (D1, decision "## 26.").
 EXCLUSIVE_PAIRS: dict[frozenset[str], int] = {
     frozenset({"webex_calling", "webex_calling_standard"}): 400404,
     frozenset({"webex_calling_standard", "cx_essentials"}): 400407,

@@ -48,6 +48,9 @@ class Task(Base):
     warnings: Mapped[int] = mapped_column(Integer, default=0)
     allocations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     message: Mapped[str | None] = mapped_column(String(1000))
+    # File-level notices (not errors), as row messages are stored: {"level": "notice", "message", "template",
+    # "params"}; e.g. the columns of a Control Hub export that were recognised and ignored.
+    notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker: Mapped[str | None] = mapped_column(String(100))
     heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 from typing import cast as typed
 
-from sqlalchemy import String, cast, delete, func, insert, literal, select, update
+from sqlalchemy import String, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -176,14 +176,18 @@ def list_tasks(session: Session, caller: Caller, customer_id: str | None = None,
 
 def task_rows(session: Session, caller: Caller, task_id: str, outcome: str | None = None, offset: int = 0,
               limit: int = 100) -> list[TaskRow]:
-    get_task(session, caller, task_id)
+    """A task's row results in file order; a preview's deletions first (what it would delete is read first)."""
+    task = get_task(session, caller, task_id)
     stmt = select(TaskRow).where(TaskRow.task_id == task_id)
     if outcome == "warning":
         # messages of a row without any is stored as JSON 'null' (not SQL NULL): look for a warning in the text
         stmt = stmt.where(TaskRow.outcome != "error", cast(TaskRow.messages, String).like('%"warning"%'))
     elif outcome:
         stmt = stmt.where(TaskRow.outcome == outcome)
-    return list(session.scalars(stmt.order_by(TaskRow.line).offset(offset).limit(limit)))
+    order: list[Any] = [TaskRow.line]
+    if task.type == "csv_preview" and outcome in (None, "", "warning"):
+        order.insert(0, case((TaskRow.outcome == "delete", 0), else_=1))
+    return list(session.scalars(stmt.order_by(*order).offset(offset).limit(limit)))
 
 
 def cancel(session: Session, caller: Caller, task_id: str) -> Task:

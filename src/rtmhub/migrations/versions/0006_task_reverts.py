@@ -1,7 +1,7 @@
 """reverts of imports: the task a revert undoes, and the audit events of one task found by index
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-26 16:10:00
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """audit events: partner_id and subject, filled for existing events; indexes for the audit log pages
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-26 16:30:00
 """
 from __future__ import annotations

@@ -85,7 +85,10 @@ def task_detail(request: Request, tid: str):
     def load(s: Session, _customer: Customer | None) -> dict[str, Any]:
         task = tasks.get_task(s, ctx.caller, tid)
         rows = tasks.task_rows(s, ctx.caller, task.id, outcome or None, offset=(page - 1) * PAGE, limit=PAGE + 1)
-        return {"task": task, "customer": access.get_customer(s, ctx.caller, task.customer_id),
+        # A preview's deletions come first, before anything else on the page.
+        deletions = (tasks.task_rows(s, ctx.caller, task.id, "delete", limit=PAGE)
+                     if task.type == "csv_preview" and task.deleted else [])
+        return {"deletions": deletions,"task": task, "customer": access.get_customer(s, ctx.caller, task.customer_id),
                 "rows": rows[:PAGE], "more": len(rows) > PAGE, "progress": tasks.task_progress(task),
                 "running": task.status not in FINISHED, "applied": tasks.applied_import_of(s, ctx.caller, task.id),
                 "reverted_by": tasks.reverted_by(s, [task.id]).get(task.id, []),
