@@ -246,7 +246,7 @@ FIELDS: dict[str, Message] = {
     "expires": msg("Expires"), "parentId": msg("Parent partner"), "state": msg("State"),
     "subscriptionId": msg("Subscription id"), "billingStartDate": msg("Billing start date"),
     "provisioningId": msg("Provisioning id"), "type": msg("Type"), "mode": msg("Mode"), "file": msg("File"),
-    "columns": msg("Columns"), "previewOf": msg("Preview"),
+    "columns": msg("Columns"), "previewOf": msg("Preview"), "reverts": msg("Reverts task"),
 }
 YES, NO, UNLIMITED = msg("yes"), msg("no"), msg("unlimited")
 
