@@ -62,7 +62,7 @@ def test_revert_button_previews_then_applies_and_links_both_tasks(client, world,
     # in Finnish
     client.cookies.set("rtmhub_lang", "fi")
     page = client.get(f"/tasks/{raw(imported['id'])}").text
-    assert "Palautettu tehtävällä" in page and "Peru tämä tuonti" in page
+    assert "Kumottu tehtävällä" in page and "Kumoa tämä tuonti" in page
 
 
 def test_force_checkbox_and_refusals(client, world, db):
