@@ -13,7 +13,7 @@ with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,8 +28,7 @@ from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES, USER_PACKA
 from rtmhub.domain.packages.service import TooManyPackages, one_user_package
 from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.tasks.models import MODES
-from rtmhub.domain.users import service as users
-from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, Simulation
+from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simulation, UserWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.validation import EMAIL_MAX
@@ -173,36 +172,9 @@ class Plan(NamedTuple):
     calling_given: bool
 
 
-class _Writer(Protocol):
-    def create(self, fields: UserFields) -> Any: ...
-
-    def update(self, user: User, fields: UserFields,
-               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]: ...
-
-    def delete(self, user: User) -> None: ...
 
 
-class _RowWriter:
-    """The single-user services, row by row (each row inside the caller's SAVEPOINT)."""
-
-    def __init__(self, session: Session, caller: Caller, customer: Customer):
-        self.session, self.caller, self.customer = session, caller, customer
-
-    def create(self, fields: UserFields) -> User:
-        return users.create_user(self.session, self.caller, self.customer, fields)
-
-    def update(self, user: User, fields: UserFields,
-               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        before = users.snapshot(user)
-        users.update_user(self.session, self.caller, self.customer, user, fields,
-                          calling_data_given=calling_data_given)
-        return before, users.snapshot(user)
-
-    def delete(self, user: User) -> None:
-        users.delete_user(self.session, self.caller, self.customer, user)
-
-
-def _write(writer: _Writer, result: RowResult, plan: Plan) -> None:
+def _write(writer: UserWriter, result: RowResult, plan: Plan) -> None:
     """Apply a planned row through ``writer`` and record its outcome (add, modify, unchanged, delete)
     and changed columns: the one bookkeeping of ``apply_row`` and ``apply_batch``. A refusal raises
     before anything is recorded."""
@@ -231,7 +203,7 @@ def apply_row(session: Session, caller: Caller, ctx: ImportContext, row: CsvRow)
         return result
     savepoint = session.begin_nested()
     try:
-        _write(_RowWriter(session, caller, ctx.customer), result, plan)
+        _write(RowWriter(session, caller, ctx.customer), result, plan)
         savepoint.commit()
     except DomainError as exc:
         savepoint.rollback()

@@ -17,7 +17,7 @@ revert can itself be reverted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.packages.models import display_name
 from rtmhub.domain.users import service as users
-from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, Simulation
+from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simulation, UserWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import AllocationExceeded, DomainError, Message, msg
@@ -124,33 +124,6 @@ def load_touched(session: Session, task_id: str, customer_id: str, user_ids: lis
 
 # --- reverting rows ---------------------------------------------------------------------------
 
-class _Writer(Protocol):
-    def create(self, fields: UserFields) -> Any: ...
-
-    def update(self, user: User, fields: UserFields,
-               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]: ...
-
-    def delete(self, user: User) -> None: ...
-
-
-class _RowWriter:
-    """The single-user services (each row inside the caller's SAVEPOINT): units through packages take/release."""
-
-    def __init__(self, session: Session, caller: Caller, customer: Customer):
-        self.session, self.caller, self.customer = session, caller, customer
-
-    def create(self, fields: UserFields) -> User:
-        return users.create_user(self.session, self.caller, self.customer, fields)
-
-    def update(self, user: User, fields: UserFields,
-               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        before = users.snapshot(user)
-        users.update_user(self.session, self.caller, self.customer, user, fields,
-                          calling_data_given=calling_data_given)
-        return before, users.snapshot(user)
-
-    def delete(self, user: User) -> None:
-        users.delete_user(self.session, self.caller, self.customer, user)
 
 
 def _fields(state: dict[str, Any]) -> UserFields:
@@ -166,7 +139,7 @@ def _api_names(names: list[str]) -> str:
     return ", ".join(n.split("_")[0] + "".join(p.capitalize() for p in n.split("_")[1:]) for n in names)
 
 
-def _revert_one(session: Session, writer: _Writer, lookups: users.Lookups, customer: Customer, t: Touched,
+def _revert_one(session: Session, writer: UserWriter, lookups: users.Lookups, customer: Customer, t: Touched,
                 current: User | None, force: bool, result: RevertResult) -> None:
     """Put one user back; raises a DomainError (nothing of the row written) when a rule refuses it."""
     email = t.email or ""
@@ -262,7 +235,7 @@ def revert_row(session: Session, caller: Caller, customer: Customer, t: Touched,
     current = session.scalar(select(User).where(User.id == t.user_id, User.customer_id == customer.id))
     savepoint = session.begin_nested()
     try:
-        _revert_one(session, _RowWriter(session, caller, customer), users.Lookups(session, customer), customer, t,
+        _revert_one(session, RowWriter(session, caller, customer), users.Lookups(session, customer), customer, t,
                     current, force, result)
         savepoint.commit()
     except DomainError as exc:

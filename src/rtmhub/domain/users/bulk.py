@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.packages.service import allocation_exceeded, missing_package
+from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.users.service import Lookups, plan_change, snapshot, stored_values
@@ -46,6 +47,39 @@ _AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 def _phone_key(value: str) -> str:
     return re.sub(r"[\s\-]", "", value)
+
+
+class UserWriter(Protocol):
+    """What writes a planned row: ``RowWriter`` (one user at a time) or ``BulkWriter`` (a batch set-wise);
+    the CSV planner and a revert hand their plans to either."""
+
+    def create(self, fields: UserFields) -> Any: ...
+
+    def update(self, user: User, fields: UserFields,
+               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def delete(self, user: User) -> None: ...
+
+
+class RowWriter:
+    """The single-user services, row by row (each row inside the caller's SAVEPOINT): units through
+    packages take/release, one audit event per change."""
+
+    def __init__(self, session: Session, caller: Caller, customer: Customer):
+        self.session, self.caller, self.customer = session, caller, customer
+
+    def create(self, fields: UserFields) -> User:
+        return users.create_user(self.session, self.caller, self.customer, fields)
+
+    def update(self, user: User, fields: UserFields,
+               calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        before = snapshot(user)
+        users.update_user(self.session, self.caller, self.customer, user, fields,
+                          calling_data_given=calling_data_given)
+        return before, snapshot(user)
+
+    def delete(self, user: User) -> None:
+        users.delete_user(self.session, self.caller, self.customer, user)
 
 
 @dataclass
