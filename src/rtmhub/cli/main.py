@@ -266,6 +266,37 @@ def worker(once: bool = typer.Option(False, "--once", help="Run the queued tasks
         db.dispose()
 
 
+def _run_task(caller: Caller, task_id: str, label: str) -> Any:
+    """Works the queue in this process (beside any `rtmhub worker`s) until the task ends, with a progress
+    bar; returns the ended task (detached from its session)."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rtmhub.domain.tasks import service as tasks
+    from rtmhub.domain.tasks.models import FINISHED
+    from rtmhub.jobs.worker import Worker
+
+    db = Database(get_settings().database_url)
+    helper = Worker(db, poll_seconds=0.2)
+    helper.start_thread()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeRemainingColumn(), transient=False) as progress:
+            bar = progress.add_task(label, total=None)
+            while True:
+                with db.unit_of_work(write=False) as s:
+                    t = tasks.get_task(s, caller, task_id)
+                    s.expunge(t)  # read after the session ends (its rollback would expire it)
+                progress.update(bar, completed=t.rows_done, total=t.total_rows, description=f"{label} {t.status}")
+                if t.status in FINISHED:
+                    return t
+                time.sleep(0.2)
+    finally:
+        helper.stop.set()
+        db.dispose()
+
+
 @users_app.command("import")
 def users_import(
     file: typer.FileBinaryRead = typer.Argument(..., help="CSV file in the Control Hub format."),
@@ -274,14 +305,7 @@ def users_import(
     dry_run: bool = typer.Option(False, "--dry-run", help="Preview only: validate every row, change nothing."),
 ) -> None:
     """Import users from CSV as a task; waits with a progress bar and exits 0 only if every row applied."""
-    import time
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from rtmhub.domain.tasks import service as tasks
-    from rtmhub.domain.tasks.models import FINISHED
     from rtmhub.jobs.imports import submit_import
-    from rtmhub.jobs.worker import Worker
 
     settings = get_settings()
     with _unit() as (s, caller):
@@ -291,25 +315,7 @@ def users_import(
                              mode=mode, preview=dry_run, max_rows=settings.csv_max_rows or None,
                              quota_bytes=settings.task_file_quota_bytes)
         task_id = task.id
-    db = Database(get_settings().database_url)
-    helper = Worker(db, poll_seconds=0.2)  # works alone, and shares the queue with `rtmhub worker`s
-    helper.start_thread()
-    try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeRemainingColumn(), transient=False) as progress:
-            bar = progress.add_task("preview" if dry_run else "import", total=None)
-            while True:
-                with db.unit_of_work(write=False) as s:
-                    t = tasks.get_task(s, caller, task_id)
-                    s.expunge(t)  # read after the session ends (its rollback would expire it)
-                progress.update(bar, completed=t.rows_done, total=t.total_rows,
-                                description=f"{t.type} {t.status}")
-                if t.status in FINISHED:
-                    break
-                time.sleep(0.2)
-    finally:
-        helper.stop.set()
-        db.dispose()
+    t = _run_task(caller, task_id, "preview" if dry_run else "import")
     summary = _task_row(t)
     typer.echo(f"Task {summary['id']}")
     if dry_run and t.deleted:  # what a preview would delete comes first
@@ -418,29 +424,12 @@ def tasks_revert(task: str,
                                                  "otherwise).")) -> None:
     """Revert an applied import: a new task puts every user it added, modified or deleted back as it was before
     it. Waits with a progress bar; exits 0 only if every user was put back."""
-    import time
-
     from rtmhub.domain.tasks import service as tasks
-    from rtmhub.domain.tasks.models import FINISHED
-    from rtmhub.jobs.worker import Worker
 
     raw = _resolve_task(task)
     with _unit() as (s, caller):
         task_id = tasks.start_revert(s, caller, raw, dry_run=dry_run, force=force).id
-    db = Database(get_settings().database_url)
-    helper = Worker(db, poll_seconds=0.2)  # works alone, and shares the queue with `rtmhub worker`s
-    helper.start_thread()
-    try:
-        while True:
-            with db.unit_of_work(write=False) as s:
-                t = tasks.get_task(s, caller, task_id)
-                s.expunge(t)
-            if t.status in FINISHED:
-                break
-            time.sleep(0.2)
-    finally:
-        helper.stop.set()
-        db.dispose()
+    t = _run_task(caller, task_id, "revert preview" if dry_run else "revert")
     summary = _task_row(t)
     typer.echo(f"Task {summary['id']} ({'dry run: nothing changed; ' if dry_run else ''}{_links(summary)})")
     _print_table("Result", ["status", "added", "modified", "deleted", "unchanged", "failed", "warnings"],

@@ -216,6 +216,17 @@ def _echo(value: str | None, limit: int) -> str | None:
     return value[:limit - 1] + "…"
 
 
+def _stops_here(task: Task, worker: str) -> bool:
+    """Checked under the task's lock before each batch: another worker took over (our lease lapsed), or
+    the task was asked to stop (ended as cancelled here)."""
+    if task.status != "running" or task.worker != worker:
+        return True
+    if task.cancel_requested:
+        tasks.end_cancelled(task)
+        return True
+    return False
+
+
 def _row_record(task_id: str, result: RowResult, cells: dict[str, str] | None) -> dict[str, Any]:
     return {"task_id": task_id, "line": result.line, "email": _echo(result.email, _EMAIL_ECHO),
             "outcome": result.outcome,
@@ -266,10 +277,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             # on SQLite the write transaction is exclusive anyway).
             task = _task(s, task_id, lock=True)
             held = time.monotonic()  # the lock is ours from here (waiting for it is not holding it)
-            if task.status != "running" or task.worker != worker:
-                return  # another worker took over (our lease lapsed)
-            if task.cancel_requested:
-                tasks.end_cancelled(task)
+            if _stops_here(task, worker):
                 return
             if not batch:
                 tasks.finish(s, task)
@@ -400,10 +408,7 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
                 records = [_revert_record(task_id, r) for r in results]
         with db.unit_of_work() as s:
             task = _task(s, task_id, lock=True)
-            if task.status != "running" or task.worker != worker:
-                return  # another worker took over (our lease lapsed)
-            if task.cancel_requested:
-                tasks.end_cancelled(task)
+            if _stops_here(task, worker):
                 return
             if not batch_ids:
                 allocations = None
