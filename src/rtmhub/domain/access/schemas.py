@@ -15,6 +15,8 @@ SCOPES = (
     "spark-admin:locations_read",
     "spark-admin:locations_write",
     "spark-admin:organizations_read",
+    "identity:people_rw",
+    "identity:people_read",
 )
 PARTNER_ROLES = ("partner_full_admin", "partner_readonly_admin")
 
