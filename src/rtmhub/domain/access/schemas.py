@@ -38,6 +38,7 @@ class Caller:
     scopes: frozenset[str] = field(default_factory=frozenset)
     request_id: str | None = None
     system: bool = False
+    directory: bool = False  # acting as the organisation's directory (SCIM): exempt from R12
 
     @property
     def read_only(self) -> bool:

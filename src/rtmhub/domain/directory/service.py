@@ -24,6 +24,17 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember
+from rtmhub.domain.directory.ownership import (  # noqa: F401 - R12, re-exported for the faces
+    DIRECTORY_ROLE,
+    OWNED_FIELDS,
+    check_create,
+    check_update,
+    creation_refused,
+    directory_owned_changes,
+    is_directory,
+    owned_message,
+    sync_enabled,
+)
 from rtmhub.domain.directory.sync_models import DirectoryAssignment, DirectorySync, GroupMapping, SyncEvent
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import CALLING_PACKAGES, USER_PACKAGES, display_name
@@ -32,17 +43,11 @@ from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import AllocationExceeded, Conflict, DomainError, Forbidden, NotFound, ValidationFailed, msg
 
-DIRECTORY_ROLE = "directory"  # the role of an organisation's directory account (never signs in)
 SCOPE_RW = "identity:people_rw"
 SCOPE_READ = "identity:people_read"
 SCIM_PATH = "/identity/scim/{org}/v2"
 EVENTS_SHOWN = 100
 EVENTS_KEPT = 1000  # per organisation; older events are deleted as new ones come
-# R12: the user fields a directory owns while sync is on (the CSV columns First Name, Last Name, Display
-# Name, e-mail, Title, Department, Manager, Preferred Language).
-OWNED_FIELDS = ("email", "first_name", "last_name", "display_name", "title", "department", "manager", "language")
-OWNED_LABELS = {"email": "email", "first_name": "firstName", "last_name": "lastName", "display_name": "displayName",
-                "title": "title", "department": "department", "manager": "manager", "language": "preferredLanguage"}
 WAIT_FULL = "full"
 WAIT_CALLING = "calling_data"
 WAIT_REFUSED = "refused"
@@ -52,15 +57,6 @@ WAIT_REFUSED = "refused"
 
 def sync_state(session: Session, customer_id: str) -> DirectorySync | None:
     return session.get(DirectorySync, customer_id)
-
-
-def sync_enabled(session: Session, customer_id: str) -> bool:
-    """R12: whether the organisation's users come from its directory."""
-    return bool(session.scalar(select(DirectorySync.enabled).where(DirectorySync.customer_id == customer_id)))
-
-
-def is_directory(caller: Caller) -> bool:
-    return caller.role == DIRECTORY_ROLE
 
 
 def scim_base_url(public_base: str, customer: Customer) -> str:
@@ -492,8 +488,10 @@ def _wait(session: Session, customer: Customer, user: User, assignment: Director
 
 
 def calling_data(session: Session, user: User) -> tuple[str | None, str | None]:
-    """The work number and extension a member would enter calling with: what the user row holds."""
-    return user.phone_number, user.extension
+    """The work number and extension a member would enter calling with: those the user holds, else the E.164
+    work number its directory sent (``directory_number``)."""
+    number = user.phone_number or (user.directory_number if (user.directory_number or "").startswith("+") else None)
+    return number, user.extension
 
 
 def grant_waiting(session: Session, customer_id: str) -> list[Outcome]:
@@ -531,50 +529,3 @@ def customers_waiting(session: Session) -> list[str]:
                CustomerPackage.allocation.is_(None) | (CustomerPackage.used < CustomerPackage.allocation))
         .distinct()))
 
-
-# --- R12: what the directory owns --------------------------------------------------------------
-
-def directory_owned_changes(before: dict[str, Any] | None, target: dict[str, Any]) -> list[str]:
-    """R12: the directory-owned fields whose value ``target`` changes from ``before`` (a user snapshot;
-    None: a new user, whose every owned field comes from the directory). Empty strings equal None;
-    e-mails compare case-insensitively."""
-    changed = []
-    for name in OWNED_FIELDS:
-        if name not in target:
-            continue
-        new = target[name] or None
-        old = (before or {}).get(name) or None
-        if name == "email" and new and old:
-            new, old = new.lower(), old.lower()
-        if before is None or new != old:
-            changed.append(name)
-    return changed
-
-
-def owned_message(fields: Sequence[str]) -> str:
-    return msg("Directory synchronisation is on for this organisation: the directory owns {fields}; change "
-               "them in the directory.", fields=", ".join(OWNED_LABELS.get(f, f) for f in fields))
-
-
-def creation_refused() -> str:
-    return msg("Directory synchronisation is on for this organisation: users come from the directory. Add the "
-               "user in the directory; packages and calling data can then be set here.")
-
-
-def check_create(session: Session, caller: Caller, customer: Customer) -> None:
-    """R12 for a new user by hand, CSV or API: refused while the organisation's users come from its directory
-    (the directory's own writes are exempt)."""
-    if not is_directory(caller) and sync_enabled(session, customer.id):
-        raise Forbidden(creation_refused())
-
-
-def check_update(session: Session, caller: Caller, customer: Customer, before: dict[str, Any],
-                 fields: UserFields) -> None:
-    """R12 for a change by hand, CSV or API: packages and calling data may change, a directory-owned value
-    that differs from the synced one is refused."""
-    if is_directory(caller) or not sync_enabled(session, customer.id):
-        return
-    given = {name: getattr(fields, name) for name in fields.model_fields_set if name in OWNED_FIELDS}
-    changed = directory_owned_changes(before, given)
-    if changed:
-        raise ValidationFailed(owned_message(changed))

@@ -17,6 +17,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, MeetingSite
+from rtmhub.domain.directory import ownership
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES, USER_PACKAGES, display_name
@@ -114,6 +115,7 @@ def count_users(session: Session, customer: Customer, flt: UserFilter | None = N
 def create_user(session: Session, caller: Caller, customer: Customer, fields: UserFields,
                 *, home_org_id: str | None = None) -> User:
     require_writable(session, caller, customer.partner_id)
+    ownership.check_create(session, caller, customer)  # R12
     if not fields.email:
         raise ValidationFailed("email is required for a new user.")
     # Added to the session only once every check passed, so no autoflush can write a partial row.
@@ -127,7 +129,9 @@ def create_user(session: Session, caller: Caller, customer: Customer, fields: Us
 def update_user(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
                 *, calling_data_given: bool | None = None) -> User:
     require_writable(session, caller, customer.partner_id)
-    _apply(session, caller, customer, user, fields, before=snapshot(user), calling_data_given=calling_data_given)
+    before = snapshot(user)
+    ownership.check_update(session, caller, customer, before, fields)  # R12
+    _apply(session, caller, customer, user, fields, before=before, calling_data_given=calling_data_given)
     return user
 
 
@@ -427,6 +431,7 @@ def add_many(session: Session, caller: Caller, customer: Customer,
         raise ValidationFailed(f"At most {MANUAL_ADD_MAX} users can be added at once ({len(entries)} given); "
                                "use a CSV import for more.")
     require_writable(session, caller, customer.partner_id)
+    ownership.check_create(session, caller, customer)  # R12: users come from the directory
     results: list[User | DomainError] = []
     for fields in entries:
         # Like Control Hub, a manually added user gets the free base licences unless told otherwise.

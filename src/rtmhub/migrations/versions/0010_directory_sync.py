@@ -1,7 +1,7 @@
 """directory sync state, group -> package mappings, waiting members, sync events (issue 10 items 3-5)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-26 17:10:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 import rtmhub.db
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
