@@ -444,10 +444,11 @@ def _reconcile_one(session: Session, caller: Caller, customer: Customer, user: U
     package = mapping.package
     if assignment is None:
         assignment = DirectoryAssignment(user_id=user.id, customer_id=customer.id, package=package,
-                                         state="waiting", reason=WAIT_FULL, since=joined)
+                                         state="new", reason="new", since=joined)
         session.add(assignment)
     elif assignment.package != package:
-        assignment.package, assignment.since = package, joined
+        assignment.package, assignment.since, assignment.state = package, joined, "new"
+    session.flush()  # before any SAVEPOINT below, so that rolling one back keeps the assignment
     if user.package == package:
         assignment.state, assignment.reason = "granted", "ok"
         session.flush()
