@@ -10,7 +10,6 @@ from sqlalchemy import select
 from tests.bulk_support import csv_bytes, error_text, person, run
 from typer.testing import CliRunner
 
-from rtmhub import ids
 from rtmhub.cli.main import app as cli_app
 from rtmhub.domain.access.models import AdminAccount, ApiToken
 from rtmhub.domain.customers import service as customers
@@ -118,7 +117,8 @@ def test_cli_enable_status_disable(world, cli_env):
     # The token reaches only its organisation.
     with world.db.unit_of_work(write=False) as s:
         from rtmhub.domain.access import service as access
-        with pytest.raises(Exception):
+        from rtmhub.errors import NotFound
+        with pytest.raises(NotFound):
             access.get_customer(s, caller, world.raw["cb"])
     r = cli("directory", "status", "--customer", ca, "--json")
     data = json.loads(r.stdout)[0]

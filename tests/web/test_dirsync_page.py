@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from rtmhub.domain.access import service as access
@@ -16,6 +17,7 @@ from rtmhub.domain.directory import service as directory
 from rtmhub.domain.directory.sync_models import DirectorySync
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
+from rtmhub.errors import Unauthorized
 from rules_support import OPERATOR, fast_password_hashes  # noqa: F401 - autouse fixture
 
 PASSWORD = "correct horse battery"
@@ -100,7 +102,7 @@ def test_customer_admin_enables_creates_token_maps_and_sees_waiting(client, worl
             directory.reconcile(s, caller, customer, [user.id])
     page = client.get(url)
     assert "Webex Meetings full: 2 users waiting" in page.text, page.text
-    assert "package.wait" in page.text and "s2@asiakas.example" in page.text, page.text[page.text.find("id=\"events\""):]
+    assert "package.wait" in page.text and "s2@asiakas.example" in page.text
     fi = client.get(url + "?lang=fi")
     assert "Webex Meetings täynnä: 2 käyttäjää odottaa" in fi.text
     assert "Hakemistosynkronointi" in fi.text
@@ -114,13 +116,8 @@ def test_customer_admin_enables_creates_token_maps_and_sees_waiting(client, worl
     assert response.status_code == 303
     response = client.post(url + "/disable", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
     assert response.status_code == 303 and not enabled(world)
-    with world.db.unit_of_work(write=False) as s:
-        assert access.authenticate_bearer  # the token no longer works:
-        try:
-            access.authenticate_token(s, token)
-            raise AssertionError("revoked token accepted")
-        except Exception as exc:  # noqa: BLE001
-            assert "revoked" in str(exc)
+    with world.db.unit_of_work(write=False) as s, pytest.raises(Unauthorized, match="revoked"):
+        access.authenticate_token(s, token)
 
 
 def test_read_only_admin_sees_page_without_buttons_and_gets_403(client, world):

@@ -94,7 +94,8 @@ def directory_token(customer: str = CUSTOMER,
 @directory_app.command("map")
 def directory_map(customer: str = CUSTOMER,
                   group: str = typer.Option(..., "--group", help="The directory group's display name."),
-                  package: str = typer.Option(..., "--package", help="The package its members get, e.g. webex_meetings."),
+                  package: str = typer.Option(..., "--package",
+                                              help="The package its members get, e.g. webex_meetings."),
                   location: str | None = typer.Option(None, "--location", help="Location name (calling packages)."),
                   priority: int = typer.Option(0, "--priority", help="Of two mapped groups the higher priority wins.")
                   ) -> None:

@@ -144,7 +144,8 @@ def disable(session: Session, caller: Caller, customer_id: str) -> int:
     return revoked
 
 
-def create_token(session: Session, caller: Caller, customer_id: str, *, read_only: bool = False) -> tuple[ApiToken, str]:
+def create_token(session: Session, caller: Caller, customer_id: str, *,
+                 read_only: bool = False) -> tuple[ApiToken, str]:
     """A bearer token of the organisation's directory account, limited to it, with scope identity:people_rw
     (``read_only``: identity:people_read). Directory sync must be on. The token is returned once."""
     _require_manager(caller)
@@ -366,10 +367,14 @@ def unmap_group(session: Session, caller: Caller, customer_id: str, *, group: st
 
 
 def group_members(session: Session, group_ids: Sequence[str]) -> list[str]:
+    """The members of the groups, in the order they joined (the order units are handed out in)."""
     if not group_ids:
         return []
+    joined = func.min(DirectoryGroupMember.joined)
     return list(session.scalars(select(DirectoryGroupMember.user_id)
-                                .where(DirectoryGroupMember.group_id.in_(group_ids)).distinct()))
+                                .where(DirectoryGroupMember.group_id.in_(group_ids))
+                                .group_by(DirectoryGroupMember.user_id)
+                                .order_by(joined, DirectoryGroupMember.user_id)))
 
 
 # --- reconcile: a member's package from its groups --------------------------------------------
