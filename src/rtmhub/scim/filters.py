@@ -110,6 +110,15 @@ class _Parser:
             inner = self.or_()
             if self.take() != "]":
                 raise invalid("A '[' in the filter is not closed.")
+            nxt = self.peek() or ""
+            if nxt.startswith(".") and len(nxt) > 1:  # emails[type eq "work"].value eq "…"
+                self.take()
+                op = self.take().lower()
+                if op == "pr":
+                    return ValuePath(attr, Logic("and", inner, Compare(nxt[1:], "pr")))
+                if op not in COMPARE:
+                    raise invalid(f"{op!r} is not a filter operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr).")
+                return ValuePath(attr, Logic("and", inner, Compare(nxt[1:], op, _literal(self.take()))))
             return ValuePath(attr, inner)
         op = self.take().lower()
         if op == "pr":
