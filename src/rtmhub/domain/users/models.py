@@ -21,6 +21,7 @@ class User(Base):
         Index("ix_users_customer_package", "customer_id", "package"),
         Index("ix_users_customer_display", "customer_id", "display_name"),
         Index("ix_users_customer_external", "customer_id", "external_id"),
+        Index("ix_users_customer_user_name", "customer_id", "user_name"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -53,8 +54,9 @@ class User(Base):
     package_assigned: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Directory sync (SCIM): the identity provider's id, the soft-delete flag, the directory's E.164 work
     # number (the calling number a group mapping can use) and what the directory sent that has no column
-    # (userName when it is not the e-mail, the e-mail and phone lists as given).
+    # (the e-mail and phone lists as given).
     external_id: Mapped[str | None] = mapped_column(String(255))
+    user_name: Mapped[str | None] = mapped_column(String(255))  # the SCIM userName when it is not the e-mail
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     directory_number: Mapped[str | None] = mapped_column(String(40))
     directory_data: Mapped[dict | None] = mapped_column(JSON)
