@@ -322,3 +322,66 @@ def test_r12_csv_owned_columns_row_error_packages_fine(world, client):
         directory.disable(s, OPERATOR, world.raw["ca"])
     task, rows = run(client, world, csv_bytes([renamed]), preview=False)
     assert rows[2]["outcome"] == "modify", rows[2]
+
+
+# --- over SCIM, with the directory's own token -------------------------------------------------------
+
+def test_scim_flow_with_directory_token_mapping_waiting_and_events(world, client):
+    """Users and a group pushed over SCIM with the token `directory enable` printed; the group is mapped to
+    Webex Meetings with one unit left: the first member gets it, the second waits; a SCIM DELETE of the
+    first frees the unit and the worker gives it to the second. Refused writes are logged too; a partner
+    token on SCIM is the directory as well (R12 does not refuse it), while /v1/people is refused."""
+    ca = world.raw["ca"]
+    token = enable(world.db, ca)
+    set_meetings_allocation(world.db, ca, 2)  # Maija holds one
+    with world.db.unit_of_work(write=False) as s:
+        org = s.get(Customer, ca).org_id
+    base = f"/identity/scim/{org}/v2"
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    user_schema = "urn:ietf:params:scim:schemas:core:2.0:User"
+    ids_ = []
+    for i in range(2):
+        r = client.post(f"{base}/Users", headers=auth, json={
+            "schemas": [user_schema], "userName": f"scim{i}@asiakas.example",
+            "name": {"givenName": f"Scim{i}", "familyName": "User"}, "active": True})
+        assert r.status_code == 201, r.text
+        ids_.append(r.json()["id"])
+    r = client.post(f"{base}/Groups", headers=auth, json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Meetings"})
+    assert r.status_code == 201, r.text
+    group_id = r.json()["id"]
+    with world.db.unit_of_work() as s:
+        directory.map_group(s, OPERATOR, ca, group="Meetings", package="webex_meetings")
+    for user_id in ids_:  # Entra ID adds members one PATCH at a time
+        r = client.patch(f"{base}/Groups/{group_id}", headers=auth, json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Add", "path": "members", "value": [{"value": user_id}]}]})
+        assert r.status_code in (200, 204), r.text
+    assert packages_of(world.db, ids_) == ["webex_meetings", None]
+    r = client.delete(f"{base}/Users/{ids_[0]}", headers=auth)
+    assert r.status_code == 204, r.text
+    Worker(world.db, name="t").grant_waiting()
+    assert packages_of(world.db, [ids_[1]]) == ["webex_meetings"]
+    assert meetings_row(world.db, ca) == (2, 2)
+    # A refused write is an error event.
+    r = client.post(f"{base}/Users", headers=auth, json={"schemas": [user_schema], "userName": "not an e-mail"})
+    assert r.status_code == 400
+    with world.db.unit_of_work(write=False) as s:
+        customer = s.get(Customer, ca)
+        ops = [(e.operation, e.result) for e in directory.recent_events(s, customer)]
+        data = directory.status(s, OPERATOR, ca, "https://hub.example.com").as_json()
+    assert ("user.create", "ok") in ops and ("group.patch", "ok") in ops and ("user.delete", "ok") in ops
+    assert ("package.wait", "waiting") in ops and ("package.grant", "ok") in ops
+    assert any(op.startswith("POST /Users") and result == "error" for op, result in ops), ops
+    assert data["lastErrors"] and data["usersSynced"] >= 2 and data["groupsSynced"] == 1
+    # A partner token on SCIM acts as the directory (R12 does not refuse it); the API refuses the same create.
+    with world.db.unit_of_work() as s:
+        from rtmhub.domain.access import service as access
+        partner = access.create_token(s, OPERATOR, email="full@a.example", scopes=["identity:people_rw"])
+    r = client.post(f"{base}/Users", headers={"Authorization": f"Bearer {partner}"}, json={
+        "schemas": [user_schema], "userName": "via.partner@asiakas.example",
+        "name": {"givenName": "Via", "familyName": "Partner"}})
+    assert r.status_code == 201, r.text
+    r = client.post("/v1/people", params={"orgId": world.ids["ca_org"]}, headers=world.auth("a_full"),
+                    json={"emails": ["via.api@asiakas.example"], "firstName": "Via", "lastName": "Api"})
+    assert r.status_code == 403

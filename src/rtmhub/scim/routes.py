@@ -2,6 +2,7 @@
 directory groups. Every write is one transaction (each Bulk operation its own); every error is a SCIM error."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -22,6 +23,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.directory import groups as dir_groups
 from rtmhub.domain.directory import people
+from rtmhub.domain.directory import service as directory
 from rtmhub.domain.directory.models import DirectoryGroup
 from rtmhub.domain.users.models import User
 from rtmhub.errors import DomainError
@@ -79,7 +81,8 @@ def _authenticate(request: Request) -> Caller:
 def _ctx(request: Request, org_id: str) -> Ctx:
     settings = request.app.state.settings
     public = (settings.public_url or "").rstrip("/") or str(request.base_url).rstrip("/")
-    return Ctx(request.app.state.db, _authenticate(request), ids.decode("ORGANIZATION", org_id),
+    caller = dataclasses.replace(_authenticate(request), directory=True)  # R12: the directory's own writes
+    return Ctx(request.app.state.db, caller, ids.decode("ORGANIZATION", org_id),
                f"{public}/identity/scim/{org_id}/v2", settings.max_body_bytes)
 
 
@@ -111,6 +114,17 @@ async def _json_body(request: Request) -> Any:
         raise ScimError(400, f"The body is not valid JSON: {exc}", "invalidSyntax") from None
 
 
+def _record_failure(ctx: Ctx, operation: str, exc: Exception) -> None:
+    """The directory page's event log keeps refused writes too, in a unit of its own (the request's rolled
+    back); best effort."""
+    reason = str(getattr(exc, "detail", None) or getattr(exc, "message", None) or exc)
+    try:
+        with ctx.db.unit_of_work() as session:
+            directory.record_failure(session, ctx.caller, ctx.org_raw, operation, reason)
+    except Exception:  # noqa: BLE001 - the answer to the directory matters more than the log line
+        log.warning("could not record a refused SCIM write")
+
+
 def _failure(exc: BaseException) -> JSONResponse:
     if isinstance(exc, ScimError):
         return scim_errors.response(exc)
@@ -124,12 +138,16 @@ def _failure(exc: BaseException) -> JSONResponse:
 
 async def _run(request: Request, org_id: str, work: Callable[[Ctx], Any], *, write: bool = False,
                body: bool = False) -> Response:
+    ctx: Ctx | None = None
     try:
         payload = await _json_body(request) if body else None
         ctx = await run_in_threadpool(_ctx, request, org_id)
         _need(ctx, write)
         result = await run_in_threadpool(work, ctx, payload) if body else await run_in_threadpool(work, ctx)
     except Exception as exc:  # every failure is a SCIM error (no 500 page)
+        if write and ctx is not None and isinstance(exc, (ScimError, DomainError)):
+            await run_in_threadpool(_record_failure, ctx, f"{request.method} {request.url.path.rsplit('/v2', 1)[-1]}",
+                                    exc)
         return _failure(exc)
     if isinstance(result, Response):
         return result
@@ -218,6 +236,7 @@ def create_user(ctx: Ctx, doc: Any) -> tuple[int, dict]:
     with ctx.db.unit_of_work() as s:
         customer = _customer(s, ctx, write=True)
         user = _write_user(s, ctx, customer, doc, None)
+        directory.user_synced(s, ctx.caller, customer, user, "user.create")
         return 201, _user_doc(s, ctx, customer, user)
 
 
@@ -225,6 +244,7 @@ def replace_user(ctx: Ctx, user_id: str, doc: Any) -> tuple[int, dict]:
     with ctx.db.unit_of_work() as s:
         customer = _customer(s, ctx, write=True)
         user = _write_user(s, ctx, customer, doc, _user(s, customer, user_id))
+        directory.user_synced(s, ctx.caller, customer, user, "user.replace")
         return 200, _user_doc(s, ctx, customer, user)
 
 
@@ -235,13 +255,17 @@ def patch_user(ctx: Ctx, user_id: str, body: Any) -> tuple[int, dict]:
         current = _user_doc(s, ctx, customer, user)
         patched = Patcher(current, schemas.USER, schemas.USER_URNS, USER_ATTRS).apply(body)
         _write_user(s, ctx, customer, patched, user)
+        directory.user_synced(s, ctx.caller, customer, user, "user.patch")
         return 200, _user_doc(s, ctx, customer, user)
 
 
 def delete_user(ctx: Ctx, user_id: str) -> tuple[int, None]:
     with ctx.db.unit_of_work() as s:
         customer = _customer(s, ctx, write=True, deleting=True)
-        people.delete_person(s, ctx.caller, customer, _user(s, customer, user_id))
+        user = _user(s, customer, user_id)
+        email = user.email
+        people.delete_person(s, ctx.caller, customer, user)
+        directory.user_removed(s, customer, email)
     return 204, None
 
 
@@ -340,6 +364,8 @@ def create_group(ctx: Ctx, doc: Any) -> tuple[int, dict]:
         customer = _customer(s, ctx, write=True)
         group = dir_groups.create_group(s, ctx.caller, customer, given.display_name, given.external_id,
                                         _member_ids(s, customer, given.members))
+        directory.group_synced(s, ctx.caller, customer, group.display_name, [],
+                               dir_groups.member_ids(s, group.id), "group.create")
         return 201, _group_doc(s, ctx, group)
 
 
@@ -355,7 +381,10 @@ def replace_group(ctx: Ctx, group_id: str, doc: Any) -> tuple[int, dict]:
     with ctx.db.unit_of_work() as s:
         customer = _customer(s, ctx, write=True)
         group = _group(s, customer, group_id)
+        before = dir_groups.member_ids(s, group.id)
         _write_group(s, ctx, customer, group, doc)
+        directory.group_synced(s, ctx.caller, customer, group.display_name, before,
+                               dir_groups.member_ids(s, group.id), "group.replace")
         return 200, _group_doc(s, ctx, group)
 
 
@@ -365,14 +394,20 @@ def patch_group(ctx: Ctx, group_id: str, body: Any) -> tuple[int, dict]:
         group = _group(s, customer, group_id)
         current = _group_doc(s, ctx, group)
         patched = Patcher(current, schemas.GROUP, schemas.GROUP_URNS, GROUP_ATTRS).apply(body)
+        before = dir_groups.member_ids(s, group.id)
         _write_group(s, ctx, customer, group, patched)
+        directory.group_synced(s, ctx.caller, customer, group.display_name, before,
+                               dir_groups.member_ids(s, group.id), "group.patch")
         return 200, _group_doc(s, ctx, group)
 
 
 def delete_group(ctx: Ctx, group_id: str) -> tuple[int, None]:
     with ctx.db.unit_of_work() as s:
         customer = _customer(s, ctx, write=True, deleting=True)
-        dir_groups.delete_group(s, ctx.caller, customer, _group(s, customer, group_id))
+        group = _group(s, customer, group_id)
+        name, before = group.display_name, dir_groups.member_ids(s, group.id)
+        dir_groups.delete_group(s, ctx.caller, customer, group)
+        directory.group_synced(s, ctx.caller, customer, name, before, [], "group.delete")
     return 204, None
 
 
@@ -503,6 +538,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
                 out["location"] = f"{ctx.base}{path}"
         except Exception as exc:  # each operation fails alone, as a SCIM error
             errors += 1
+            if isinstance(exc, (ScimError, DomainError)):
+                _record_failure(ctx, f"Bulk {method} {op.get('path', '')}"[:60], exc)
             err = exc if isinstance(exc, ScimError) else (
                 scim_errors.from_domain(exc) if isinstance(exc, DomainError) else None)
             if err is None:

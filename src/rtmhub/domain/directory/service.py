@@ -535,3 +535,40 @@ def customers_waiting(session: Session) -> list[str]:
                CustomerPackage.allocation.is_(None) | (CustomerPackage.used < CustomerPackage.allocation))
         .distinct()))
 
+
+
+# --- the SCIM adapter's hooks: one sync event per write, members reconciled ---------------------
+
+def user_synced(session: Session, caller: Caller, customer: Customer, user: User, operation: str) -> None:
+    """After a SCIM user write (create, replace, patch): the sync event, and the user's package decided again
+    (a work number that arrived can end a wait for a calling package)."""
+    record_sync_event(session, customer.id, operation, user.email, "ok", None)
+    if session.scalar(select(DirectoryAssignment.user_id).where(DirectoryAssignment.user_id == user.id)):
+        reconcile(session, caller, customer, [user.id])
+
+
+def user_removed(session: Session, customer: Customer, email: str, operation: str = "user.delete") -> None:
+    """After a SCIM user delete: the sync event (its unit is free for the first waiting member, by the worker)."""
+    record_sync_event(session, customer.id, operation, email, "ok", None)
+
+
+def group_synced(session: Session, caller: Caller, customer: Customer, name: str, before: Sequence[str],
+                 after: Sequence[str], operation: str) -> list[Outcome]:
+    """After a SCIM group write (``before``/``after``: the member ids; a deleted group has none after): the sync
+    event, and every member who joined or left decided again, in join order."""
+    record_sync_event(session, customer.id, operation, None, "ok", name)
+    changed = set(before) ^ set(after)
+    if not changed:
+        return []
+    ordered = [u for u in after if u in changed] + [u for u in before if u in changed and u not in after]
+    return reconcile(session, caller, customer, ordered)
+
+
+def record_failure(session: Session, caller: Caller, org_id: str | None, operation: str, reason: str) -> None:
+    """A refused SCIM write, recorded by the edge in a transaction of its own (the request's rolled back);
+    nothing when the organisation is not the caller's."""
+    if not org_id:
+        return
+    customer = session.scalar(access.scope_customers(select(Customer).where(Customer.org_id == org_id), caller))
+    if customer is not None:
+        record_sync_event(session, customer.id, operation, None, "error", reason)
