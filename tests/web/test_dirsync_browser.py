@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.web.conftest import FOREIGN_ADMIN, OPERATOR, Shots
+from tests.web.test_browser import sign_in
 
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.schemas import CustomerCreate
@@ -13,8 +15,6 @@ from rtmhub.domain.directory import service as directory
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
-from tests.web.conftest import FOREIGN_ADMIN, OPERATOR, Shots
-from tests.web.test_browser import sign_in
 
 pytestmark = pytest.mark.usefixtures("clean_artifacts")
 
