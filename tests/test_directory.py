@@ -216,8 +216,12 @@ def test_deleting_a_user_frees_its_unit_for_the_first_waiting_member(world):
     with world.db.unit_of_work() as s:
         customer = s.get(Customer, ca)
         users.delete_user(s, OPERATOR, customer, users.get_user(s, customer, people[0]))
+    # A newcomer joining before the worker's pass does not take the freed unit from those waiting.
+    (late,) = make_people(world.db, ca, 1, prefix="late")
+    join(world.db, ca, "Staff", [late])
+    assert packages_of(world.db, [late]) == [None]
     Worker(world.db, name="t").grant_waiting()
-    assert packages_of(world.db, people[1:]) == ["webex_meetings", None]  # joined first, served first
+    assert packages_of(world.db, [*people[1:], late]) == ["webex_meetings", None, None]  # joined first, served first
     assert meetings_row(world.db, ca) == (2, 2)
 
 

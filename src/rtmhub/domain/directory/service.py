@@ -458,6 +458,12 @@ def _reconcile_one(session: Session, caller: Caller, customer: Customer, user: U
         assignment.state, assignment.reason = "granted", "ok"
         session.flush()
         return Outcome(user.id, package, "unchanged")
+    if session.scalar(select(DirectoryAssignment.user_id).where(  # first come, first served
+            DirectoryAssignment.customer_id == customer.id, DirectoryAssignment.package == package,
+            DirectoryAssignment.state == "waiting", DirectoryAssignment.reason == WAIT_FULL,
+            DirectoryAssignment.since < assignment.since, DirectoryAssignment.user_id != user.id).limit(1)):
+        return _wait(session, customer, user, assignment, WAIT_FULL,
+                     msg("{package} is full.", package=display_name(package)))
     fields: dict[str, Any] = {"package": package}
     if package in CALLING_PACKAGES:
         number, extension = calling_data(session, user)
