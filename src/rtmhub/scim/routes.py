@@ -285,10 +285,11 @@ def list_users(ctx: Ctx, flt: str | None, start: int, count: int, attributes: li
                 stmt = stmt.where(pre)
             rows = list(s.scalars(stmt.order_by(User.created, User.id)))
             managers = _managers(s, customer, rows)
-            all_docs = [resources.user_doc(u, ctx.base, managers.get((u.manager or "").lower())) for u in rows]
-            hits = [d for d in all_docs if filters.matches(node, d, schemas.USER, schemas.USER_URNS)]
+            hits = [u for u in rows if filters.matches(node, resources.user_doc(
+                u, ctx.base, managers.get((u.manager or "").lower()), complete=True), schemas.USER, schemas.USER_URNS)]
             total = len(hits)
-            docs = hits[start - 1:start - 1 + count]
+            docs = [resources.user_doc(u, ctx.base, managers.get((u.manager or "").lower()))
+                    for u in hits[start - 1:start - 1 + count]]
         return 200, _list(total, start, [resources.project(d, attributes, excluded) for d in docs])
 
 
@@ -421,6 +422,7 @@ def group_members(ctx: Ctx, group_id: str, start: int, count: int, member_type: 
 
 # --- bulk ----------------------------------------------------------------------------------
 
+_BULK_REF = re.compile(r"bulkId:[^/]+")
 _PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?$", re.I)
 
 
@@ -467,6 +469,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
     if len(operations) > schemas.MAX_BULK:
         raise ScimError(413, f"At most {schemas.MAX_BULK} operations in one Bulk request ({len(operations)} given).",
                         "tooMany")
+    with ctx.db.unit_of_work(write=False) as session:
+        _customer(session, ctx)  # a foreign or unknown org fails the whole request, as every endpoint does
     fail_on = body.get("failOnErrors")
     if fail_on is not None and (isinstance(fail_on, bool) or not isinstance(fail_on, int) or fail_on < 1):
         raise ScimError(400, "failOnErrors must be a positive integer.", "invalidValue")
@@ -485,7 +489,7 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
             out["bulkId"] = bulk_id
         try:
             missing: set[str] = set()
-            path = _resolve_refs(str(op.get("path", "")), created, missing)
+            path = _BULK_REF.sub(lambda m: _resolve_refs(m.group(0), created, missing), str(op.get("path", "")))
             data = _resolve_refs(op.get("data"), created, missing)
             if missing:
                 raise ScimError(409, f"bulkId {sorted(missing)[0]} does not name an earlier operation that succeeded.",
