@@ -87,7 +87,8 @@ def test_list_paging_and_attributes(client, scim):
                                                          '"sivu2@asiakas.example") and active eq true'}, headers=h)
     assert both.json()["totalResults"] == 2
     meta = everyone[0]["meta"]
-    assert meta["resourceType"] == "User" and meta["version"] and meta["location"].endswith(f"/Users/{everyone[0]['id']}")
+    assert meta["resourceType"] == "User" and meta["version"]
+    assert meta["location"].endswith(f"/Users/{everyone[0]['id']}")
     for path in ("ServiceProviderConfig", "Schemas", "ResourceTypes", "ResourceTypes/User",
                  f"Schemas/{USER}"):
         response = client.get(f"{base}/{path}", headers=scim.read)
@@ -169,9 +170,9 @@ def _endpoints(scim) -> list[tuple[str, str, object, bool]]:
 
 def test_tenancy_walk(client, scim, db):
     with db.unit_of_work() as s:
+        from conftest import OPERATOR
         from rtmhub.domain.customers.models import Customer
         from rtmhub.domain.directory import groups
-        from conftest import OPERATOR
         scim.gid = groups.create_group(s, OPERATOR, s.get(Customer, scim.customer_id), "Walk").id
     before = table_snapshot(db)
     for method, path, body, write in _endpoints(scim):
@@ -188,7 +189,7 @@ def test_tenancy_walk(client, scim, db):
             assert client.request(method, url, json=body, headers=scim.read).status_code == 200, (method, path)
     assert diff(before, table_snapshot(db)) == "", "a refused request changed something"
     # Positive controls: the customer's own token and its partner's token reach every endpoint.
-    for method, path, body, write in _endpoints(scim):
+    for method, path, body, _write in _endpoints(scim):
         if method == "DELETE":
             continue
         for headers in (scim.rw, scim.partner):
