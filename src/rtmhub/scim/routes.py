@@ -194,20 +194,9 @@ def _manager_email(session: Session, customer: Customer, given: resources.UserIn
     return manager.email
 
 
-def _check_user_name(session: Session, user_name: str | None, user_id: str | None) -> None:
-    if not user_name:
-        return
-    key = user_name.lower()
-    other = session.scalar(select(User.id).where(or_(func.lower(User.user_name) == key, User.email_key == key),
-                                                 User.id != (user_id or "")))
-    if other is not None:
-        raise ScimError(409, f"userName {user_name} is already in use.", "uniqueness")
-
-
 def _write_user(session: Session, ctx: Ctx, customer: Customer, doc: Any, user: User | None) -> User:
     resources.check_schemas(doc, schemas.USER)
     given = resources.UserInput(doc)
-    _check_user_name(session, given.user_name or given.email, user.id if user else None)
     fields = given.fields(_manager_email(session, customer, given, user.id if user else None))
     if user is None:
         return people.create_person(session, ctx.caller, customer, fields, given.attributes())
