@@ -478,7 +478,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
             out["bulkId"] = bulk_id
         try:
             missing: set[str] = set()
-            path = _BULK_REF.sub(lambda m: _resolve_refs(m.group(0), created, missing), str(op.get("path", "")))
+            path = _BULK_REF.sub(lambda m, seen=missing: _resolve_refs(m.group(0), created, seen),
+                                 str(op.get("path", "")))
             data = _resolve_refs(op.get("data"), created, missing)
             if missing:
                 raise ScimError(409, f"bulkId {sorted(missing)[0]} does not name an earlier operation that succeeded.",
