@@ -203,3 +203,25 @@ def test_tenancy_walk(client, scim, db):
             assert client.request(method, f"{scim.base}{path}", headers=scim.rw).status_code == 204
     with db.unit_of_work(write=False) as s:
         assert s.scalar(select(func.count()).select_from(DirectoryGroup).where(DirectoryGroup.id == scim.gid)) == 0
+
+
+def test_no_input_makes_a_server_error(client, scim, db):
+    base, h = scim.base, scim.rw
+    deep = "(" * 500 + 'userName eq "x"' + ")" * 500
+    assert_scim_error(client.get(f"{base}/Users", params={"filter": deep}, headers=h), 400, "invalidFilter")
+    assert_scim_error(client.get(f"{base}/Users", params={"count": "9" * 5000}, headers=h), 400)
+    assert_scim_error(client.post(f"{base}/Users", content=b"\xff\xfe", headers=h), 400, "invalidSyntax")
+    assert_scim_error(client.post(f"{base}/Users", json=[1, 2], headers=h), 400, "invalidSyntax")
+    assert_scim_error(client.post(f"{base}/Bulk", json={"Operations": [{"method": "POST", "path": "/Users",
+                                                                        "bulkId": "a", "data": "x"}]},
+                                  headers=h).json()["Operations"][0]["response"] and client.post(
+        f"{base}/Groups", json={"schemas": [GROUP], "displayName": "A", "members": [{"value": 5}]}, headers=h),
+        400, "invalidValue")
+    uid = scim.world.raw["ua"]
+    assert_scim_error(client.patch(f"{base}/Users/{uid}", headers=h, json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "name", "value": "not an object"}]}), 400, "invalidValue")
+    # A member deleted from the organisation leaves its groups.
+    gid = client.post(f"{base}/Groups", json={"schemas": [GROUP], "displayName": "B", "members": [{"value": uid}]},
+                      headers=h).json()["id"]
+    assert client.delete(f"{base}/Users/{uid}", headers=h).status_code == 204
+    assert client.get(f"{base}/Groups/{gid}", headers=h).json().get("members", []) == []
