@@ -178,7 +178,9 @@ def user_doc(user: User, base: str, manager: User | None = None, complete: bool 
     if enterprise:
         doc[ENTERPRISE] = enterprise
     doc[WEBEX_USER] = {"accountStatus": ["active" if user.active else "disabled"]}
-    doc["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(user.last_modified),
+    # A new row's last_modified is taken when its change is planned, just before the row's created.
+    modified = max(user.created, user.last_modified) if user.created and user.last_modified else user.last_modified
+    doc["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(modified),
                    "version": version(user.last_modified), "location": f"{base}/Users/{user.id}"}
     return doc
 

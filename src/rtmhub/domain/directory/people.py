@@ -52,6 +52,9 @@ def _check(attrs: DirectoryAttributes) -> None:
     problems = FieldProblems()
     if attrs.external_id is not None and len(attrs.external_id) > EXTERNAL_ID_MAX:
         problems.add("externalId", msg("externalId is at most {max} characters.", max=EXTERNAL_ID_MAX))
+    if attrs.user_name is not None and ("@" in attrs.user_name or len(attrs.user_name) > EXTERNAL_ID_MAX):
+        problems.add("userName", msg("A userName kept beside the e-mail has no '@' (an e-mail userName is the "
+                                     "user's e-mail) and at most {max} characters.", max=EXTERNAL_ID_MAX))
     problems.raise_if_any()
 
 
@@ -60,20 +63,19 @@ def _columns(attrs: DirectoryAttributes) -> dict[str, Any]:
             "directory_number": directory_number(attrs.work_number), "directory_data": attrs.data or None}
 
 
-def _check_user_name(session: Session, attrs: DirectoryAttributes, email: str | None, user_id: str | None) -> None:
-    """A userName that is not the e-mail is unique like an e-mail; and no user's e-mail is another's userName."""
-    for name in {n for n in (attrs.user_name, email) if n}:
-        other = session.scalar(select(User.id).where(User.user_name == name, User.id != (user_id or "")))
-        if other is None and name == attrs.user_name:
-            other = session.scalar(select(User.id).where(User.email_key == name.lower(), User.id != (user_id or "")))
+def _check_user_name(session: Session, attrs: DirectoryAttributes, user_id: str | None) -> None:
+    """A userName kept beside the e-mail is unique. It holds no '@' (an e-mail userName is the e-mail itself),
+    so it can never equal an e-mail: only other kept userNames are compared."""
+    if attrs.user_name:
+        other = session.scalar(select(User.id).where(User.user_name == attrs.user_name, User.id != (user_id or "")))
         if other is not None:
-            raise Conflict(msg("userName {name} is already in use.", name=name))
+            raise Conflict(msg("userName {name} is already in use.", name=attrs.user_name))
 
 
 def create_person(session: Session, caller: Caller, customer: Customer, fields: UserFields,
                   attrs: DirectoryAttributes) -> User:
     _check(attrs)
-    _check_user_name(session, attrs, fields.email, None)
+    _check_user_name(session, attrs, None)
     return users.create_user(session, caller, customer, fields, columns=_columns(attrs))
 
 
@@ -83,7 +85,7 @@ def update_person(session: Session, caller: Caller, customer: Customer, user: Us
     then the directory's attributes. ``active`` False is a soft delete: the user and its package stay (the
     unit is not lost); only a DELETE releases it."""
     _check(attrs)
-    _check_user_name(session, attrs, fields.email, user.id)
+    _check_user_name(session, attrs, user.id)
     users.update_user(session, caller, customer, user, fields)
     before = _extras(user)
     for name, value in _columns(attrs).items():
