@@ -543,6 +543,8 @@ def test_scim_tenancy_walk(client, db):
         assert_scim_error(client.request(method, url, json=body, headers=scim.world.auth("a_noscope")), 403)
         if write:
             assert_scim_error(client.request(method, url, json=body, headers=scim.read), 403)
+            # A read-only partner administrator's token (every scope) cannot write either.
+            assert_scim_error(client.request(method, url, json=body, headers=scim.world.auth("a_readonly")), 403)
         else:
             assert client.request(method, url, json=body, headers=scim.read).status_code == 200, (method, path)
     assert diff(before, table_snapshot(db)) == "", "a refused request changed something"
