@@ -44,3 +44,18 @@ def make_scim_world(db: Database) -> ScimWorld:
     auth = lambda t: {"Authorization": f"Bearer {t}"}  # noqa: E731
     return ScimWorld(world, f"/identity/scim/{org_a}/v2", f"/identity/scim/{org_b}/v2", auth(rw), auth(read),
                      auth(other), auth(partner), org_a, world.raw["ca"])
+
+
+def user_body(email: str, **extra) -> dict:
+    return {"schemas": [USER], "userName": email, "name": {"givenName": "Testi", "familyName": "Henkilö"},
+            "emails": [{"value": email, "type": "work", "primary": True}], **extra}
+
+
+def assert_scim_error(response, status: int, scim_type: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(SCIM_JSON)
+    body = response.json()
+    assert body["schemas"] == [ERROR] and body["status"] == str(status) and body["detail"]
+    if scim_type:
+        assert body.get("scimType") == scim_type, body
+    return body

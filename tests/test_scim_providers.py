@@ -56,13 +56,17 @@ def test_entra_id_sequence(client, scim, db):
         {"op": "Replace", "path": "name.familyName", "value": "Entra-Koski"},
         {"op": "Add", "path": 'phoneNumbers[type eq "work"].value', "value": "+358912345678"},
         {"op": "Replace", "path": f"{ENTERPRISE}:department", "value": "Treasury"},
+        {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": scim.world.raw["um"]},
+        {"op": "Replace", "path": 'addresses[type eq "work"].streetAddress', "value": "Katu 1"},
     ]}))
     assert patched["displayName"] == "Ella E. Entra" and patched["name"]["familyName"] == "Entra-Koski"
     assert patched[ENTERPRISE]["department"] == "Treasury"
+    assert patched[ENTERPRISE]["manager"]["value"] == scim.world.raw["um"]
     with db.unit_of_work(write=False) as s:
         user = s.get(User, uid)
         assert user.last_name == "Entra-Koski" and user.department == "Treasury"
         assert user.directory_number == "+358912345678"
+        assert user.manager == "maija.meikalainen@asiakas.example"  # the manager's e-mail, as the users model keeps it
     # A group, members added and removed as Entra sends them.
     group = _ok(client.post(f"{base}/Groups", headers=h, json={
         "schemas": [GROUP], "externalId": "7f1d", "displayName": "Kirjanpito", "members": []}), 201)

@@ -54,9 +54,21 @@ def _tokens(text: str) -> list[str]:
 
 
 class _Parser:
+    MAX_DEPTH = 20
+
     def __init__(self, text: str):
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
+
+    def nested(self) -> Any:
+        self.depth += 1
+        if self.depth > self.MAX_DEPTH:
+            raise invalid(f"The filter nests more than {self.MAX_DEPTH} levels.")
+        try:
+            return self.or_()
+        finally:
+            self.depth -= 1
 
     def peek(self) -> str | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -91,14 +103,14 @@ class _Parser:
     def atom(self) -> Any:
         tok = self.take()
         if tok == "(":
-            node = self.or_()
+            node = self.nested()
             if self.take() != ")":
                 raise invalid("A '(' in the filter is not closed.")
             return node
         if tok.lower() == "not":
             if self.take() != "(":
                 raise invalid("'not' must be followed by '('.")
-            node = self.or_()
+            node = self.nested()
             if self.take() != ")":
                 raise invalid("A '(' in the filter is not closed.")
             return Not(node)
@@ -107,7 +119,7 @@ class _Parser:
             raise invalid(f"{attr!r} is not an attribute name.")
         if self.peek() == "[":
             self.take()
-            inner = self.or_()
+            inner = self.nested()
             if self.take() != "]":
                 raise invalid("A '[' in the filter is not closed.")
             nxt = self.peek() or ""

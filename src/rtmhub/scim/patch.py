@@ -146,6 +146,9 @@ class Patcher:
                     current[_find_key(current, p.sub) or p.sub] = value
             elif op == "remove":
                 container.pop(key, None)
+            elif not isinstance(value, (dict, list)) and any(
+                    sub["name"] == "value" for sub in definition.get("subAttributes", [])):
+                container[key] = {"value": value}  # Entra ID sends the manager as its id alone
             elif isinstance(value, dict):
                 merged = dict(current) if isinstance(current, dict) and op == "add" else {}
                 if op == "replace" and isinstance(current, dict):

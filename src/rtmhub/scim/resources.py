@@ -144,7 +144,8 @@ def version(value: Any) -> str:
     return 'W/"' + hashlib.sha1(str(value).encode()).hexdigest()[:16] + '"'
 
 
-def user_doc(user: User, base: str, manager: User | None = None) -> dict:
+def user_doc(user: User, base: str, manager: User | None = None, complete: bool = False) -> dict:
+    """The SCIM User. ``complete``: with what the directory left out too (what filters see)."""
     data = user.directory_data or {}
     emails = data.get("emails") or []
     if not any(str(e.get("value", "")).lower() == user.email_key for e in emails):
@@ -156,7 +157,8 @@ def user_doc(user: User, base: str, manager: User | None = None) -> dict:
     name = {k: v for k, v in (("givenName", user.first_name), ("familyName", user.last_name)) if v}
     if name:
         doc["name"] = name
-    shown = {"displayName": data.get("displayName") is not False, "active": data.get("active") is not False}
+    shown = {"displayName": complete or data.get("displayName") is not False,
+             "active": complete or data.get("active") is not False}
     for key, value in (("displayName", user.display_name if shown["displayName"] else None), ("title", user.title),
                        ("preferredLanguage", user.language), ("timezone", user.timezone)):
         if value:
@@ -176,7 +178,9 @@ def user_doc(user: User, base: str, manager: User | None = None) -> dict:
     if enterprise:
         doc[ENTERPRISE] = enterprise
     doc[WEBEX_USER] = {"accountStatus": ["active" if user.active else "disabled"]}
-    doc["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(user.last_modified),
+    # A new row's last_modified is taken when its change is planned, just before the row's created.
+    modified = max(user.created, user.last_modified) if user.created and user.last_modified else user.last_modified
+    doc["meta"] = {"resourceType": "User", "created": _iso(user.created), "lastModified": _iso(modified),
                    "version": version(user.last_modified), "location": f"{base}/Users/{user.id}"}
     return doc
 

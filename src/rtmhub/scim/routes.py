@@ -212,20 +212,9 @@ def _manager_email(session: Session, customer: Customer, given: resources.UserIn
     return manager.email
 
 
-def _check_user_name(session: Session, user_name: str | None, user_id: str | None) -> None:
-    if not user_name:
-        return
-    key = user_name.lower()
-    other = session.scalar(select(User.id).where(or_(func.lower(User.user_name) == key, User.email_key == key),
-                                                 User.id != (user_id or "")))
-    if other is not None:
-        raise ScimError(409, f"userName {user_name} is already in use.", "uniqueness")
-
-
 def _write_user(session: Session, ctx: Ctx, customer: Customer, doc: Any, user: User | None) -> User:
     resources.check_schemas(doc, schemas.USER)
     given = resources.UserInput(doc)
-    _check_user_name(session, given.user_name or given.email, user.id if user else None)
     fields = given.fields(_manager_email(session, customer, given, user.id if user else None))
     if user is None:
         return people.create_person(session, ctx.caller, customer, fields, given.attributes())
@@ -309,10 +298,11 @@ def list_users(ctx: Ctx, flt: str | None, start: int, count: int, attributes: li
                 stmt = stmt.where(pre)
             rows = list(s.scalars(stmt.order_by(User.created, User.id)))
             managers = _managers(s, customer, rows)
-            all_docs = [resources.user_doc(u, ctx.base, managers.get((u.manager or "").lower())) for u in rows]
-            hits = [d for d in all_docs if filters.matches(node, d, schemas.USER, schemas.USER_URNS)]
+            hits = [u for u in rows if filters.matches(node, resources.user_doc(
+                u, ctx.base, managers.get((u.manager or "").lower()), complete=True), schemas.USER, schemas.USER_URNS)]
             total = len(hits)
-            docs = hits[start - 1:start - 1 + count]
+            docs = [resources.user_doc(u, ctx.base, managers.get((u.manager or "").lower()))
+                    for u in hits[start - 1:start - 1 + count]]
         return 200, _list(total, start, [resources.project(d, attributes, excluded) for d in docs])
 
 
@@ -456,6 +446,7 @@ def group_members(ctx: Ctx, group_id: str, start: int, count: int, member_type: 
 
 # --- bulk ----------------------------------------------------------------------------------
 
+_BULK_REF = re.compile(r"bulkId:[^/]+")
 _PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?$", re.I)
 
 
@@ -502,6 +493,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
     if len(operations) > schemas.MAX_BULK:
         raise ScimError(413, f"At most {schemas.MAX_BULK} operations in one Bulk request ({len(operations)} given).",
                         "tooMany")
+    with ctx.db.unit_of_work(write=False) as session:
+        _customer(session, ctx)  # a foreign or unknown org fails the whole request, as every endpoint does
     fail_on = body.get("failOnErrors")
     if fail_on is not None and (isinstance(fail_on, bool) or not isinstance(fail_on, int) or fail_on < 1):
         raise ScimError(400, "failOnErrors must be a positive integer.", "invalidValue")
@@ -520,7 +513,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
             out["bulkId"] = bulk_id
         try:
             missing: set[str] = set()
-            path = _resolve_refs(str(op.get("path", "")), created, missing)
+            path = _BULK_REF.sub(lambda m, seen=missing: _resolve_refs(m.group(0), created, seen),
+                                 str(op.get("path", "")))
             data = _resolve_refs(op.get("data"), created, missing)
             if missing:
                 raise ScimError(409, f"bulkId {sorted(missing)[0]} does not name an earlier operation that succeeded.",

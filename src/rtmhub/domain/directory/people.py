@@ -16,7 +16,7 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
-from rtmhub.errors import FieldProblems, msg
+from rtmhub.errors import Conflict, FieldProblems, msg
 
 EXTERNAL_ID_MAX = 255
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -52,29 +52,31 @@ def _check(attrs: DirectoryAttributes) -> None:
     problems = FieldProblems()
     if attrs.external_id is not None and len(attrs.external_id) > EXTERNAL_ID_MAX:
         problems.add("externalId", msg("externalId is at most {max} characters.", max=EXTERNAL_ID_MAX))
+    if attrs.user_name is not None and ("@" in attrs.user_name or len(attrs.user_name) > EXTERNAL_ID_MAX):
+        problems.add("userName", msg("A userName kept beside the e-mail has no '@' (an e-mail userName is the "
+                                     "user's e-mail) and at most {max} characters.", max=EXTERNAL_ID_MAX))
     problems.raise_if_any()
 
 
-def _set(session: Session, caller: Caller, customer: Customer, user: User, attrs: DirectoryAttributes,
-         audit: bool) -> None:
-    before = _extras(user)
-    user.external_id = attrs.external_id
-    user.user_name = attrs.user_name
-    user.active = attrs.active
-    user.directory_number = directory_number(attrs.work_number)
-    user.directory_data = attrs.data or None
-    session.flush()
-    after = _extras(user)
-    if audit and after != before:
-        record(session, caller, "user.update", "user", user.id, customer.id, before, after)
+def _columns(attrs: DirectoryAttributes) -> dict[str, Any]:
+    return {"external_id": attrs.external_id, "user_name": attrs.user_name, "active": attrs.active,
+            "directory_number": directory_number(attrs.work_number), "directory_data": attrs.data or None}
+
+
+def _check_user_name(session: Session, attrs: DirectoryAttributes, user_id: str | None) -> None:
+    """A userName kept beside the e-mail is unique. It holds no '@' (an e-mail userName is the e-mail itself),
+    so it can never equal an e-mail: only other kept userNames are compared."""
+    if attrs.user_name:
+        other = session.scalar(select(User.id).where(User.user_name == attrs.user_name, User.id != (user_id or "")))
+        if other is not None:
+            raise Conflict(msg("userName {name} is already in use.", name=attrs.user_name))
 
 
 def create_person(session: Session, caller: Caller, customer: Customer, fields: UserFields,
                   attrs: DirectoryAttributes) -> User:
     _check(attrs)
-    user = users.create_user(session, caller, customer, fields)
-    _set(session, caller, customer, user, attrs, audit=False)  # the create event already says it all
-    return user
+    _check_user_name(session, attrs, None)
+    return users.create_user(session, caller, customer, fields, columns=_columns(attrs))
 
 
 def update_person(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
@@ -83,8 +85,15 @@ def update_person(session: Session, caller: Caller, customer: Customer, user: Us
     then the directory's attributes. ``active`` False is a soft delete: the user and its package stay (the
     unit is not lost); only a DELETE releases it."""
     _check(attrs)
+    _check_user_name(session, attrs, user.id)
     users.update_user(session, caller, customer, user, fields)
-    _set(session, caller, customer, user, attrs, audit=True)
+    before = _extras(user)
+    for name, value in _columns(attrs).items():
+        setattr(user, name, value)
+    session.flush()
+    after = _extras(user)
+    if after != before:
+        record(session, caller, "user.update", "user", user.id, customer.id, before, after)
     return user
 
 

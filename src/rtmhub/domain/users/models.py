@@ -21,7 +21,7 @@ class User(Base):
         Index("ix_users_customer_package", "customer_id", "package"),
         Index("ix_users_customer_display", "customer_id", "display_name"),
         Index("ix_users_customer_external", "customer_id", "external_id"),
-        Index("ix_users_customer_user_name", "customer_id", "user_name"),
+        Index("ix_users_user_name", "user_name"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -113,7 +113,8 @@ def count_users(session: Session, customer: Customer, flt: UserFilter | None = N
 # --- writing -------------------------------------------------------------------------------
 
 def create_user(session: Session, caller: Caller, customer: Customer, fields: UserFields,
-                *, home_org_id: str | None = None) -> User:
+                *, home_org_id: str | None = None, columns: dict[str, Any] | None = None) -> User:
+    """``columns``: values of columns no rule covers (a directory's external id, …), written with the row."""
     require_writable(session, caller, customer.partner_id)
     ownership.check_create(session, caller, customer)  # R12
     if not fields.email:
@@ -121,7 +122,7 @@ def create_user(session: Session, caller: Caller, customer: Customer, fields: Us
     # Added to the session only once every check passed, so no autoflush can write a partial row.
     user = User(id=new_uuid(), customer_id=customer.id, home_org_id=home_org_id or customer.org_id,
                 email="", email_key="", basic_messaging=False, basic_space_meetings=False,
-                call_on_webex=False, status="provisioned")
+                call_on_webex=False, status="provisioned", **(columns or {}))
     _apply(session, caller, customer, user, fields, before=None)
     return user
 

@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.add_column('users', sa.Column('directory_number', sa.String(length=40), nullable=True))
     op.add_column('users', sa.Column('directory_data', sa.JSON(), nullable=True))
     op.create_index('ix_users_customer_external', 'users', ['customer_id', 'external_id'], unique=False)
-    op.create_index('ix_users_customer_user_name', 'users', ['customer_id', 'user_name'], unique=False)
+    op.create_index('ix_users_user_name', 'users', ['user_name'], unique=False)
     op.create_table(
         'directory_groups',
         sa.Column('id', sa.String(length=36), nullable=False),
@@ -55,7 +55,7 @@ def downgrade() -> None:
     op.drop_table('directory_group_members')
     op.drop_index('ix_directory_groups_customer_id', table_name='directory_groups')
     op.drop_table('directory_groups')
-    op.drop_index('ix_users_customer_user_name', table_name='users')
+    op.drop_index('ix_users_user_name', table_name='users')
     op.drop_index('ix_users_customer_external', table_name='users')
     for column in ('directory_data', 'directory_number', 'active', 'user_name', 'external_id'):
         op.drop_column('users', column)
