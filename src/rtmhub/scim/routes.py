@@ -114,6 +114,12 @@ async def _json_body(request: Request) -> Any:
         raise ScimError(400, f"The body is not valid JSON: {exc}", "invalidSyntax") from None
 
 
+def _logged(exc: Exception) -> bool:
+    """Whether a failed write goes to the sync event log: a refusal of what the directory sent (400, 409, 413),
+    not a request the token may not make (401, 403, 404), which leaves no trace in the organisation."""
+    return isinstance(exc, (ScimError, DomainError)) and exc.status not in (401, 403, 404)
+
+
 def _record_failure(ctx: Ctx, operation: str, exc: Exception) -> None:
     """The directory page's event log keeps refused writes too, in a unit of its own (the request's rolled
     back); best effort."""
@@ -145,7 +151,7 @@ async def _run(request: Request, org_id: str, work: Callable[[Ctx], Any], *, wri
         _need(ctx, write)
         result = await run_in_threadpool(work, ctx, payload) if body else await run_in_threadpool(work, ctx)
     except Exception as exc:  # every failure is a SCIM error (no 500 page)
-        if write and ctx is not None and isinstance(exc, (ScimError, DomainError)):
+        if write and ctx is not None and _logged(exc):
             await run_in_threadpool(_record_failure, ctx, f"{request.method} {request.url.path.rsplit('/v2', 1)[-1]}",
                                     exc)
         return _failure(exc)
@@ -532,7 +538,7 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
                 out["location"] = f"{ctx.base}{path}"
         except Exception as exc:  # each operation fails alone, as a SCIM error
             errors += 1
-            if isinstance(exc, (ScimError, DomainError)):
+            if _logged(exc):
                 _record_failure(ctx, f"Bulk {method} {op.get('path', '')}"[:60], exc)
             err = exc if isinstance(exc, ScimError) else (
                 scim_errors.from_domain(exc) if isinstance(exc, DomainError) else None)
