@@ -21,10 +21,10 @@ pytestmark = pytest.mark.usefixtures("clean_artifacts")
 WORDS = {
     "en": {"enable": "Enable", "token": "Create token", "map": "Map", "disable": "Disable", "on": "On", "off": "Off",
            "waiting": "Webex Meetings full: 1 users waiting", "group": "Group", "package": "Package",
-           "title": "Directory synchronisation"},
+           "title": "Directory synchronisation", "wait": "Waiting for the package"},
     "fi": {"enable": "Ota käyttöön", "token": "Luo tunnus", "map": "Liitä", "disable": "Poista käytöstä",
            "on": "Käytössä", "off": "Pois käytöstä", "waiting": "Webex Meetings täynnä: 1 käyttäjää odottaa",
-           "group": "Ryhmä", "package": "Paketti", "title": "Hakemistosynkronointi"},
+           "group": "Ryhmä", "package": "Paketti", "title": "Hakemistosynkronointi", "wait": "Odottaa pakettia"},
 }
 
 
@@ -75,7 +75,7 @@ def test_directory_page(context, web_server, lang):
     assert page.locator("#mappings tbody tr").count() == 1
     assert page.locator("#events tbody tr").count() >= 4  # enable, token, map, grant, wait
     newest = page.locator("#events tbody tr").first.inner_text()
-    assert "package.wait" in newest and f"member1.{lang}@" in newest  # the one who joined first got the unit
+    assert w["wait"] in newest and f"member1.{lang}@" in newest  # the one who joined first got the unit
     assert token not in page.content()  # shown once
     shot(page, "directory-mapped")
     page.get_by_role("button", name=w["disable"], exact=True).click()

@@ -102,7 +102,7 @@ def test_customer_admin_enables_creates_token_maps_and_sees_waiting(client, worl
             directory.reconcile(s, caller, customer, [user.id])
     page = client.get(url)
     assert "Webex Meetings full: 2 users waiting" in page.text, page.text
-    assert "package.wait" in page.text and "s2@asiakas.example" in page.text
+    assert "Waiting for the package" in page.text and "s2@asiakas.example" in page.text
     fi = client.get(url + "?lang=fi")
     assert "Webex Meetings täynnä: 2 käyttäjää odottaa" in fi.text
     assert "Hakemistosynkronointi" in fi.text

@@ -248,8 +248,20 @@ def _dirsync_values(ctx: Any):
     return load
 
 
+def _operation_labels(ctx: Any) -> dict[str, str]:
+    """The sync log's operation codes in the reader's language (a refused SCIM write shows its method and path)."""
+    _ = ctx._
+    return {"enable": _("Sync turned on"), "disable": _("Sync turned off"), "token.create": _("Token created"),
+            "map": _("Group mapped"), "unmap": _("Mapping removed"), "user.create": _("User created"),
+            "user.replace": _("User replaced"), "user.patch": _("User changed"), "user.delete": _("User deleted"),
+            "group.create": _("Group created"), "group.replace": _("Group replaced"),
+            "group.patch": _("Group changed"), "group.delete": _("Group deleted"),
+            "package.grant": _("Package given"), "package.remove": _("Package removed"),
+            "package.wait": _("Waiting for the package")}
+
+
 def _dirsync_page(ctx: Any, cid: str, **values: Any):
-    values = {"token": None, "form": {}, "errors": {}, "done": "", **values}
+    values = {"token": None, "form": {}, "errors": {}, "done": "", "operations": _operation_labels(ctx), **values}
     return show(ctx, cid, "hub_dirsync.html", _dirsync_values(ctx), display_name=display_name,
                 can_manage=ctx.can_write and not directory.is_directory(ctx.caller), **values)
 
