@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['location_id'], ['locations.id'],
                                 name=op.f('fk_directory_group_mappings_location_id_locations'), ondelete='SET NULL'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_directory_group_mappings')),
-        sa.UniqueConstraint('customer_id', 'group_id', name=op.f('uq_directory_group_mappings_customer_id')),
+        sa.UniqueConstraint('customer_id', 'group_id', name=op.f('uq_directory_group_mappings_customer_id_group_id')),
     )
     op.create_index(op.f('ix_directory_group_mappings_customer_id'), 'directory_group_mappings', ['customer_id'],
                     unique=False)
