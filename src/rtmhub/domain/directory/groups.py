@@ -17,7 +17,7 @@ from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember
 from rtmhub.domain.users.models import User
-from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed, msg
+from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed
 from rtmhub.ids import new_uuid
 
 DISPLAY_NAME_MAX = 256
@@ -74,9 +74,9 @@ def _check_name(display_name: str | None) -> str:
     name = (display_name or "").strip()
     problems = FieldProblems()
     if not name:
-        problems.add("displayName", msg("displayName is required for a group."))
+        problems.add("displayName", "displayName is required for a group.")
     elif len(name) > DISPLAY_NAME_MAX:
-        problems.add("displayName", msg("displayName is at most {max} characters.", max=DISPLAY_NAME_MAX))
+        problems.add("displayName", f"displayName is at most {DISPLAY_NAME_MAX} characters.")
     problems.raise_if_any()
     return name
 
@@ -84,7 +84,7 @@ def _check_name(display_name: str | None) -> str:
 def _check_unique_name(session: Session, customer: Customer, name: str, group_id: str) -> None:
     other = find_group_by_name(session, customer, name)
     if other is not None and other.id != group_id:
-        raise Conflict(msg("A group named {name} already exists in this organisation.", name=name))
+        raise Conflict(f"A group named {name} already exists in this organisation.")
 
 
 def _check_members(session: Session, customer: Customer, user_ids: Iterable[str]) -> list[str]:
@@ -94,7 +94,7 @@ def _check_members(session: Session, customer: Customer, user_ids: Iterable[str]
     found = set(session.scalars(select(User.id).where(User.customer_id == customer.id, User.id.in_(wanted))))
     missing = [u for u in wanted if u not in found]
     if missing:
-        raise ValidationFailed(msg("Member {id} is not a user of this organisation.", id=missing[0]))
+        raise ValidationFailed(f"Member {missing[0]} is not a user of this organisation.")
     return wanted
 
 

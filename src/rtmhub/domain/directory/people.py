@@ -16,7 +16,7 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
-from rtmhub.errors import Conflict, FieldProblems, msg
+from rtmhub.errors import Conflict, FieldProblems
 
 EXTERNAL_ID_MAX = 255
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -51,10 +51,10 @@ def _extras(user: User) -> dict[str, Any]:
 def _check(attrs: DirectoryAttributes) -> None:
     problems = FieldProblems()
     if attrs.external_id is not None and len(attrs.external_id) > EXTERNAL_ID_MAX:
-        problems.add("externalId", msg("externalId is at most {max} characters.", max=EXTERNAL_ID_MAX))
+        problems.add("externalId", f"externalId is at most {EXTERNAL_ID_MAX} characters.")
     if attrs.user_name is not None and ("@" in attrs.user_name or len(attrs.user_name) > EXTERNAL_ID_MAX):
-        problems.add("userName", msg("A userName kept beside the e-mail has no '@' (an e-mail userName is the "
-                                     "user's e-mail) and at most {max} characters.", max=EXTERNAL_ID_MAX))
+        problems.add("userName", "A userName kept beside the e-mail has no '@' (an e-mail userName is the "
+                                 f"user's e-mail) and at most {EXTERNAL_ID_MAX} characters.")
     problems.raise_if_any()
 
 
@@ -69,7 +69,7 @@ def _check_user_name(session: Session, attrs: DirectoryAttributes, user_id: str 
     if attrs.user_name:
         other = session.scalar(select(User.id).where(User.user_name == attrs.user_name, User.id != (user_id or "")))
         if other is not None:
-            raise Conflict(msg("userName {name} is already in use.", name=attrs.user_name))
+            raise Conflict(f"userName {attrs.user_name} is already in use.")
 
 
 def create_person(session: Session, caller: Caller, customer: Customer, fields: UserFields,
