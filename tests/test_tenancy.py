@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api_checks import assert_error_shape, diff, table_snapshot
 from conftest import OPERATOR, build_world, customer_body
@@ -24,11 +24,16 @@ from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import SCOPES
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.directory.models import DirectoryGroup
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.locations.schemas import LocationCreate
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.settings import Settings
+from scim_support import BULK as SCIM_BULK
+from scim_support import GROUP as SCIM_GROUP
+from scim_support import PATCH as SCIM_PATCH
+from scim_support import assert_scim_error, make_scim_world, user_body
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -492,3 +497,69 @@ def test_partner_reaches_sub_partner_customers_but_not_the_reverse(setup: Setup,
     # A1 cannot name its parent (or a sibling) as the sub-partner it acts for
     assert_error_shape(client.get(f"{W}/customers", params={"onBehalfOfSubPartnerOrgId": w.ids["pa_org"]},
                                   headers=w.auth("a1_full")), 404, "A1 on behalf of its parent")
+
+
+# --- SCIM (/identity/scim/{orgId}/v2): the same walk over every SCIM endpoint ---------------------
+
+def _scim_endpoints(scim) -> list[tuple[str, str, object, bool]]:
+    uid, gid = scim.world.raw["um"], scim.gid
+    patch = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}
+    return [
+        ("GET", "/Users", None, False), ("POST", "/Users", user_body("walk@asiakas.example"), True),
+        ("GET", f"/Users/{uid}", None, False), ("PUT", f"/Users/{uid}", user_body("maija.meikalainen@asiakas.example"),
+                                                 True),
+        ("PATCH", f"/Users/{uid}", patch, True), ("DELETE", f"/Users/{uid}", None, True),
+        ("GET", "/Groups", None, False), ("POST", "/Groups", {"schemas": [SCIM_GROUP], "displayName": "W"}, True),
+        ("GET", f"/Groups/{gid}", None, False), ("PUT", f"/Groups/{gid}", {"schemas": [SCIM_GROUP], "displayName": "V"},
+                                                  True),
+        ("PATCH", f"/Groups/{gid}", {"schemas": [SCIM_PATCH], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "U"}]}, True),
+        ("DELETE", f"/Groups/{gid}", None, True), ("GET", f"/Groups/{gid}/Members", None, False),
+        ("POST", "/Bulk", {"schemas": [SCIM_BULK], "Operations": [
+            {"method": "PATCH", "path": f"/Users/{uid}", "data": patch}]}, True),
+        ("POST", "/Users/.search", {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}, False),
+        ("GET", "/ServiceProviderConfig", None, False), ("GET", "/Schemas", None, False),
+        ("GET", "/ResourceTypes", None, False),
+    ]
+
+
+def test_scim_tenancy_walk(client, db):
+    """Every SCIM endpoint: no token and a bad one 401, another organisation's token 404, a token without
+    the identity scopes 403, a read-only token 403 on writes; nothing written; the owner and its partner pass."""
+    scim = make_scim_world(db)
+    with db.unit_of_work() as s:
+        from conftest import OPERATOR
+        from rtmhub.domain.customers.models import Customer
+        from rtmhub.domain.directory import groups
+        scim.gid = groups.create_group(s, OPERATOR, s.get(Customer, scim.customer_id), "Walk").id
+    before = table_snapshot(db)
+    for method, path, body, write in _scim_endpoints(scim):
+        url = f"{scim.base}{path}"
+        assert_scim_error(client.request(method, url, json=body), 401)
+        assert_scim_error(client.request(method, url, json=body, headers={"Authorization": "Bearer nope"}), 401)
+        # Another organisation's token: the org is not found (existence never leaks).
+        assert_scim_error(client.request(method, url, json=body, headers=scim.other), 404)
+        # A token without the identity scopes.
+        assert_scim_error(client.request(method, url, json=body, headers=scim.world.auth("a_noscope")), 403)
+        if write:
+            assert_scim_error(client.request(method, url, json=body, headers=scim.read), 403)
+            # A read-only partner administrator's token (every scope) cannot write either.
+            assert_scim_error(client.request(method, url, json=body, headers=scim.world.auth("a_readonly")), 403)
+        else:
+            assert client.request(method, url, json=body, headers=scim.read).status_code == 200, (method, path)
+    assert diff(before, table_snapshot(db)) == "", "a refused request changed something"
+    # Positive controls: the customer's own token and its partner's token reach every endpoint.
+    for method, path, body, _write in _scim_endpoints(scim):
+        if method == "DELETE":
+            continue
+        for headers in (scim.rw, scim.partner):
+            body = {**body, "displayName": f"P{uuid.uuid4().hex[:6]}"} if path == "/Groups" and body else body
+            if path == "/Users" and method == "POST":
+                body = user_body(f"walk{uuid.uuid4().hex[:6]}@asiakas.example")
+            response = client.request(method, f"{scim.base}{path}", json=body, headers=headers)
+            assert response.status_code in (200, 201), (method, path, response.text)
+    for method, path, _, _ in _scim_endpoints(scim):
+        if method == "DELETE":
+            assert client.request(method, f"{scim.base}{path}", headers=scim.rw).status_code == 204
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(DirectoryGroup).where(DirectoryGroup.id == scim.gid)) == 0

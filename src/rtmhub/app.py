@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from rtmhub import api, openapi_docs, security_headers, web
+from rtmhub import api, openapi_docs, scim, security_headers, web
 from rtmhub.db import Database
 from rtmhub.ops import http as ops_http
 from rtmhub.request_guard import RequestGuard
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
     ops_http.install(app)  # /healthz, /readyz, /metrics: first, so no page route shadows them
     api.install(app)
+    scim.install(app)  # /identity/scim/{orgId}/v2: directory sync
     openapi_docs.install(app)
     web.install(app)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)

@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from rtmhub import ids
-from rtmhub.cli import admins, audit_cli, partners_cli
+from rtmhub.cli import admins, audit_cli, directory_cli, partners_cli
 from rtmhub.cli.common import (
     JSON_OPTION,
     _database_problem,
@@ -45,6 +45,7 @@ app.add_typer(partners_cli.templates_app, name="templates")
 app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_cli.audit_app, name="audit")
+app.add_typer(directory_cli.directory_app, name="directory")
 
 # --- set-up --------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from rtmhub.csvfile.errors import CsvFileError
 from rtmhub.csvfile.reader import CsvRow, parse_bool
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
+from rtmhub.domain.directory import service as directory
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES, USER_PACKAGES
 from rtmhub.domain.packages.service import TooManyPackages, one_user_package
@@ -91,6 +92,7 @@ class ImportContext:
     customer_packages: set[str]
     suspended_columns: set[Column]
     duplicate_emails: set[str]
+    directory_owned: bool = False  # R12: directory sync is on, the directory owns users and their names
 
     @classmethod
     def load(cls, session: Session, customer: Customer, mode: str, suspended: set[Column],
@@ -99,7 +101,7 @@ class ImportContext:
         packages = set(session.scalars(select(CustomerPackage.package)
                                        .where(CustomerPackage.customer_id == customer.id)))
         return cls(customer, mode, {n.lower(): i for i, n in locs}, {i: n for i, n in locs}, packages,
-                   suspended, duplicates)
+                   suspended, duplicates, directory.sync_enabled(session, customer.id))
 
 
 # --- the file as a whole, against its customer -------------------------------------------------
@@ -362,6 +364,12 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
                                                      "(now '{name}').", name=ctx.location_names.get(user.location_id)))
         else:
             values["location_id"] = location_id
+    if ctx.directory_owned:  # R12: packages and calling data may change, what the directory owns may not
+        if user is None:
+            result.error(EMAIL.header, directory.creation_refused())
+        elif changed := directory.directory_owned_changes(users.snapshot(user), values):
+            result.error(BY_FIELD[changed[0]].header, directory.owned_message(
+                changed, {f: BY_FIELD[f].header for f in changed if f in BY_FIELD}))
     if delete:
         return Plan(user, UserFields(), True, False)
     target_package = values.get("package", user.package if user else None)

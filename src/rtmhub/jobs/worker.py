@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from rtmhub.db import Database
+from rtmhub.domain.directory import service as directory
 from rtmhub.jobs import runner
 from rtmhub.settings import get_settings
 
@@ -14,6 +15,9 @@ log = logging.getLogger("rtmhub.worker")  # the name operators filter on; kept w
 # How often a worker looks for uploaded files past their retention: one indexed query, so a few minutes is
 # cheap, and a file living a few minutes past its day changes nothing.
 PURGE_EVERY_SECONDS = 300.0
+# How often a worker gives freed units to directory group members waiting for them (issue 10): one indexed
+# query when nobody waits.
+DIRECTORY_EVERY_SECONDS = 2.0
 
 
 class Worker:
@@ -28,6 +32,7 @@ class Worker:
         self.max_rows = max_rows if max_rows is not None else (settings.csv_max_rows or None)
         self.retention_days = settings.task_file_retention_days
         self._next_purge = 0.0  # the first poll purges, then every PURGE_EVERY_SECONDS
+        self._next_directory = 0.0
         self.stop = threading.Event()
 
     def purge_files(self) -> None:
@@ -42,10 +47,30 @@ class Worker:
         except Exception:  # noqa: BLE001 - logged; retention is retried next time, tasks must keep running
             log.exception("worker %s: deleting old task files failed", self.name)
 
+    def grant_waiting(self) -> int:
+        """Directory group members waiting for a unit get it when units are free again (a user deleted, a
+        package removed, the allocation raised), in the order they joined: one short transaction per
+        organisation. Returns how many members were given their package."""
+        granted = 0
+        try:
+            with self.db.unit_of_work(write=False) as session:
+                customer_ids = directory.customers_waiting(session)
+            for customer_id in customer_ids:
+                with self.db.unit_of_work() as session:
+                    outcomes = directory.grant_waiting(session, customer_id)
+                granted += sum(1 for o in outcomes if o.result == "granted")
+        except Exception:  # noqa: BLE001 - logged; retried on the next pass, tasks must keep running
+            log.exception("worker %s: giving directory members their packages failed", self.name)
+        return granted
+
     def run_once(self) -> bool:
         """Run one waiting task; False when there was none or the database could not be used
         (the caller then waits a poll interval instead of spinning)."""
         self.purge_files()
+        now = time.monotonic()
+        if now >= self._next_directory:
+            self._next_directory = now + DIRECTORY_EVERY_SECONDS
+            self.grant_waiting()
         try:
             return runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
         except Exception:  # noqa: BLE001 - logged; a claimed task is already marked failed

@@ -15,6 +15,8 @@ SCOPES = (
     "spark-admin:locations_read",
     "spark-admin:locations_write",
     "spark-admin:organizations_read",
+    "identity:people_rw",
+    "identity:people_read",
 )
 PARTNER_ROLES = ("partner_full_admin", "partner_readonly_admin")
 
@@ -36,6 +38,7 @@ class Caller:
     scopes: frozenset[str] = field(default_factory=frozenset)
     request_id: str | None = None
     system: bool = False
+    directory: bool = False  # acting as the organisation's directory (SCIM): exempt from R12
 
     @property
     def read_only(self) -> bool:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
@@ -20,6 +20,8 @@ class User(Base):
         UniqueConstraint("location_id", "extension"),
         Index("ix_users_customer_package", "customer_id", "package"),
         Index("ix_users_customer_display", "customer_id", "display_name"),
+        Index("ix_users_customer_external", "customer_id", "external_id"),
+        Index("ix_users_user_name", "user_name"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
@@ -50,5 +52,13 @@ class User(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(30), default="provisioned")
     package_assigned: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Directory sync (SCIM): the identity provider's id, the soft-delete flag, the directory's E.164 work
+    # number (the calling number a group mapping can use) and what the directory sent that has no column
+    # (the e-mail and phone lists as given).
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    user_name: Mapped[str | None] = mapped_column(String(255))  # the SCIM userName when it is not the e-mail
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    directory_number: Mapped[str | None] = mapped_column(String(40))
+    directory_data: Mapped[dict | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -17,6 +17,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, MeetingSite
+from rtmhub.domain.directory import ownership
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES, USER_PACKAGES, display_name
@@ -112,14 +113,16 @@ def count_users(session: Session, customer: Customer, flt: UserFilter | None = N
 # --- writing -------------------------------------------------------------------------------
 
 def create_user(session: Session, caller: Caller, customer: Customer, fields: UserFields,
-                *, home_org_id: str | None = None) -> User:
+                *, home_org_id: str | None = None, columns: dict[str, Any] | None = None) -> User:
+    """``columns``: values of columns no rule covers (a directory's external id, …), written with the row."""
     require_writable(session, caller, customer.partner_id)
+    ownership.check_create(session, caller, customer)  # R12
     if not fields.email:
         raise ValidationFailed("email is required for a new user.")
     # Added to the session only once every check passed, so no autoflush can write a partial row.
     user = User(id=new_uuid(), customer_id=customer.id, home_org_id=home_org_id or customer.org_id,
                 email="", email_key="", basic_messaging=False, basic_space_meetings=False,
-                call_on_webex=False, status="provisioned")
+                call_on_webex=False, status="provisioned", **(columns or {}))
     _apply(session, caller, customer, user, fields, before=None)
     return user
 
@@ -127,7 +130,9 @@ def create_user(session: Session, caller: Caller, customer: Customer, fields: Us
 def update_user(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
                 *, calling_data_given: bool | None = None) -> User:
     require_writable(session, caller, customer.partner_id)
-    _apply(session, caller, customer, user, fields, before=snapshot(user), calling_data_given=calling_data_given)
+    before = snapshot(user)
+    ownership.check_update(session, caller, customer, before, fields)  # R12
+    _apply(session, caller, customer, user, fields, before=before, calling_data_given=calling_data_given)
     return user
 
 
@@ -427,6 +432,7 @@ def add_many(session: Session, caller: Caller, customer: Customer,
         raise ValidationFailed(f"At most {MANUAL_ADD_MAX} users can be added at once ({len(entries)} given); "
                                "use a CSV import for more.")
     require_writable(session, caller, customer.partner_id)
+    ownership.check_create(session, caller, customer)  # R12: users come from the directory
     results: list[User | DomainError] = []
     for fields in entries:
         # Like Control Hub, a manually added user gets the free base licences unless told otherwise.

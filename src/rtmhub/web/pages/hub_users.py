@@ -13,6 +13,7 @@ from rtmhub.csvfile import export as csv_export
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.directory import service as directory
 from rtmhub.domain.locations import service as locations
 from rtmhub.domain.packages.models import CALLING_PACKAGES, USER_PACKAGES, display_name
 from rtmhub.domain.tasks.models import CHUNK_BYTES
@@ -84,7 +85,8 @@ def _add_values(s: Session, customer: Customer | None) -> dict[str, Any]:
     assert customer is not None
     sites, default_site = users.site_choices(s, customer)
     return {"options": customers.package_choices(s, customer), "locations": locations.list_locations(s, customer),
-            "sites": sites, "default_site": default_site}
+            "sites": sites, "default_site": default_site,
+            "directory_owned": directory.sync_enabled(s, customer.id)}  # R12
 
 
 @router.get("/customers/{cid}/hub/users/add")
@@ -117,9 +119,15 @@ def add_users(request: Request, cid: str):
     pending = [r for r in rows if not r["added"] and any(v for k, v in r["values"].items() if k != "locationId")]
     form_error = None
     site = str(form.get("site", "")).strip()[:300] or None
+    owned = False
     with ctx.db.unit_of_work() as s:
         customer = access.get_customer(s, ctx.caller, cid, write=True)
-        if not pending:
+        if directory.sync_enabled(s, customer.id):  # R12: users come from the directory
+            owned = True
+            form_error = ctx._("Directory synchronisation is on for this organisation: users come from the "
+                               "directory. Add the user in the directory; packages and calling data can then be "
+                               "set here.")
+        elif not pending:
             form_error = ctx._("Enter at least one user: an e-mail address and a package.")
         elif site is not None and site not in users.site_choices(s, customer)[0]:
             form_error = ctx._("Choose one of the organisation's Webex sites.")
@@ -150,7 +158,8 @@ def add_users(request: Request, cid: str):
     for r in rows:
         if r["errors"]:
             r["error_ids"] = sorted(r["errors"])
-    return render(ctx, "hub_add.html", http_status=400 if failed or form_error else 200, customer=customer, hub=True,
+    return render(ctx, "hub_add.html", http_status=403 if owned else 400 if failed or form_error else 200,
+                  customer=customer, hub=True,
                   rows=rows, form_error=form_error, max_rows=users.MANUAL_ADD_MAX, site=site, **values)
 
 
@@ -220,9 +229,117 @@ def template_csv(request: Request, cid: str):
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users-template.csv"'})
 
 
+# --- directory synchronisation (issue 10) ----------------------------------------------------------
+
+DIRSYNC = "/customers/{cid}/hub/users/directory-sync"
+
+
+def _dirsync_values(ctx: Any):
+    def load(s: Session, customer: Customer | None) -> dict[str, Any]:
+        assert customer is not None
+        base = ctx.request.app.state.settings.base_url(str(ctx.request.base_url))
+        return {"status": directory.status(s, ctx.caller, customer.id, base),
+                "mappings": directory.list_mappings(s, ctx.caller, customer.id),
+                "groups": directory.list_groups(s, customer),
+                "options": [o for o in customers.package_choices(s, customer) if o.id in USER_PACKAGES],
+                "locations": locations.list_locations(s, customer),
+                "events": directory.recent_events(s, customer)}
+
+    return load
+
+
+def _operation_labels(ctx: Any) -> dict[str, str]:
+    """The sync log's operation codes in the reader's language (a refused SCIM write shows its method and path)."""
+    _ = ctx._
+    return {"enable": _("Sync turned on"), "disable": _("Sync turned off"), "token.create": _("Token created"),
+            "map": _("Group mapped"), "unmap": _("Mapping removed"), "user.create": _("User created"),
+            "user.replace": _("User replaced"), "user.patch": _("User changed"), "user.delete": _("User deleted"),
+            "group.create": _("Group created"), "group.replace": _("Group replaced"),
+            "group.patch": _("Group changed"), "group.delete": _("Group deleted"),
+            "package.grant": _("Package given"), "package.remove": _("Package removed"),
+            "package.wait": _("Waiting for the package")}
+
+
+def _dirsync_page(ctx: Any, cid: str, **values: Any):
+    values = {"token": None, "form": {}, "errors": {}, "done": "", "operations": _operation_labels(ctx), **values}
+    return show(ctx, cid, "hub_dirsync.html", _dirsync_values(ctx), display_name=display_name,
+                can_manage=ctx.can_write and not directory.is_directory(ctx.caller), **values)
+
+
 @router.get("/customers/{cid}/hub/users/directory-sync")
 def directory_sync(request: Request, cid: str):
-    return customer_page(request, cid, "hub_dirsync.html")
+    ctx = opened(request)
+    return _dirsync_page(ctx, cid, done=request.query_params.get("done", "")[:20])
+
+
+@router.post("/customers/{cid}/hub/users/directory-sync/enable")
+def directory_enable(request: Request, cid: str):
+    ctx = opened(request, write=True)
+
+    def work(s: Session) -> str:
+        directory.enable(s, ctx.caller, cid)
+        return DIRSYNC.format(cid=cid) + "?done=enabled"
+
+    return submit(ctx, work, lambda errors: _dirsync_page(ctx, cid, errors=errors))
+
+
+@router.post("/customers/{cid}/hub/users/directory-sync/disable")
+def directory_disable(request: Request, cid: str):
+    ctx = opened(request, write=True)
+
+    def work(s: Session) -> str:
+        directory.disable(s, ctx.caller, cid)
+        return DIRSYNC.format(cid=cid) + "?done=disabled"
+
+    return submit(ctx, work, lambda errors: _dirsync_page(ctx, cid, errors=errors))
+
+
+@router.post("/customers/{cid}/hub/users/directory-sync/token")
+def directory_token(request: Request, cid: str):
+    """A new directory token, shown once on the page that answers (never in a URL or a redirect)."""
+    ctx = opened(request, write=True)
+    read_only = str(ctx.form.get("scope", "")) == "read"
+    try:
+        with ctx.db.unit_of_work() as s:
+            _, token = directory.create_token(s, ctx.caller, cid, read_only=read_only)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        return _dirsync_page(ctx, cid, errors=errors_of(ctx, exc, default="_form"))
+    return _dirsync_page(ctx, cid, token=token, token_scope=directory.SCOPE_READ if read_only else directory.SCOPE_RW)
+
+
+@router.post("/customers/{cid}/hub/users/directory-sync/map")
+def directory_map(request: Request, cid: str):
+    ctx = opened(request, write=True)
+    f = form_fields(ctx, 300)
+
+    def work(s: Session) -> str:
+        try:
+            priority = int(f.get("priority") or "0")
+        except ValueError:
+            raise FormInvalid({"priority": [ctx._("Enter a whole number.")]}) from None
+        if not f.get("group"):
+            raise FormInvalid({"group": [ctx._("Choose a group.")]})
+        if f.get("package") not in USER_PACKAGES:
+            raise FormInvalid({"package": [ctx._("Choose a package.")]})
+        directory.map_group(s, ctx.caller, cid, group=f["group"], package=f["package"],
+                            location=f.get("location") or None, priority=priority)
+        return DIRSYNC.format(cid=cid) + "?done=mapped"
+
+    return submit(ctx, work, lambda errors: _dirsync_page(ctx, cid, form=f, errors=errors), default="group")
+
+
+@router.post("/customers/{cid}/hub/users/directory-sync/unmap")
+def directory_unmap(request: Request, cid: str):
+    ctx = opened(request, write=True)
+    f = form_fields(ctx, 300)
+
+    def work(s: Session) -> str:
+        directory.unmap_group(s, ctx.caller, cid, group=f.get("group", ""))
+        return DIRSYNC.format(cid=cid) + "?done=unmapped"
+
+    return submit(ctx, work, lambda errors: _dirsync_page(ctx, cid, errors=errors))
 
 
 # --- one user --------------------------------------------------------------------------------
