@@ -32,6 +32,7 @@ from rtmhub.domain.tasks.models import MODES
 from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simulation, UserWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
+from rtmhub.domain.users.service import snapshot
 from rtmhub.domain.validation import EMAIL_MAX
 from rtmhub.errors import DomainError, ErrorDetail, Message, msg
 
@@ -367,7 +368,7 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
     if ctx.directory_owned:  # R12: packages and calling data may change, what the directory owns may not
         if user is None:
             result.error(EMAIL.header, directory.creation_refused())
-        elif changed := directory.directory_owned_changes(users.snapshot(user), values):
+        elif changed := directory.directory_owned_changes(snapshot(user), values):
             result.error(BY_FIELD[changed[0]].header, directory.owned_message(
                 changed, {f: BY_FIELD[f].header for f in changed if f in BY_FIELD}))
     if delete:

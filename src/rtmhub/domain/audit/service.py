@@ -228,6 +228,10 @@ ACTIONS: dict[str, Message] = {
     "partner.create": msg("Partner created"), "partner.suspend": msg("Sub-partner suspended"),
     "partner.activate": msg("Sub-partner activated"),
     "template.create": msg("Onboarding template created"),
+    "group.create": msg("Directory group added"), "group.update": msg("Directory group changed"),
+    "group.delete": msg("Directory group deleted"), "directory.enable": msg("Directory sync turned on"),
+    "directory.disable": msg("Directory sync turned off"), "directory.map": msg("Group mapped to a package"),
+    "directory.unmap": msg("Group mapping removed"),
 }
 
 FIELDS: dict[str, Message] = {
