@@ -389,3 +389,25 @@ def test_scim_flow_with_directory_token_mapping_waiting_and_events(world, client
     r = client.post("/v1/people", params={"orgId": world.ids["ca_org"]}, headers=world.auth("a_full"),
                     json={"emails": ["via.api@asiakas.example"], "firstName": "Via", "lastName": "Api"})
     assert r.status_code == 403
+
+
+def test_with_sync_turned_off_the_worker_serves_no_one_from_the_queue(world):
+    """Decision 31: the directory decides packages only while sync is on; a unit freed while it is off stays
+    free until sync is on again, and then the first waiting member gets it."""
+    ca = world.raw["ca"]
+    enable(world.db, ca)
+    set_meetings_allocation(world.db, ca, 2)  # Maija holds one: one left
+    people = make_people(world.db, ca, 2)
+    join(world.db, ca, "Staff", [])
+    with world.db.unit_of_work() as s:
+        directory.map_group(s, OPERATOR, ca, group="Staff", package="webex_meetings")
+    join(world.db, ca, "Staff", people)
+    assert packages_of(world.db, people) == ["webex_meetings", None]
+    with world.db.unit_of_work() as s:
+        directory.disable(s, OPERATOR, ca)
+    set_meetings_allocation(world.db, ca, 3)
+    Worker(world.db, name="t").grant_waiting()
+    assert packages_of(world.db, people) == ["webex_meetings", None]
+    enable(world.db, ca)
+    Worker(world.db, name="t").grant_waiting()
+    assert packages_of(world.db, people) == ["webex_meetings", "webex_meetings"]

@@ -532,15 +532,18 @@ def grant_waiting(session: Session, customer_id: str) -> list[Outcome]:
 
 
 def customers_waiting(session: Session) -> list[str]:
-    """Organisations with members waiting for a unit whose package has a free unit (the worker's query)."""
+    """Organisations with directory sync on and members waiting for a unit whose package has a free unit (the
+    worker's query). With sync off the directory no longer decides packages, so no one is served from the queue
+    until it is turned on again (decision 31)."""
     return list(session.scalars(
         select(DirectoryAssignment.customer_id).join(
             CustomerPackage, (CustomerPackage.customer_id == DirectoryAssignment.customer_id)
             & (CustomerPackage.package == DirectoryAssignment.package))
-        .where(DirectoryAssignment.state == "waiting", DirectoryAssignment.reason == WAIT_FULL,
+        .join(DirectorySync, DirectorySync.customer_id == DirectoryAssignment.customer_id)
+        .where(DirectorySync.enabled.is_(True),
+               DirectoryAssignment.state == "waiting", DirectoryAssignment.reason == WAIT_FULL,
                CustomerPackage.allocation.is_(None) | (CustomerPackage.used < CustomerPackage.allocation))
         .distinct()))
-
 
 
 # --- the SCIM adapter's hooks: one sync event per write, members reconciled ---------------------
