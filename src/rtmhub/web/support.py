@@ -43,7 +43,7 @@ from rtmhub.domain.access import sessions
 from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.partners import service as partners
-from rtmhub.errors import DomainError, Unavailable
+from rtmhub.errors import DomainError, Message, Unavailable
 
 log = logging.getLogger("rtmhub.web")
 HERE = Path(__file__).parent
@@ -96,7 +96,12 @@ def make_gettext(lang: str) -> Callable[..., str]:
 
     def _(message: str, **values: Any) -> str:
         text = catalogue.gettext(message)
-        return text.format(**values) if values else text
+        if not values:
+            return text
+        # A value that is itself a Message (e.g. zxcvbn's warning inside the password refusal) is said in
+        # the reader's language too.
+        return text.format(**{k: _(v.template, **v.params) if isinstance(v, Message) else v
+                              for k, v in values.items()})
 
     return _
 

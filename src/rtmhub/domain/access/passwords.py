@@ -49,7 +49,7 @@ def check_password(password: str, email: str) -> None:
         warning = result["feedback"]["warning"] or "It is easy to guess."
         raise _refused(msg("The password is too easy to guess ({warning}). Use at least 12 characters made of a "
                            "few uncommon words, without names, dates, keyboard rows or repeats.",
-                           warning=warning.rstrip(".")))
+                           warning=msg(warning.rstrip("."))))  # zxcvbn's own sentence: the pages translate it
 
 
 def _refused(message: str) -> ValidationFailed:
