@@ -3,6 +3,7 @@ change package. Fixed paths (add, csv, manage, …) are declared before ``/hub/u
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub.csvfile import export as csv_export
 from rtmhub.domain.access import service as access
+from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.directory import service as directory
@@ -272,26 +274,25 @@ def directory_sync(request: Request, cid: str):
     return _dirsync_page(ctx, cid, done=request.query_params.get("done", "")[:20])
 
 
-@router.post("/customers/{cid}/hub/users/directory-sync/enable")
-def directory_enable(request: Request, cid: str):
+def _switch(request: Request, cid: str, turn: Callable[[Session, Caller, str], object], done: str):
+    """Turns directory sync on or off; the page again with what was done, or with the refusal."""
     ctx = opened(request, write=True)
 
     def work(s: Session) -> str:
-        directory.enable(s, ctx.caller, cid)
-        return DIRSYNC.format(cid=cid) + "?done=enabled"
+        turn(s, ctx.caller, cid)
+        return DIRSYNC.format(cid=cid) + "?done=" + done
 
     return submit(ctx, work, lambda errors: _dirsync_page(ctx, cid, errors=errors))
+
+
+@router.post("/customers/{cid}/hub/users/directory-sync/enable")
+def directory_enable(request: Request, cid: str):
+    return _switch(request, cid, directory.enable, "enabled")
 
 
 @router.post("/customers/{cid}/hub/users/directory-sync/disable")
 def directory_disable(request: Request, cid: str):
-    ctx = opened(request, write=True)
-
-    def work(s: Session) -> str:
-        directory.disable(s, ctx.caller, cid)
-        return DIRSYNC.format(cid=cid) + "?done=disabled"
-
-    return submit(ctx, work, lambda errors: _dirsync_page(ctx, cid, errors=errors))
+    return _switch(request, cid, directory.disable, "disabled")
 
 
 @router.post("/customers/{cid}/hub/users/directory-sync/token")
