@@ -32,7 +32,6 @@ SCOPE_RW = "identity:people_rw"
 SCOPE_READ = "identity:people_read"
 ORG_NOT_FOUND = "Organization not found; check the orgId."
 USER_NOT_FOUND = "User not found; check the id."
-GROUP_NOT_FOUND = "Group not found; check the id."
 MEMBERS_MAX = 500
 USER_ATTRS = {schemas.USER: {**schemas.attribute_index(schemas.USER), **resources.COMMON},
               schemas.ENTERPRISE: schemas.attribute_index(schemas.ENTERPRISE),

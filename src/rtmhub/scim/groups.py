@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
@@ -11,46 +10,26 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.directory import groups as dir_groups
 from rtmhub.domain.directory import service as directory
 from rtmhub.domain.directory.models import DirectoryGroup
-from rtmhub.domain.users.models import User
 from rtmhub.scim import filters, resources, schemas
-from rtmhub.scim.edge import GROUP_ATTRS, GROUP_NOT_FOUND, Ctx, _customer, _list
-from rtmhub.scim.errors import ScimError, bad
+from rtmhub.scim.edge import GROUP_ATTRS, Ctx, _customer, _list
+from rtmhub.scim.errors import bad
 from rtmhub.scim.patch import Patcher
 
 # --- groups --------------------------------------------------------------------------------
 
 def _group(session: Session, customer: Customer, group_id: str) -> DirectoryGroup:
-    group = None
-    if ids.decode("PEOPLE", group_id):
-        group = session.scalar(select(DirectoryGroup).where(DirectoryGroup.id == group_id,
-                                                            DirectoryGroup.customer_id == customer.id))
-    if group is None:
-        raise ScimError(404, GROUP_NOT_FOUND)
-    return group
-
-
-def _members(session: Session, group: DirectoryGroup) -> list[User]:
-    member_ids = dir_groups.member_ids(session, group.id)
-    if not member_ids:
-        return []
-    found = {u.id: u for u in session.scalars(select(User).where(User.id.in_(member_ids)))}
-    return [found[i] for i in member_ids if i in found]
+    # An id that is no UUID is simply not found (decoded here, as the SCIM ids are plain UUIDs).
+    return dir_groups.get_group(session, customer, group_id if ids.decode("PEOPLE", group_id) else None)
 
 
 def _group_doc(session: Session, ctx: Ctx, group: DirectoryGroup, with_members: bool = True) -> dict:
-    return resources.group_doc(group, ctx.base, _members(session, group) if with_members else None)
+    return resources.group_doc(group, ctx.base, dir_groups.member_users(session, group) if with_members else None)
 
 
 def _member_ids(session: Session, customer: Customer, values: list[str]) -> list[str]:
-    wanted = [v for v in values if ids.decode("PEOPLE", v)]
-    if len(wanted) != len(values):
+    if not all(ids.decode("PEOPLE", v) for v in values):
         raise bad("Each member value must be the id of a user of this organisation.")
-    if wanted:
-        found = set(session.scalars(select(User.id).where(User.customer_id == customer.id, User.id.in_(wanted))))
-        missing = [v for v in wanted if v not in found]
-        if missing:
-            raise bad(f"Member {missing[0]} is not a user of this organisation.")
-    return wanted
+    return dir_groups.organisation_members(session, customer, values)
 
 
 def create_group(ctx: Ctx, doc: Any) -> tuple[int, dict]:
@@ -143,7 +122,7 @@ def group_members(ctx: Ctx, group_id: str, start: int, count: int, member_type: 
     with ctx.db.unit_of_work(write=False) as s:
         customer = _customer(s, ctx)
         group = _group(s, customer, group_id)
-        members = _members(s, group) if (member_type or "user").lower() == "user" else []
+        members = dir_groups.member_users(s, group) if (member_type or "user").lower() == "user" else []
         page = members[start - 1:start - 1 + count]
         return 200, {"schemas": [schemas.LIST], "displayName": group.display_name, "totalResults": len(members),
                      "itemsPerPage": len(page), "startIndex": start,

@@ -64,6 +64,26 @@ def member_ids(session: Session, group_id: str) -> list[str]:
                                 .order_by(DirectoryGroupMember.joined, DirectoryGroupMember.user_id)))
 
 
+
+def member_users(session: Session, group: DirectoryGroup) -> list[User]:
+    """The group's users, in the order they joined."""
+    ids_ = member_ids(session, group.id)
+    if not ids_:
+        return []
+    found = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids_)))}
+    return [found[i] for i in ids_ if i in found]
+
+
+def organisation_members(session: Session, customer: Customer, values: list[str]) -> list[str]:
+    """The member ids a client gave, each checked to be a user of this organisation (a group never reaches
+    another organisation's users): the first that is not is named in a 400."""
+    if values:
+        found = set(session.scalars(select(User.id).where(User.customer_id == customer.id, User.id.in_(values))))
+        missing = [v for v in values if v not in found]
+        if missing:
+            raise ValidationFailed(f"Member {missing[0]} is not a user of this organisation.")
+    return list(values)
+
 def groups_of_user(session: Session, user: User) -> list[DirectoryGroup]:
     return list(session.scalars(select(DirectoryGroup).join(DirectoryGroupMember,
                                                             DirectoryGroupMember.group_id == DirectoryGroup.id)
