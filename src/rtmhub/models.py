@@ -18,4 +18,5 @@ from rtmhub.domain.directory.sync_models import (  # noqa: F401
 from rtmhub.domain.locations.models import Location  # noqa: F401
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner  # noqa: F401
 from rtmhub.domain.tasks.models import Task, TaskFileChunk, TaskRow  # noqa: F401,E402
+from rtmhub.domain.usage.models import AllocationInterval, PackageInterval  # noqa: F401,E402
 from rtmhub.domain.users.models import User  # noqa: F401
