@@ -5,6 +5,7 @@ Each check returns the normalised value or raises/records a message that says ho
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -44,12 +45,41 @@ def check_email(problems: FieldProblems, field: str, value: str | None) -> str |
                                 value=text), code)
         return None
     try:
-        info = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+        return validated_email(text)
     except EmailNotValidError as exc:
         problems.add(field, msg("{field}: '{value}' is not a valid e-mail address ({reason}).", field=field,
                                 value=text, reason=exc), 4801)
         return None
-    return info.normalized
+
+
+# An unquoted ASCII local part (RFC 5322 dot-atom): the local part of nearly every address in a file.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_LOCAL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+LOCAL_PART_MAX = 64  # RFC 5321, as email-validator checks it
+
+
+def validated_email(text: str) -> str:
+    """email-validator's normalised address, or its EmailNotValidError. A file of 50,000 addresses has a
+    handful of domains: each ASCII domain is validated once (cached), and a plain ASCII local part needs no
+    more than the dot-atom pattern. Everything else (quoted or non-ASCII local parts, international domains,
+    any invalid domain, so that the reason is email-validator's own) takes email-validator's full path. A
+    property-based test holds the two paths to the same verdicts and results."""
+    local, _, domain = text.partition("@")
+    if (len(text) <= EMAIL_MAX and len(local) <= LOCAL_PART_MAX and domain.isascii()
+            and _PLAIN_LOCAL.fullmatch(local)):
+        normalised_domain = _ascii_domain(domain)
+        if normalised_domain is not None:
+            return f"{local}@{normalised_domain}"
+    return validate_email(text, check_deliverability=False, allow_smtputf8=True).normalized
+
+
+@lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str | None:
+    """The normalised domain when ``domain`` is valid in an address with a plain local part, else None."""
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=True).domain
+    except EmailNotValidError:
+        return None
 
 
 def check_name(problems: FieldProblems, field: str, value: str | None, max_len: int = 64,
