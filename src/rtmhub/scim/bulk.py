@@ -73,7 +73,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
     with ctx.db.unit_of_work() as session:
         # A foreign or unknown org fails the whole request, as every endpoint does; it is resolved once.
         customer = _customer(session, ctx)
-        inner = dataclasses.replace(ctx, session=session, customer=customer)
+        events = directory.SyncLog(customer.id)
+        inner = dataclasses.replace(ctx, session=session, customer=customer, sync_log=events)
         # Held for the request so that every operation's write check (R53) finds it in the session instead of
         # loading it again (the session keeps only the rows something refers to).
         partner = session.get(Partner, customer.partner_id)  # noqa: F841
@@ -82,11 +83,13 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
             raise ScimError(400, "failOnErrors must be a positive integer.", "invalidValue")
         if not all(isinstance(op, dict) for op in operations):
             raise ScimError(400, "Each operation must be an object.", "invalidSyntax")
-        results = _operations(inner, session, operations, fail_on)
+        results = _operations(inner, session, events, operations, fail_on)
+        events.write(session)
     return 200, {"schemas": [schemas.BULK_RESPONSE], "Operations": results}
 
 
-def _operations(ctx: Ctx, session: Session, operations: list, fail_on: int | None) -> list[dict]:
+def _operations(ctx: Ctx, session: Session, events: directory.SyncLog, operations: list,
+                fail_on: int | None) -> list[dict]:
     created: dict[str, str] = {}
     results: list[dict] = []
     errors = 0
@@ -98,6 +101,7 @@ def _operations(ctx: Ctx, session: Session, operations: list, fail_on: int | Non
         out: dict[str, Any] = {"method": method}
         if bulk_id is not None:
             out["bulkId"] = bulk_id
+        mark = events.mark()
         try:
             missing: set[str] = set()
             path = _BULK_REF.sub(lambda m, seen=missing: _resolve_refs(m.group(0), created, seen),
@@ -120,8 +124,9 @@ def _operations(ctx: Ctx, session: Session, operations: list, fail_on: int | Non
                 out["location"] = f"{ctx.base}{path}"
         except Exception as exc:  # each operation fails alone, as a SCIM error
             errors += 1
+            events.drop_since(mark)  # the operation's own lines went with its SAVEPOINT
             if _logged(exc):
-                _record_refusal(ctx, session, f"Bulk {method} {op.get('path', '')}"[:60], exc)
+                events.add(f"Bulk {method} {op.get('path', '')}"[:60], None, "error", failure_reason(exc))
             err = exc if isinstance(exc, ScimError) else (
                 scim_errors.from_domain(exc) if isinstance(exc, DomainError) else None)
             if err is None:
@@ -132,16 +137,3 @@ def _operations(ctx: Ctx, session: Session, operations: list, fail_on: int | Non
             out["response"] = scim_errors.body(err)
         results.append(out)
     return results
-
-
-def _record_refusal(ctx: Ctx, session: Session, operation: str, exc: Exception) -> None:
-    """A refused operation's line in the sync log, in the request's transaction (a unit of its own would wait
-    for the write lock this transaction holds); best effort, in a SAVEPOINT of its own."""
-    assert ctx.customer is not None
-    try:
-        with session.begin_nested():
-            directory.record_sync_event(session, ctx.customer.id, operation, None, "error", failure_reason(exc))
-    except Exception:  # noqa: BLE001 - the answer to the directory matters more than the log line
-        log.warning("could not record a refused SCIM write")
-
-

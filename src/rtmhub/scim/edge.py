@@ -51,6 +51,7 @@ class Ctx:
     # in a SAVEPOINT of that transaction, see bulk.py); None for every other request.
     session: Session | None = None
     customer: Customer | None = None
+    sync_log: directory.SyncLog | None = None  # its sync log lines, written once at its end
 
 
 def scim_json(body: Any, status: int = 200, headers: dict | None = None) -> JSONResponse:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -163,20 +163,56 @@ def create_token(session: Session, caller: Caller, customer_id: str, *,
 
 # --- sync events ---------------------------------------------------------------------------
 
+def _event_row(customer_id: str, operation: str, user_email: str | None, result: str,
+               reason: str | None) -> dict[str, Any]:
+    return {"id": secrets.token_hex(16), "customer_id": customer_id, "at": utcnow(), "operation": operation[:60],
+            "user_email": (user_email or None) and user_email[:161], "result": result[:20],
+            "reason": reason[:2000] if reason else None}
+
+
 def record_sync_event(session: Session, customer_id: str, operation: str, user_email: str | None, result: str,
                       reason: str | None) -> None:
     """One line of the organisation's sync log (SCIM writes, package grants, waits). An error of a SCIM
     request is recorded by its edge in a transaction of its own, since the request's own rolls back."""
-    session.add(SyncEvent(id=secrets.token_hex(16), customer_id=customer_id, at=utcnow(), operation=operation[:60],
-                          user_email=(user_email or None) and user_email[:161], result=result[:20],
-                          reason=reason[:2000] if reason else None))
-    # Not flushed here: the line goes with the change's next flush (a SCIM write's, or its Bulk
-    # operation's SAVEPOINT), one round of the unit of work fewer per write.
-    if secrets.randbelow(50) == 0:  # now and then: keep the newest EVENTS_KEPT
-        cutoff = session.scalar(select(SyncEvent.at).where(SyncEvent.customer_id == customer_id)
-                                .order_by(SyncEvent.at.desc()).offset(EVENTS_KEPT).limit(1))
-        if cutoff is not None:
-            session.execute(delete(SyncEvent).where(SyncEvent.customer_id == customer_id, SyncEvent.at <= cutoff))
+    session.add(SyncEvent(**_event_row(customer_id, operation, user_email, result, reason)))
+    # Not flushed here: the line goes with the change's next flush, one round of the unit of work fewer.
+    if secrets.randbelow(50) == 0:
+        _trim_events(session, customer_id)
+
+
+def _trim_events(session: Session, customer_id: str) -> None:
+    """Now and then: keep the newest EVENTS_KEPT."""
+    cutoff = session.scalar(select(SyncEvent.at).where(SyncEvent.customer_id == customer_id)
+                            .order_by(SyncEvent.at.desc()).offset(EVENTS_KEPT).limit(1))
+    if cutoff is not None:
+        session.execute(delete(SyncEvent).where(SyncEvent.customer_id == customer_id, SyncEvent.at <= cutoff))
+
+
+class SyncLog:
+    """The sync log lines of one SCIM Bulk request, written with one INSERT when its operations are done, in
+    the request's transaction (a line per operation costs about as much as the user's own row otherwise).
+    The lines of an operation rolled back to its SAVEPOINT are dropped with it (``mark``/``drop_since``)."""
+
+    def __init__(self, customer_id: str):
+        self.customer_id = customer_id
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, operation: str, user_email: str | None, result: str, reason: str | None) -> None:
+        self._rows.append(_event_row(self.customer_id, operation, user_email, result, reason))
+
+    def mark(self) -> int:
+        return len(self._rows)
+
+    def drop_since(self, mark: int) -> None:
+        del self._rows[mark:]
+
+    def write(self, session: Session) -> None:
+        if not self._rows:
+            return
+        session.execute(insert(SyncEvent), self._rows)
+        if secrets.randbelow(50) < len(self._rows):
+            _trim_events(session, self.customer_id)
+        self._rows = []
 
 
 def recent_events(session: Session, customer: Customer, limit: int = EVENTS_SHOWN) -> list[SyncEvent]:
@@ -550,19 +586,26 @@ def customers_waiting(session: Session) -> list[str]:
 # --- the SCIM adapter's hooks: one sync event per write, members reconciled ---------------------
 
 def user_synced(session: Session, caller: Caller, customer: Customer, user: User, operation: str, *,
-                created: bool = False) -> None:
-    """After a SCIM user write (create, replace, patch): the sync event, and the user's package decided again
-    (a work number that arrived can end a wait for a calling package). A user just ``created`` is in no group
-    yet, so it has nothing to wait for."""
-    record_sync_event(session, customer.id, operation, user.email, "ok", None)
+                created: bool = False, log: SyncLog | None = None) -> None:
+    """After a SCIM user write (create, replace, patch): the sync event (into ``log`` when given), and the
+    user's package decided again (a work number that arrived can end a wait for a calling package). A user
+    just ``created`` is in no group yet, so it has nothing to wait for."""
+    if log is not None:
+        log.add(operation, user.email, "ok", None)
+    else:
+        record_sync_event(session, customer.id, operation, user.email, "ok", None)
     if not created and session.scalar(select(DirectoryAssignment.user_id)
                                       .where(DirectoryAssignment.user_id == user.id)):
         reconcile(session, caller, customer, [user.id])
 
 
-def user_removed(session: Session, customer: Customer, email: str, operation: str = "user.delete") -> None:
+def user_removed(session: Session, customer: Customer, email: str, operation: str = "user.delete", *,
+                 log: SyncLog | None = None) -> None:
     """After a SCIM user delete: the sync event (its unit is free for the first waiting member, by the worker)."""
-    record_sync_event(session, customer.id, operation, email, "ok", None)
+    if log is not None:
+        log.add(operation, email, "ok", None)
+    else:
+        record_sync_event(session, customer.id, operation, email, "ok", None)
 
 
 def group_synced(session: Session, caller: Caller, customer: Customer, name: str, before: Sequence[str],
