@@ -152,17 +152,17 @@ def test_each_bulk_operation_is_atomic_on_its_own(client, scim, db):
 
 def test_a_bulk_operation_refused_after_it_wrote_leaves_nothing(client, scim, db, monkeypatch):
     """A refusal that comes after the operation's rows were flushed (here: injected in the sync step that
-    follows the user's insert and audit event) rolls back to the operation's SAVEPOINT: no half-written user,
-    no audit event, and the operations before and after it stay."""
+    follows the user's insert, audit event and sync line) rolls back to the operation's SAVEPOINT: no
+    half-written user, no audit event, no "ok" in the sync log, and the operations before and after it stay."""
     from rtmhub.domain.directory import service as directory
     from rtmhub.errors import Conflict
 
     synced = directory.user_synced
 
     def refuse_one(session, caller, customer, user, operation, **kwargs):
+        synced(session, caller, customer, user, operation, **kwargs)  # its sync line too is written first
         if user.email == "puoli@asiakas.example":
             raise Conflict("refused after the write")
-        return synced(session, caller, customer, user, operation, **kwargs)
 
     monkeypatch.setattr(directory, "user_synced", refuse_one)
     emails = ["ennen@asiakas.example", "puoli@asiakas.example", "jalkeen@asiakas.example"]
@@ -172,6 +172,8 @@ def test_a_bulk_operation_refused_after_it_wrote_leaves_nothing(client, scim, db
     with db.unit_of_work(write=False) as s:
         assert set(s.scalars(select(User.email).where(User.email.in_(emails)))) == {emails[0], emails[2]}
         assert s.scalar(select(AuditEvent.id).where(AuditEvent.subject == emails[1])) is None
+        assert sorted((e.user_email or "", e.result) for e in s.scalars(select(SyncEvent))) == [
+            ("", "error"), (emails[0], "ok"), (emails[2], "ok")]
 
 
 def test_group_members_endpoint(client, scim):
