@@ -8,13 +8,12 @@ mapped group keep whatever package they have.
 """
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -23,6 +22,13 @@ from rtmhub.domain.access.models import AdminAccount, ApiToken
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.directory.events import (  # noqa: F401 - the sync log, re-exported for the faces
+    EVENTS_KEPT,
+    EVENTS_SHOWN,
+    SyncLog,
+    recent_events,
+    record_sync_event,
+)
 from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember
 from rtmhub.domain.directory.ownership import (  # noqa: F401 - R12, re-exported for the faces
     DIRECTORY_ROLE,
@@ -46,8 +52,6 @@ from rtmhub.errors import AllocationExceeded, Conflict, DomainError, Forbidden, 
 SCOPE_RW = "identity:people_rw"
 SCOPE_READ = "identity:people_read"
 SCIM_PATH = "/identity/scim/{org}/v2"
-EVENTS_SHOWN = 100
-EVENTS_KEPT = 1000  # per organisation; older events are deleted as new ones come
 WAIT_FULL = "full"
 WAIT_CALLING = "calling_data"
 WAIT_REFUSED = "refused"
@@ -159,65 +163,6 @@ def create_token(session: Session, caller: Caller, customer_id: str, *,
                                     scopes=[SCOPE_READ if read_only else SCOPE_RW])
     record_sync_event(session, customer.id, "token.create", None, "ok", row.scopes)
     return row, token
-
-
-# --- sync events ---------------------------------------------------------------------------
-
-def _event_row(customer_id: str, operation: str, user_email: str | None, result: str,
-               reason: str | None) -> dict[str, Any]:
-    return {"id": secrets.token_hex(16), "customer_id": customer_id, "at": utcnow(), "operation": operation[:60],
-            "user_email": (user_email or None) and user_email[:161], "result": result[:20],
-            "reason": reason[:2000] if reason else None}
-
-
-def record_sync_event(session: Session, customer_id: str, operation: str, user_email: str | None, result: str,
-                      reason: str | None) -> None:
-    """One line of the organisation's sync log (SCIM writes, package grants, waits). An error of a SCIM
-    request is recorded by its edge in a transaction of its own, since the request's own rolls back."""
-    session.add(SyncEvent(**_event_row(customer_id, operation, user_email, result, reason)))
-    # Not flushed here: the line goes with the change's next flush, one round of the unit of work fewer.
-    if secrets.randbelow(50) == 0:
-        _trim_events(session, customer_id)
-
-
-def _trim_events(session: Session, customer_id: str) -> None:
-    """Now and then: keep the newest EVENTS_KEPT."""
-    cutoff = session.scalar(select(SyncEvent.at).where(SyncEvent.customer_id == customer_id)
-                            .order_by(SyncEvent.at.desc()).offset(EVENTS_KEPT).limit(1))
-    if cutoff is not None:
-        session.execute(delete(SyncEvent).where(SyncEvent.customer_id == customer_id, SyncEvent.at <= cutoff))
-
-
-class SyncLog:
-    """The sync log lines of one SCIM Bulk request, written with one INSERT when its operations are done, in
-    the request's transaction (a line per operation costs about as much as the user's own row otherwise).
-    The lines of an operation rolled back to its SAVEPOINT are dropped with it (``mark``/``drop_since``)."""
-
-    def __init__(self, customer_id: str):
-        self.customer_id = customer_id
-        self._rows: list[dict[str, Any]] = []
-
-    def add(self, operation: str, user_email: str | None, result: str, reason: str | None) -> None:
-        self._rows.append(_event_row(self.customer_id, operation, user_email, result, reason))
-
-    def mark(self) -> int:
-        return len(self._rows)
-
-    def drop_since(self, mark: int) -> None:
-        del self._rows[mark:]
-
-    def write(self, session: Session) -> None:
-        if not self._rows:
-            return
-        session.execute(insert(SyncEvent), self._rows)
-        if secrets.randbelow(50) < len(self._rows):
-            _trim_events(session, self.customer_id)
-        self._rows = []
-
-
-def recent_events(session: Session, customer: Customer, limit: int = EVENTS_SHOWN) -> list[SyncEvent]:
-    return list(session.scalars(select(SyncEvent).where(SyncEvent.customer_id == customer.id)
-                                .order_by(SyncEvent.at.desc(), SyncEvent.id).limit(limit)))
 
 
 # --- status --------------------------------------------------------------------------------
