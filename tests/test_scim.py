@@ -7,7 +7,9 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember
+from rtmhub.domain.directory.sync_models import SyncEvent
 from rtmhub.domain.users.models import User
 from scim_support import BULK, GROUP, PATCH, SCIM_JSON, USER, assert_scim_error, make_scim_world, user_body
 
@@ -115,6 +117,63 @@ def test_bulk_with_bulk_id_references(client, scim, db):
     too_many = [{"method": "DELETE", "path": f"/Users/{uuid.uuid4()}"} for _ in range(101)]
     assert_scim_error(client.post(f"{base}/Bulk", json={"schemas": [BULK], "Operations": too_many}, headers=h),
                       413, "tooMany")
+
+
+def test_each_bulk_operation_is_atomic_on_its_own(client, scim, db):
+    """One Bulk request, one transaction, one SAVEPOINT per operation: the refused middle operation changes
+    nothing (Maija keeps her e-mail and title, no audit event), the operations around it stay, and the
+    refusal is in the sync log beside the two creates."""
+    base, h = scim.base, scim.rw
+    maija = scim.world.raw["um"]
+    with db.unit_of_work(write=False) as s:
+        audit_before = set(s.scalars(select(AuditEvent.id)))
+        sync_before = set(s.scalars(select(SyncEvent.id)))
+    taken = "eka@asiakas.example"  # created by the first operation, in the same request
+    ops = [{"method": "POST", "path": "/Users", "bulkId": "eka", "data": user_body(taken)},
+           {"method": "PUT", "path": f"/Users/{maija}", "data": user_body(taken, title="Johtaja")},
+           {"method": "POST", "path": "/Users", "bulkId": "kolmas", "data": user_body("kolmas@asiakas.example")}]
+    response = client.post(f"{base}/Bulk", json={"schemas": [BULK], "Operations": ops}, headers=h)
+    assert response.status_code == 200, response.text
+    results = response.json()["Operations"]
+    assert [r["status"] for r in results] == ["201", "409", "201"], results
+    created = {results[0]["location"].rsplit("/", 1)[1], results[2]["location"].rsplit("/", 1)[1]}
+    with db.unit_of_work(write=False) as s:
+        assert {u.email for u in s.scalars(select(User).where(User.id.in_(created)))} == {
+            taken, "kolmas@asiakas.example"}
+        unchanged = s.get(User, maija)
+        assert (unchanged.email, unchanged.title) == ("maija.meikalainen@asiakas.example", None)
+        events = [e for e in s.scalars(select(AuditEvent)) if e.id not in audit_before]
+        assert sorted((e.action, e.entity_id) for e in events) == sorted(("user.create", u) for u in created)
+        assert {e.actor for e in events} == {"admin@asiakas.example"}
+        sync = [e for e in s.scalars(select(SyncEvent)) if e.id not in sync_before]
+        assert sorted((e.operation, e.result) for e in sync) == [
+            (f"Bulk PUT /Users/{maija}", "error"), ("user.create", "ok"), ("user.create", "ok")]
+
+
+def test_a_bulk_operation_refused_after_it_wrote_leaves_nothing(client, scim, db, monkeypatch):
+    """A refusal that comes after the operation's rows were flushed (here: injected in the sync step that
+    follows the user's insert, audit event and sync line) rolls back to the operation's SAVEPOINT: no
+    half-written user, no audit event, no "ok" in the sync log, and the operations before and after it stay."""
+    from rtmhub.domain.directory import service as directory
+    from rtmhub.errors import Conflict
+
+    synced = directory.user_synced
+
+    def refuse_one(session, caller, customer, user, operation, **kwargs):
+        synced(session, caller, customer, user, operation, **kwargs)  # its sync line too is written first
+        if user.email == "puoli@asiakas.example":
+            raise Conflict("refused after the write")
+
+    monkeypatch.setattr(directory, "user_synced", refuse_one)
+    emails = ["ennen@asiakas.example", "puoli@asiakas.example", "jalkeen@asiakas.example"]
+    ops = [{"method": "POST", "path": "/Users", "bulkId": f"b{i}", "data": user_body(e)} for i, e in enumerate(emails)]
+    results = client.post(f"{scim.base}/Bulk", json={"schemas": [BULK], "Operations": ops}, headers=scim.rw).json()
+    assert [r["status"] for r in results["Operations"]] == ["201", "409", "201"]
+    with db.unit_of_work(write=False) as s:
+        assert set(s.scalars(select(User.email).where(User.email.in_(emails)))) == {emails[0], emails[2]}
+        assert s.scalar(select(AuditEvent.id).where(AuditEvent.subject == emails[1])) is None
+        assert sorted((e.user_email or "", e.result) for e in s.scalars(select(SyncEvent))) == [
+            ("", "error"), (emails[0], "ok"), (emails[2], "ok")]
 
 
 def test_group_members_endpoint(client, scim):

@@ -1,14 +1,20 @@
-"""SCIM Bulk (RFC 7644 §3.7): up to 100 operations, each its own transaction, bulkId references between them."""
+"""SCIM Bulk (RFC 7644 §3.7): up to 100 operations in one transaction, each in its own SAVEPOINT (atomic on its
+own), bulkId references between them."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from rtmhub.db import is_locked
+from rtmhub.domain.directory import service as directory
+from rtmhub.domain.partners.models import Partner
 from rtmhub.errors import DomainError
 from rtmhub.scim import errors as scim_errors
 from rtmhub.scim import schemas
-from rtmhub.scim.edge import Ctx, _customer, _logged, _record_failure, log
+from rtmhub.scim.edge import Ctx, _customer, _logged, failure_reason, log
 from rtmhub.scim.errors import ScimError
 from rtmhub.scim.groups import create_group, delete_group, patch_group, replace_group
 from rtmhub.scim.users import create_user, delete_user, patch_user, replace_user
@@ -62,24 +68,40 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
     if len(operations) > schemas.MAX_BULK:
         raise ScimError(413, f"At most {schemas.MAX_BULK} operations in one Bulk request ({len(operations)} given).",
                         "tooMany")
-    with ctx.db.unit_of_work(write=False) as session:
-        _customer(session, ctx)  # a foreign or unknown org fails the whole request, as every endpoint does
-    fail_on = body.get("failOnErrors")
-    if fail_on is not None and (isinstance(fail_on, bool) or not isinstance(fail_on, int) or fail_on < 1):
-        raise ScimError(400, "failOnErrors must be a positive integer.", "invalidValue")
+    # One transaction for the whole request, one SAVEPOINT per operation (decision 36): an operation that
+    # fails rolls back to its savepoint and changes nothing, the others stay, and the request commits once.
+    with ctx.db.unit_of_work() as session:
+        # A foreign or unknown org fails the whole request, as every endpoint does; it is resolved once.
+        customer = _customer(session, ctx)
+        events = directory.SyncLog(customer.id)
+        inner = dataclasses.replace(ctx, session=session, customer=customer, sync_log=events)
+        # Held for the request so that every operation's write check (R53) finds it in the session instead of
+        # loading it again (the session keeps only the rows something refers to).
+        partner = session.get(Partner, customer.partner_id)  # noqa: F841
+        fail_on = body.get("failOnErrors")
+        if fail_on is not None and (isinstance(fail_on, bool) or not isinstance(fail_on, int) or fail_on < 1):
+            raise ScimError(400, "failOnErrors must be a positive integer.", "invalidValue")
+        if not all(isinstance(op, dict) for op in operations):
+            raise ScimError(400, "Each operation must be an object.", "invalidSyntax")
+        results = _operations(inner, session, events, operations, fail_on)
+        events.write(session)
+    return 200, {"schemas": [schemas.BULK_RESPONSE], "Operations": results}
+
+
+def _operations(ctx: Ctx, session: Session, events: directory.SyncLog, operations: list,
+                fail_on: int | None) -> list[dict]:
     created: dict[str, str] = {}
     results: list[dict] = []
     errors = 0
     for op in operations:
         if fail_on is not None and errors >= fail_on:
             break
-        if not isinstance(op, dict):
-            raise ScimError(400, "Each operation must be an object.", "invalidSyntax")
         method = str(op.get("method", "")).upper()
         bulk_id = op.get("bulkId")
         out: dict[str, Any] = {"method": method}
         if bulk_id is not None:
             out["bulkId"] = bulk_id
+        mark = events.mark()
         try:
             missing: set[str] = set()
             path = _BULK_REF.sub(lambda m, seen=missing: _resolve_refs(m.group(0), created, seen),
@@ -90,7 +112,8 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
                                 "invalidValue")
             if method == "POST" and not bulk_id:
                 raise ScimError(400, "A POST operation needs a bulkId.", "invalidValue")
-            status, doc = _bulk_one(ctx, method, path, data)
+            with session.begin_nested():
+                status, doc = _bulk_one(ctx, method, path, data)
             out["status"] = str(status)
             if isinstance(doc, dict) and "meta" in doc:
                 out["location"] = doc["meta"]["location"]
@@ -101,8 +124,9 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
                 out["location"] = f"{ctx.base}{path}"
         except Exception as exc:  # each operation fails alone, as a SCIM error
             errors += 1
+            events.drop_since(mark)  # the operation's own lines went with its SAVEPOINT
             if _logged(exc):
-                _record_failure(ctx, f"Bulk {method} {op.get('path', '')}"[:60], exc)
+                events.add(f"Bulk {method} {op.get('path', '')}"[:60], None, "error", failure_reason(exc))
             err = exc if isinstance(exc, ScimError) else (
                 scim_errors.from_domain(exc) if isinstance(exc, DomainError) else None)
             if err is None:
@@ -112,4 +136,4 @@ def bulk(ctx: Ctx, body: Any) -> tuple[int, dict]:
             out["status"] = str(err.status)
             out["response"] = scim_errors.body(err)
         results.append(out)
-    return 200, {"schemas": [schemas.BULK_RESPONSE], "Operations": results}
+    return results

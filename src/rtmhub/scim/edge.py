@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,11 @@ class Ctx:
     org_raw: str | None
     base: str
     max_payload: int
+    # Inside a Bulk request: its one transaction and the organisation it resolved (each operation then runs
+    # in a SAVEPOINT of that transaction, see bulk.py); None for every other request.
+    session: Session | None = None
+    customer: Customer | None = None
+    sync_log: directory.SyncLog | None = None  # its sync log lines, written once at its end
 
 
 def scim_json(body: Any, status: int = 200, headers: dict | None = None) -> JSONResponse:
@@ -96,6 +102,19 @@ def _customer(session: Session, ctx: Ctx, write: bool = False, deleting: bool = 
                                    not_found=ORG_NOT_FOUND)
 
 
+@contextmanager
+def _writing(ctx: Ctx, deleting: bool = False) -> Iterator[tuple[Session, Customer]]:
+    """The session and organisation a write runs in: a unit of work of its own, or, inside a Bulk request,
+    the request's transaction and the organisation it resolved once (the write check, R53 and read-only,
+    is still made for every operation)."""
+    if ctx.session is not None and ctx.customer is not None:
+        access.require_writable(ctx.session, ctx.caller, ctx.customer.partner_id, deleting=deleting)
+        yield ctx.session, ctx.customer
+        return
+    with ctx.db.unit_of_work() as session:
+        yield session, _customer(session, ctx, write=True, deleting=deleting)
+
+
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
@@ -112,10 +131,14 @@ def _logged(exc: Exception) -> bool:
     return isinstance(exc, (ScimError, DomainError)) and exc.status not in (401, 403, 404)
 
 
+def failure_reason(exc: Exception) -> str:
+    return str(getattr(exc, "detail", None) or getattr(exc, "message", None) or exc)
+
+
 def _record_failure(ctx: Ctx, operation: str, exc: Exception) -> None:
     """The directory page's event log keeps refused writes too, in a unit of its own (the request's rolled
     back); best effort."""
-    reason = str(getattr(exc, "detail", None) or getattr(exc, "message", None) or exc)
+    reason = failure_reason(exc)
     try:
         with ctx.db.unit_of_work() as session:
             directory.record_failure(session, ctx.caller, ctx.org_raw, operation, reason)

@@ -11,7 +11,7 @@ from rtmhub.domain.directory import groups as dir_groups
 from rtmhub.domain.directory import service as directory
 from rtmhub.domain.directory.models import DirectoryGroup
 from rtmhub.scim import filters, resources, schemas
-from rtmhub.scim.edge import GROUP_ATTRS, Ctx, _customer, _list
+from rtmhub.scim.edge import GROUP_ATTRS, Ctx, _customer, _list, _writing
 from rtmhub.scim.errors import bad
 from rtmhub.scim.patch import Patcher
 
@@ -35,8 +35,7 @@ def _member_ids(session: Session, customer: Customer, values: list[str]) -> list
 def create_group(ctx: Ctx, doc: Any) -> tuple[int, dict]:
     resources.check_schemas(doc, schemas.GROUP)
     given = resources.GroupInput(doc)
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True)
+    with _writing(ctx) as (s, customer):
         group = dir_groups.create_group(s, ctx.caller, customer, given.display_name, given.external_id,
                                         _member_ids(s, customer, given.members))
         directory.group_synced(s, ctx.caller, customer, group.display_name, [],
@@ -53,8 +52,7 @@ def _write_group(s: Session, ctx: Ctx, customer: Customer, group: DirectoryGroup
 
 
 def replace_group(ctx: Ctx, group_id: str, doc: Any) -> tuple[int, dict]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True)
+    with _writing(ctx) as (s, customer):
         group = _group(s, customer, group_id)
         before = dir_groups.member_ids(s, group.id)
         _write_group(s, ctx, customer, group, doc)
@@ -64,8 +62,7 @@ def replace_group(ctx: Ctx, group_id: str, doc: Any) -> tuple[int, dict]:
 
 
 def patch_group(ctx: Ctx, group_id: str, body: Any) -> tuple[int, dict]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True)
+    with _writing(ctx) as (s, customer):
         group = _group(s, customer, group_id)
         current = _group_doc(s, ctx, group)
         patched = Patcher(current, schemas.GROUP, schemas.GROUP_URNS, GROUP_ATTRS).apply(body)
@@ -77,8 +74,7 @@ def patch_group(ctx: Ctx, group_id: str, body: Any) -> tuple[int, dict]:
 
 
 def delete_group(ctx: Ctx, group_id: str) -> tuple[int, None]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True, deleting=True)
+    with _writing(ctx, deleting=True) as (s, customer):
         group = _group(s, customer, group_id)
         name, before = group.display_name, dir_groups.member_ids(s, group.id)
         dir_groups.delete_group(s, ctx.caller, customer, group)

@@ -12,7 +12,7 @@ from rtmhub.domain.directory import people
 from rtmhub.domain.directory import service as directory
 from rtmhub.domain.users.models import User
 from rtmhub.scim import filters, resources, schemas
-from rtmhub.scim.edge import USER_ATTRS, USER_NOT_FOUND, Ctx, _customer, _list
+from rtmhub.scim.edge import USER_ATTRS, USER_NOT_FOUND, Ctx, _customer, _list, _writing
 from rtmhub.scim.errors import ScimError, bad
 from rtmhub.scim.patch import Patcher
 
@@ -58,39 +58,35 @@ def _write_user(session: Session, ctx: Ctx, customer: Customer, doc: Any, user: 
 
 
 def create_user(ctx: Ctx, doc: Any) -> tuple[int, dict]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True)
+    with _writing(ctx) as (s, customer):
         user = _write_user(s, ctx, customer, doc, None)
-        directory.user_synced(s, ctx.caller, customer, user, "user.create")
+        directory.user_synced(s, ctx.caller, customer, user, "user.create", created=True, log=ctx.sync_log)
         return 201, _user_doc(s, ctx, customer, user)
 
 
 def replace_user(ctx: Ctx, user_id: str, doc: Any) -> tuple[int, dict]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True)
+    with _writing(ctx) as (s, customer):
         user = _write_user(s, ctx, customer, doc, _user(s, customer, user_id))
-        directory.user_synced(s, ctx.caller, customer, user, "user.replace")
+        directory.user_synced(s, ctx.caller, customer, user, "user.replace", log=ctx.sync_log)
         return 200, _user_doc(s, ctx, customer, user)
 
 
 def patch_user(ctx: Ctx, user_id: str, body: Any) -> tuple[int, dict]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True)
+    with _writing(ctx) as (s, customer):
         user = _user(s, customer, user_id)
         current = _user_doc(s, ctx, customer, user)
         patched = Patcher(current, schemas.USER, schemas.USER_URNS, USER_ATTRS).apply(body)
         _write_user(s, ctx, customer, patched, user)
-        directory.user_synced(s, ctx.caller, customer, user, "user.patch")
+        directory.user_synced(s, ctx.caller, customer, user, "user.patch", log=ctx.sync_log)
         return 200, _user_doc(s, ctx, customer, user)
 
 
 def delete_user(ctx: Ctx, user_id: str) -> tuple[int, None]:
-    with ctx.db.unit_of_work() as s:
-        customer = _customer(s, ctx, write=True, deleting=True)
+    with _writing(ctx, deleting=True) as (s, customer):
         user = _user(s, customer, user_id)
         email = user.email
         people.delete_person(s, ctx.caller, customer, user)
-        directory.user_removed(s, customer, email)
+        directory.user_removed(s, customer, email, log=ctx.sync_log)
     return 204, None
 
 

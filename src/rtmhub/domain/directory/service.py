@@ -8,13 +8,12 @@ mapped group keep whatever package they have.
 """
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -23,6 +22,13 @@ from rtmhub.domain.access.models import AdminAccount, ApiToken
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.directory.events import (  # noqa: F401 - the sync log, re-exported for the faces
+    EVENTS_KEPT,
+    EVENTS_SHOWN,
+    SyncLog,
+    recent_events,
+    record_sync_event,
+)
 from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember
 from rtmhub.domain.directory.ownership import (  # noqa: F401 - R12, re-exported for the faces
     DIRECTORY_ROLE,
@@ -46,8 +52,6 @@ from rtmhub.errors import AllocationExceeded, Conflict, DomainError, Forbidden, 
 SCOPE_RW = "identity:people_rw"
 SCOPE_READ = "identity:people_read"
 SCIM_PATH = "/identity/scim/{org}/v2"
-EVENTS_SHOWN = 100
-EVENTS_KEPT = 1000  # per organisation; older events are deleted as new ones come
 WAIT_FULL = "full"
 WAIT_CALLING = "calling_data"
 WAIT_REFUSED = "refused"
@@ -159,28 +163,6 @@ def create_token(session: Session, caller: Caller, customer_id: str, *,
                                     scopes=[SCOPE_READ if read_only else SCOPE_RW])
     record_sync_event(session, customer.id, "token.create", None, "ok", row.scopes)
     return row, token
-
-
-# --- sync events ---------------------------------------------------------------------------
-
-def record_sync_event(session: Session, customer_id: str, operation: str, user_email: str | None, result: str,
-                      reason: str | None) -> None:
-    """One line of the organisation's sync log (SCIM writes, package grants, waits). An error of a SCIM
-    request is recorded by its edge in a transaction of its own, since the request's own rolls back."""
-    session.add(SyncEvent(id=secrets.token_hex(16), customer_id=customer_id, at=utcnow(), operation=operation[:60],
-                          user_email=(user_email or None) and user_email[:161], result=result[:20],
-                          reason=reason[:2000] if reason else None))
-    session.flush()
-    if secrets.randbelow(50) == 0:  # now and then: keep the newest EVENTS_KEPT
-        cutoff = session.scalar(select(SyncEvent.at).where(SyncEvent.customer_id == customer_id)
-                                .order_by(SyncEvent.at.desc()).offset(EVENTS_KEPT).limit(1))
-        if cutoff is not None:
-            session.execute(delete(SyncEvent).where(SyncEvent.customer_id == customer_id, SyncEvent.at <= cutoff))
-
-
-def recent_events(session: Session, customer: Customer, limit: int = EVENTS_SHOWN) -> list[SyncEvent]:
-    return list(session.scalars(select(SyncEvent).where(SyncEvent.customer_id == customer.id)
-                                .order_by(SyncEvent.at.desc(), SyncEvent.id).limit(limit)))
 
 
 # --- status --------------------------------------------------------------------------------
@@ -548,17 +530,27 @@ def customers_waiting(session: Session) -> list[str]:
 
 # --- the SCIM adapter's hooks: one sync event per write, members reconciled ---------------------
 
-def user_synced(session: Session, caller: Caller, customer: Customer, user: User, operation: str) -> None:
-    """After a SCIM user write (create, replace, patch): the sync event, and the user's package decided again
-    (a work number that arrived can end a wait for a calling package)."""
-    record_sync_event(session, customer.id, operation, user.email, "ok", None)
-    if session.scalar(select(DirectoryAssignment.user_id).where(DirectoryAssignment.user_id == user.id)):
+def user_synced(session: Session, caller: Caller, customer: Customer, user: User, operation: str, *,
+                created: bool = False, log: SyncLog | None = None) -> None:
+    """After a SCIM user write (create, replace, patch): the sync event (into ``log`` when given), and the
+    user's package decided again (a work number that arrived can end a wait for a calling package). A user
+    just ``created`` is in no group yet, so it has nothing to wait for."""
+    if log is not None:
+        log.add(operation, user.email, "ok", None)
+    else:
+        record_sync_event(session, customer.id, operation, user.email, "ok", None)
+    if not created and session.scalar(select(DirectoryAssignment.user_id)
+                                      .where(DirectoryAssignment.user_id == user.id)):
         reconcile(session, caller, customer, [user.id])
 
 
-def user_removed(session: Session, customer: Customer, email: str, operation: str = "user.delete") -> None:
+def user_removed(session: Session, customer: Customer, email: str, operation: str = "user.delete", *,
+                 log: SyncLog | None = None) -> None:
     """After a SCIM user delete: the sync event (its unit is free for the first waiting member, by the worker)."""
-    record_sync_event(session, customer.id, operation, email, "ok", None)
+    if log is not None:
+        log.add(operation, email, "ok", None)
+    else:
+        record_sync_event(session, customer.id, operation, email, "ok", None)
 
 
 def group_synced(session: Session, caller: Caller, customer: Customer, name: str, before: Sequence[str],
