@@ -3,6 +3,9 @@ a CSV import, a revert, SCIM with a group mapped to a package, user and customer
 writes nothing; the migration opens an interval for each package held before it. SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime, time, timedelta
+
 import pytest
 from alembic import command
 from sqlalchemy import select, update
@@ -10,8 +13,11 @@ from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, fast_hashing, person,
 from tests.conftest import OPERATOR
 
 from rtmhub import ids
+from rtmhub.db import utcnow
+from rtmhub.domain.billing.content import REPORT_TYPES, write_report
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer
+from rtmhub.domain.customers.settings_service import update_settings
 from rtmhub.domain.directory import service as directory
 from rtmhub.domain.usage.models import AllocationInterval, PackageInterval
 from rtmhub.domain.users import service as users
@@ -199,3 +205,35 @@ def test_migration_opens_an_interval_for_each_package_held(world, db):
     assert got == expected and len(expected) == 4
     assert (world.raw["ca"], "webex_calling", 20, None) in allocations
     assert_exact(db)
+
+
+def test_a_past_period_gives_the_same_bytes_after_a_change_rename_and_deletion(world, db):
+    """Reproducibility (docs/billing.md): what happens after the period changes nothing in its report."""
+    ca, pa = world.raw["ca"], world.raw["pa"]
+    yesterday = utcnow().date() - timedelta(days=1)
+    earlier = datetime.combine(yesterday - timedelta(days=1), time(9), UTC)
+    with db.unit_of_work() as s:  # the world was made now: its history starts two days back instead
+        s.execute(update(PackageInterval).values(started=earlier))
+        s.execute(update(AllocationInterval).values(started=earlier))
+    period = (yesterday - timedelta(days=1), yesterday)
+
+    def reports() -> dict[str, str]:
+        out = {}
+        with db.unit_of_work(write=False) as s:
+            for kind in REPORT_TYPES:
+                buffer = io.StringIO()
+                write_report(s, buffer, kind, *period, (pa,))
+                out[kind] = buffer.getvalue()
+        return out
+
+    before = reports()
+    assert "Asiakas Oy" in before["PARTNER"] and "matti.meikalainen@asiakas.example" in before["USER"]
+    assert ",webex_calling,2,1,1.00,20\n" in before["PARTNER"]  # Matti, both days, allocation 20
+    with db.unit_of_work() as s:
+        customer = s.get(Customer, ca)
+        users.remove_package(s, OPERATOR, customer, users.get_user(s, customer, world.raw["ua"]))
+        update_settings(s, OPERATOR, ca, name="Renamed Oy")
+    assert reports() == before
+    with db.unit_of_work() as s:
+        customers.remove(s, OPERATOR, ca)
+    assert reports() == before
