@@ -173,6 +173,7 @@ def reports_download(report: str = typer.Argument(..., metavar="ID"),
         except DomainError:
             raise _fail(unknown) from None
         billing.require_completed(found)
+        size = found.bytes
     db = Database(get_settings().database_url)
     try:
         target = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115 - closed below
@@ -196,4 +197,4 @@ def reports_download(report: str = typer.Argument(..., metavar="ID"),
     finally:
         db.dispose()
     if output != "-":
-        typer.echo(f"Saved {found.bytes} bytes to {output}", err=True)
+        typer.echo(f"Saved {size} bytes to {output}", err=True)
