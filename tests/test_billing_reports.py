@@ -448,3 +448,13 @@ def test_two_workers_at_once_make_every_report_once(client, world, db):
             assert data == expected_csv(db, kind, day(30), day(1), world.raw["pa"])
             assert report.bytes == len(data)
     assert sum(len(v) for v in claimed.values()) == len(made_ids)
+
+
+def test_the_api_accepts_exactly_the_domains_values():
+    from rtmhub.api import billing as api
+    from rtmhub.domain.billing.models import REPORT_STATUSES
+    from rtmhub.domain.billing.schemas import SORT_KEYS
+
+    assert {s.value for s in api.ReportStatus} == set(REPORT_STATUSES)
+    assert {s.value for s in api.ReportType} == set(content.REPORT_TYPES)
+    assert {s.value for s in api.SortBy} == set(SORT_KEYS)

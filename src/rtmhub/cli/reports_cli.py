@@ -115,7 +115,11 @@ def _wait(report_id: str) -> BillingReport:
 
     def work() -> None:
         while not stop.is_set():
-            if not billing_jobs.run_pending(db, name, lease):
+            try:
+                ran = billing_jobs.run_pending(db, name, lease)
+            except Exception:  # noqa: BLE001 - e.g. the database busy: a report it claimed is already FAILED
+                ran = False
+            if not ran:
                 stop.wait(0.2)
 
     helper = threading.Thread(target=work, name="rtmhub-reports-cli", daemon=True)
