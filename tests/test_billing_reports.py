@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from api_checks import assert_error_shape
 from conftest import OPERATOR
@@ -23,6 +23,7 @@ from rtmhub.domain.billing import service as billing
 from rtmhub.domain.billing.models import BillingReport, BillingReportChunk
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.usage import service as usage
+from rtmhub.domain.usage.models import AllocationInterval, PackageInterval
 from rtmhub.domain.usage.schemas import PackageChange
 from rtmhub.domain.users.models import User
 from rtmhub.jobs import billing as billing_jobs
@@ -52,9 +53,12 @@ def day(ago: int) -> str:
 
 def history(db, world) -> None:
     """Three weeks of ledger: every user of the world held its package from 20 days ago, Maija's ended 5 days
-    ago; every customer's allocations from 25 days ago."""
+    ago; every customer's allocations from 25 days ago (written with the ledger's own recording functions)."""
     now = utcnow()
     with db.unit_of_work() as s:
+        # The services wrote the world's ledger as of now; it is rewritten as if it had happened earlier.
+        s.execute(delete(PackageInterval))
+        s.execute(delete(AllocationInterval))
         for c in s.scalars(select(Customer)):
             usage.record_allocations(s, c, now - timedelta(days=25))
         rows = s.execute(select(User, Customer).join(Customer, Customer.id == User.customer_id)
