@@ -21,6 +21,7 @@ from rtmhub import ids
 from rtmhub.db import utcnow
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
+from rtmhub.domain.audit.service import record
 from rtmhub.domain.billing import repository
 from rtmhub.domain.billing.models import BillingReport
 from rtmhub.domain.billing.schemas import (
@@ -98,12 +99,23 @@ def create_report(session: Session, caller: Caller, *, start: date, end: date, r
     sub = None
     if sub_partner_org_id is not None:
         sub = _sub_partner(session, caller, sub_partner_org_id, access.partner_tree(session, owner.id))
-    report = BillingReport(partner_id=owner.id, sub_partner_id=sub.id if sub and sub.id != owner.id else None,
+    if sub is not None and sub.id == owner.id:
+        sub = None
+    report = BillingReport(partner_id=owner.id, sub_partner_id=sub.id if sub else None,
                            report_type=kind, start_date=start, end_date=end, internal=bool(internal),
                            status="IN_PROGRESS", created=utcnow(), created_by=caller.actor, lines=0, bytes=0)
     session.add(report)
     session.flush()
+    record(session, caller, "report.create", "billing_report", report.id, None, None, _snapshot(report, sub),
+           partner_id=owner.id)
     return report
+
+
+def _snapshot(report: BillingReport, sub: Partner | None) -> dict[str, Any]:
+    """A report as the audit log shows it (its file name is the event's subject)."""
+    return {"file": file_name(report), "type": report.report_type, "billingStartDate": report.start_date.isoformat(),
+            "billingEndDate": report.end_date.isoformat(), "subPartner": sub.name if sub else None,
+            "internal": report.internal, "status": report.status}
 
 
 def _selection(session: Session, caller: Caller, flt: ReportFilter) -> Select:
@@ -149,6 +161,9 @@ def delete_report(session: Session, caller: Caller, report_id: str) -> None:
     row gone at its next piece and stops (decision 34)."""
     _require_writer(caller)
     report = get_report(session, caller, report_id)
+    sub = session.get(Partner, report.sub_partner_id) if report.sub_partner_id else None
+    record(session, caller, "report.delete", "billing_report", report.id, None, _snapshot(report, sub), None,
+           partner_id=report.partner_id)
     repository.drop_chunks(session, report.id)
     session.delete(report)
     session.flush()
