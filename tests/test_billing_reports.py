@@ -468,3 +468,49 @@ def test_the_api_accepts_exactly_the_domains_values():
     assert {s.value for s in api.ReportStatus} == set(REPORT_STATUSES)
     assert {s.value for s in api.ReportType} == set(content.REPORT_TYPES)
     assert {s.value for s in api.SortBy} == set(SORT_KEYS)
+
+
+def test_a_killed_worker_process_leaves_its_report_to_another(client, world, db):
+    """A real `rtmhub worker` process is SIGKILLed while it writes a report's pieces: the report stays
+    IN_PROGRESS with the pieces it got, its lease lapses, another worker makes it again from the start, and
+    the file equals the report made in one go."""
+    from test_workers import LEASE_SECONDS, workers
+
+    users = 60_000  # enough pieces that the kill lands between two of them
+    now = utcnow()
+    with db.unit_of_work() as s:
+        s.execute(delete(PackageInterval))
+        s.execute(delete(AllocationInterval))
+        ca = s.get(Customer, world.raw["ca"])
+        usage.record_allocations(s, ca, now - timedelta(days=40))
+        for first in range(0, users, 10_000):
+            s.execute(PackageInterval.__table__.insert(), [
+                {"partner_id": ca.partner_id, "customer_id": ca.id, "user_id": f"00000000-0000-4000-8000-{i:012d}",
+                 "email": f"kayttaja{i}@asiakas.example", "package": "webex_calling",
+                 "started": now - timedelta(days=35), "ended": None} for i in range(first, first + 10_000)])
+    rid = ids.decode("BILLING_REPORT", create(client, world, type="USER").json()["id"])
+    with workers(db) as pool:
+        doomed = pool.start("doomed")
+        name = doomed.name
+        deadline = time.monotonic() + 120
+        while True:
+            with db.unit_of_work(write=False) as s:
+                if s.get(BillingReport, rid).bytes > 0:
+                    break
+            assert doomed.alive() and time.monotonic() < deadline, pool.logs()
+            time.sleep(0.005)
+        doomed.kill()
+    with db.unit_of_work(write=False) as s:
+        report = s.get(BillingReport, rid)
+        assert (report.status, report.worker) == ("IN_PROGRESS", name)
+        assert s.scalar(select(func.count()).where(BillingReportChunk.report_id == rid)) >= 1
+    lease = timedelta(seconds=LEASE_SECONDS)
+    deadline = time.monotonic() + 60
+    while not billing_jobs.run_pending(db, "survivor", lease):  # taken only once the dead worker's lease lapsed
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    with db.unit_of_work(write=False) as s:
+        report = s.get(BillingReport, rid)
+        assert (report.status, report.worker, report.lines) == ("COMPLETED", "survivor", users)
+        data = b"".join(billing.read_content(s, report))
+    assert data == expected_csv(db, "USER", day(30), day(1), world.raw["pa"])
