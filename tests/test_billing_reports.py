@@ -277,8 +277,9 @@ def test_delete_then_404_and_delete_of_a_report_being_made_cancels_it(client, wo
     assert_error_shape(client.delete(f"{URL}/{rid}", headers=auth), 404, "deleted twice")
     # Both are in the partner's audit log, about the report's file.
     events = client.get("/v1/auditEvents", params={"action": "report"}, headers=auth).json()["items"]
+    file = f"billing-partner-{day(30)}-{day(1)}.csv"
     assert [(e["action"], e["subject"], e["actor"]) for e in events] == \
-           [(a, f"billing-partner-{day(30)}-{day(1)}.csv", "full@a.example") for a in ("report.delete", "report.create")]
+           [(a, file, "full@a.example") for a in ("report.delete", "report.create")]
     assert {e["entityId"] for e in events} == {rid}
     assert not client.get("/v1/auditEvents", params={"action": "report"}, headers=world.auth("b_full")).json()["items"]
     # IN_PROGRESS: deleting cancels; no worker makes it afterwards, and no piece is left.
