@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["audit log"], responses=ERRORS)
 CSV = "text/csv; charset=utf-8"
 # Public id kinds of the entities an event is about; others (admins, tokens, templates) keep their raw id.
 ENTITY_KINDS = {"user": "PEOPLE", "location": "LOCATION", "customer": "CUSTOMER", "task": "TASK",
-                "partner": "ORGANIZATION"}
+                "partner": "ORGANIZATION", "billing_report": "BILLING_REPORT"}
 
 
 class ChangeItem(BaseModel):

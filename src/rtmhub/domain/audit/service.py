@@ -232,6 +232,7 @@ ACTIONS: dict[str, Message] = {
     "group.delete": msg("Directory group deleted"), "directory.enable": msg("Directory sync turned on"),
     "directory.disable": msg("Directory sync turned off"), "directory.map": msg("Group mapped to a package"),
     "directory.unmap": msg("Group mapping removed"),
+    "report.create": msg("Billing report created"), "report.delete": msg("Billing report deleted"),
 }
 
 FIELDS: dict[str, Message] = {
@@ -251,6 +252,7 @@ FIELDS: dict[str, Message] = {
     "subscriptionId": msg("Subscription id"), "billingStartDate": msg("Billing start date"),
     "provisioningId": msg("Provisioning id"), "type": msg("Type"), "mode": msg("Mode"), "file": msg("File"),
     "columns": msg("Columns"), "previewOf": msg("Preview"), "reverts": msg("Reverts task"),
+    "billingEndDate": msg("Billing end date"), "subPartner": msg("Sub-partner"), "internal": msg("Internal orgs"),
 }
 YES, NO, UNLIMITED = msg("yes"), msg("no"), msg("unlimited")
 
