@@ -7,6 +7,7 @@ from rtmhub.domain.access.models import (  # noqa: F401
     WebSession,
 )
 from rtmhub.domain.audit.models import AuditEvent  # noqa: F401
+from rtmhub.domain.billing.models import BillingReport, BillingReportChunk  # noqa: F401
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite  # noqa: F401
 from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember  # noqa: F401
 from rtmhub.domain.directory.sync_models import (  # noqa: F401

@@ -9,11 +9,12 @@ from fastapi import FastAPI
 
 def install(app: FastAPI) -> None:
     """The API's routers, its error rendering and its OpenAPI document on ``app``."""
-    from rtmhub.api import audit, errors, locations, people, tasks, wholesale
+    from rtmhub.api import audit, billing, errors, locations, people, tasks, wholesale
 
     errors.install(app)
-    for module in (wholesale, people, locations, tasks, audit):
+    for module in (wholesale, billing, people, locations, tasks, audit):
         app.include_router(module.router)
+    app.include_router(billing.download_router)  # signed links: the one /v1 route without a bearer token
     app.openapi = lambda: _openapi_without_422(app)  # type: ignore[method-assign]
 
 

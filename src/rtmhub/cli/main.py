@@ -12,7 +12,7 @@ import typer
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from rtmhub import ids
-from rtmhub.cli import admins, audit_cli, directory_cli, partners_cli
+from rtmhub.cli import admins, audit_cli, directory_cli, partners_cli, reports_cli
 from rtmhub.cli.common import (
     JSON_OPTION,
     _database_problem,
@@ -46,6 +46,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_cli.audit_app, name="audit")
 app.add_typer(directory_cli.directory_app, name="directory")
+app.add_typer(reports_cli.reports_app, name="reports")
 
 # --- set-up --------------------------------------------------------------------------------
 

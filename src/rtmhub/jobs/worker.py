@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from rtmhub.db import Database
 from rtmhub.domain.directory import service as directory
-from rtmhub.jobs import runner
+from rtmhub.jobs import billing, runner
 from rtmhub.settings import get_settings
 
 log = logging.getLogger("rtmhub.worker")  # the name operators filter on; kept when the module moved
@@ -64,17 +64,27 @@ class Worker:
         return granted
 
     def run_once(self) -> bool:
-        """Run one waiting task; False when there was none or the database could not be used
-        (the caller then waits a poll interval instead of spinning)."""
+        """Run one waiting task and make one waiting billing report; False when there was neither or the
+        database could not be used (the caller then waits a poll interval instead of spinning)."""
         self.purge_files()
         now = time.monotonic()
         if now >= self._next_directory:
             self._next_directory = now + DIRECTORY_EVERY_SECONDS
             self.grant_waiting()
         try:
-            return runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
+            ran = runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
         except Exception:  # noqa: BLE001 - logged; a claimed task is already marked failed
             log.exception("worker %s: task run failed", self.name)
+            ran = False
+        return self.make_report() or ran
+
+    def make_report(self) -> bool:
+        """Make one waiting billing report (after each task, so neither queue starves the other); False when
+        none waited or the database could not be used."""
+        try:
+            return billing.run_pending(self.db, self.name, self.lease)
+        except Exception:  # noqa: BLE001 - logged; a claimed report is already marked failed
+            log.exception("worker %s: billing report run failed", self.name)
             return False
 
     def run_forever(self) -> None:

@@ -9,6 +9,8 @@ SCOPES = (
     "spark-admin:wholesale_subscribers_read",
     "spark-admin:wholesale_subscribers_write",
     "spark-admin:wholesale_sub_partners_read",
+    "spark-admin:wholesale_billing_reports_read",
+    "spark-admin:wholesale_billing_reports_write",
     "spark-admin:people_read",
     "spark-admin:people_write",
     "spark-admin:licenses_read",

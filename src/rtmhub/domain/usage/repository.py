@@ -42,3 +42,15 @@ def intervals_by_customer_package_user(session: Session, start: date, end: date,
                       PackageInterval.started, PackageInterval.id)
             .execution_options(yield_per=STREAM_ROWS))
     yield from session.execute(stmt)
+
+
+def intervals_for_user_report(session: Session, start: date, end: date,
+                              partner_ids: tuple[str, ...]) -> Iterator[Row]:
+    """Intervals held within the days with the user's e-mail, in the order of the USER report, streamed."""
+    stmt = (select(PackageInterval.customer_id, PackageInterval.package, PackageInterval.user_id,
+                   PackageInterval.email, PackageInterval.started, PackageInterval.ended)
+            .where(*held_within(start, end, partner_ids))
+            .order_by(PackageInterval.customer_id, PackageInterval.package, PackageInterval.user_id,
+                      PackageInterval.started, PackageInterval.id)
+            .execution_options(yield_per=STREAM_ROWS))
+    yield from session.execute(stmt)
