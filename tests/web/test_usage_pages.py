@@ -74,7 +74,8 @@ def customer_rows(page: str) -> list[tuple[str, str, str, str]]:
         return []
     out = []
     for row in re.findall(r"<tr data-customer=[^>]*>(.*?)</tr>", table.group(1), re.S):
-        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         out.append(tuple(cells))
     return out
 
@@ -163,3 +164,87 @@ def test_licences_page_shows_one_customer(client, world, ledger, lang):
     page = client.get(f"/customers/{world.raw['ca']}/hub/licences?days=30&lang={lang}").text
     assert licence_rows(page)["webex_calling"][2:] == ["1", "1"]
     assert page.count('<tr><th scope="row">') == 30
+
+
+# --- billing reports through the page --------------------------------------------------------
+
+def report_ids(page: str) -> list[str]:
+    return re.findall(r'<tr data-report="([0-9a-f-]+)">', page)
+
+
+def create(client, token: str, **fields) -> object:
+    return client.post("/reports", data={"csrf_token": token, **fields}, follow_redirects=False)
+
+
+@pytest.mark.parametrize("lang", ["en", "fi"])
+def test_billing_reports_are_created_listed_downloaded_and_deleted_on_the_page(client, world, ledger, lang):
+    from rtmhub.jobs import billing as billing_jobs  # the worker's step, run here instead of a thread
+
+    first = ledger
+    yesterday = utcnow().date() - timedelta(days=1)
+    sign_in(client, "full@a.example")
+    page = client.get(f"/reports?lang={lang}").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert report_ids(page) == []
+    # without the form's CSRF token: refused, nothing made
+    assert client.post("/reports", data={"from": first.isoformat(), "to": yesterday.isoformat()}).status_code == 403
+    # R50 and the page's own date check, shown by field in the page's language
+    wrong = create(client, token, **{"from": yesterday.isoformat(), "to": first.isoformat(), "type": "PARTNER"})
+    assert wrong.status_code == 400
+    error = re.search(r'<p class="error" id="e-to">([^<]*)</p>', wrong.text).group(1)
+    assert ("is before" if lang == "en" else "on ennen alkupäivää") in html.unescape(error)
+    today = create(client, token, **{"from": first.isoformat(), "to": utcnow().date().isoformat()})
+    assert today.status_code == 400 and 'id="e-to"' in today.text
+    bad = create(client, token, **{"from": "31.1.2026", "to": yesterday.isoformat()})
+    assert bad.status_code == 400
+    assert ("YYYY-MM-DD" if lang == "en" else "VVVV-KK-PP") in re.search(r'id="e-from">([^<]*)<', bad.text).group(1)
+    assert report_ids(client.get("/reports").text) == []
+    # a good one: listed in progress, made by the worker, then downloadable
+    made = create(client, token, **{"from": first.isoformat(), "to": yesterday.isoformat(), "type": "PARTNER"})
+    assert made.status_code == 303 and made.headers["location"] == "/reports?done=created#billing"
+    page = client.get("/reports").text
+    (report,) = report_ids(page)
+    assert ("In progress" if lang == "en" else "Kesken") in page
+    assert f"/reports/{report}/download" not in page
+    assert billing_jobs.run_pending(world.db, "page-tests", timedelta(minutes=5))
+    page = client.get("/reports").text
+    assert f'href="/reports/{report}/download"' in page and ("Completed" if lang == "en" else "Valmis") in page
+    download = client.get(f"/reports/{report}/download")
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    lines = download.text.splitlines()
+    # the report counts as the page does: Asiakas Oy's calling peaked at 2 units, 89 unit-days over 89 days
+    calling = [line for line in lines if "Asiakas Oy" in line and "webex_calling" in line]
+    assert len(calling) == 1 and ",2,1.00," in calling[0], calling
+    # a report for the sub-partner's customers only
+    assert create(client, token, **{"from": first.isoformat(), "to": yesterday.isoformat(), "type": "USER",
+                                    "subPartner": world.raw["pa1"]}).status_code == 303
+    page = client.get("/reports").text
+    assert len(report_ids(page)) == 2 and "Partner A1" in page
+    # another partner neither downloads nor deletes it
+    client.cookies.clear()
+    sign_in(client, "full@b.example")
+    other = client.get("/reports").text
+    assert report_ids(other) == []
+    assert client.get(f"/reports/{report}/download").status_code == 404
+    other_token = re.search(r'name="csrf_token" value="([^"]+)"', other).group(1)
+    assert client.post(f"/reports/{report}/delete", data={"csrf_token": other_token}).status_code == 404
+    # the read-only administrator sees the list without delete buttons and is refused a delete
+    client.cookies.clear()
+    sign_in(client, "ro@a.example")
+    page = client.get("/reports").text
+    assert len(report_ids(page)) == 2 and 'action="/reports/' not in page and 'id="create-report"' not in page
+    ro_token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post(f"/reports/{report}/delete", data={"csrf_token": ro_token}).status_code == 403
+    # the full administrator deletes it (CSRF checked first)
+    client.cookies.clear()
+    sign_in(client, "full@a.example")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/reports").text).group(1)
+    assert client.post(f"/reports/{report}/delete", data={"csrf_token": "forged"}).status_code == 403
+    deleted = client.post(f"/reports/{report}/delete", data={"csrf_token": token}, follow_redirects=False)
+    assert deleted.status_code == 303
+    assert report not in report_ids(client.get("/reports").text)
+    assert client.get(f"/reports/{report}/download").status_code == 404
+    # a customer administrator has no billing reports
+    client.cookies.clear()
+    sign_in(client, "admin@asiakas.example")
+    assert client.post("/reports", data={"csrf_token": "x"}).status_code == 403

@@ -145,7 +145,8 @@ def usage_period(request: Request) -> tuple[int, date, date]:
 
 def usage_chart(ctx: Ctx, usage: UsageOverview) -> LineChart:
     """One line per package of ``usage``: units in use per day."""
-    return line_chart(ctx, usage.first_day, usage.days, [(s.package, display_name(s.package), s.units) for s in usage.series])
+    series = [(s.package, display_name(s.package), s.units) for s in usage.series]
+    return line_chart(ctx, usage.first_day, usage.days, series)
 
 
 ENV.globals["legend_layout"] = legend_layout
