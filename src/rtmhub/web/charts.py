@@ -17,7 +17,7 @@ from rtmhub.web.support import ENV, Ctx
 
 WIDTH = 720
 PLOT_HEIGHT = 260
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 34  # room for the y labels on the left and the dates below
+LEFT, RIGHT, TOP, BOTTOM = 56, 34, 12, 34  # room for the y labels on the left and the dates below
 PALETTE = 8  # .series-0 … .series-7 in rtmhub.css; more series than that reuse the colours
 CHAR_WIDTH = 7.0  # an estimate of a 12px label's character width, for laying the legend out
 LEGEND_ROW = 20
