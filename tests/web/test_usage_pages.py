@@ -206,6 +206,13 @@ def test_billing_reports_are_created_listed_downloaded_and_deleted_on_the_page(c
     bad = create(client, token, **{"from": "31.1.2026", "to": yesterday.isoformat()})
     assert bad.status_code == 400
     assert ("YYYY-MM-DD" if lang == "en" else "VVVV-KK-PP") in re.search(r'id="e-from">([^<]*)<', bad.text).group(1)
+    odd = create(client, token, **{"from": first.isoformat(), "to": yesterday.isoformat(), "type": "BOGUS"})
+    assert odd.status_code == 400 and 'role="alert"' in odd.text
+    for value in ("", "x" * 5000, "%", "<script>", "2026-02-30", "-1", "\U0001F600", "9999-12-31"):
+        answer = create(client, token, **{"from": value, "to": value, "type": value, "subPartner": value})
+        assert answer.status_code in (400, 404), (value, answer.status_code)
+    for path in ("/reports?days=abc&page=-1&rpage=zz&sort=nope", "/reports?days=365&sort=status"):
+        assert client.get(path).status_code == 200, path
     assert report_ids(client.get("/reports").text) == []
     # a good one: listed in progress, made by the worker, then downloadable
     made = create(client, token, **{"from": first.isoformat(), "to": yesterday.isoformat(), "type": "PARTNER"})
