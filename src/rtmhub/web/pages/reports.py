@@ -34,7 +34,7 @@ def _customer_rows(ctx: Ctx, s: Session, usage: summary.UsageOverview, page: int
         by_customer.setdefault(row.customer_id, []).append(row)
     current = customers.names(s, ctx.caller, by_customer)
     known = {**summary.ledger_names(s, set(by_customer) - set(current)), **current}
-    order = sorted(by_customer, key=lambda cid: (known.get(cid, cid).casefold(), cid))
+    order = sorted(by_customer, key=lambda cid: ((known.get(cid) or cid).casefold(), cid))
     shown = order[(page - 1) * PAGE:page * PAGE]
     return {"customer_rows": [{"id": cid, "name": known.get(cid, cid), "linked": cid in current,
                                "packages": [{"name": display_name(u.package), "peak": u.peak, "average": u.average}
