@@ -469,6 +469,7 @@ def test_paging_parameters_are_bounded(world, client):
     lists = [("/v1/people", org, "offset"), ("/v1/locations", org, "offset"), ("/v1/wholesale/customers", {}, "offset"),
              ("/v1/wholesale/subscribers", {}, "offset"), ("/v1/wholesale/subPartners", {}, "offset"),
              ("/v1/tasks", {}, "offset"), (f"/v1/tasks/{task}/rows", {}, "offset"),
+             ("/v1/wholesale/billing/reports", {}, "offset"),
              (licence, {"includeAssignedTo": "user"}, "next")]
     for url, params, key in lists:
         for value in ("10000001", "9" * 20, "-1"):

@@ -138,7 +138,8 @@ def test_upstream_spec_declares_what_we_check(upstream):
     assert "201" in paths["/locations"]["post"]["responses"]
     assert paths["/locations/{locationId}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Location"}  # the §6 defect is still there; LOCATION above replaces it
-    for name in ("Customer", "Subscriber", "Person", "License", "Organization", "SubPartner", "ErrorResponse"):
+    for name in ("Customer", "Subscriber", "Person", "License", "Organization", "SubPartner", "ErrorResponse",
+                 "ReportId", "Report", "WholesaleBillingReportsListResponse"):
         assert name in upstream.spec["components"]["schemas"]
 
 
@@ -219,6 +220,31 @@ def test_wholesale_subscribers_and_sub_partners(client, world, upstream):
     subs = _ok(client.get("/v1/wholesale/subPartners", headers=h))
     upstream(subs, "SubPartnersListResponse")
     assert [s["orgId"] for s in subs["items"]] == [world.ids["pa1_org"]]
+
+
+def test_wholesale_billing_reports(client, world, upstream):
+    from datetime import UTC, datetime, timedelta
+
+    h = world.auth("a_full")
+    today = datetime.now(UTC).date()
+    body = {"billingStartDate": (today - timedelta(days=9)).isoformat(),
+            "billingEndDate": (today - timedelta(days=1)).isoformat(), "type": "CUSTOMER"}
+    created = _ok(client.post("/v1/wholesale/billing/reports", headers=h, json=body))
+    upstream(created, "ReportId")
+    assert (created["billingStartDate"], created["type"], created["internal"]) == (body["billingStartDate"],
+                                                                                   "CUSTOMER", False)
+    second = _ok(client.post("/v1/wholesale/billing/reports", headers=h, json={**body, "type": "USER"}))
+    upstream(_ok(client.get("/v1/wholesale/billing/reports", headers=h)), "WholesaleBillingReportsListResponse")
+    r = client.get("/v1/wholesale/billing/reports", headers=h, params={"max": 1})
+    upstream(_ok(r), "WholesaleBillingReportsListResponse")
+    _next(r)
+    report = _ok(client.get(f"/v1/wholesale/billing/reports/{created['id']}", headers=h))
+    upstream(report, "Report")
+    r = client.delete(f"/v1/wholesale/billing/reports/{second['id']}", headers=h)
+    assert r.status_code == 204 and not r.content
+    _error(client.get(f"/v1/wholesale/billing/reports/{second['id']}", headers=h), 404, upstream)
+    _error(client.post("/v1/wholesale/billing/reports", headers=h, json={**body, "billingEndDate": "tomorrow"}),
+           400, upstream)
 
 
 def test_people_and_licences(client, world, upstream):

@@ -17,18 +17,36 @@ from rtmhub.api.responses import ERRORS
 from rtmhub.db import Database, utcnow
 from rtmhub.domain.access import service as access
 from rtmhub.domain.billing import service as billing
-from rtmhub.domain.billing.models import REPORT_STATUSES, BillingReport
-from rtmhub.domain.billing.schemas import CATEGORY, SORT_KEYS, parse_date
+from rtmhub.domain.billing.models import BillingReport
+from rtmhub.domain.billing.schemas import CATEGORY, parse_date
 
 router = APIRouter(prefix="/v1/wholesale/billing", tags=["wholesale billing reports"], responses=ERRORS)
 READ = "spark-admin:wholesale_billing_reports_read"
 WRITE = "spark-admin:wholesale_billing_reports_write"
 KIND = "BILLING_REPORT"
 Text = Annotated[str | None, Query(max_length=200)]
-# Known values only: a typo is a 400 that lists them, not an empty page.
-ReportStatus = StrEnum("ReportStatus", {s: s for s in REPORT_STATUSES})
-ReportType = StrEnum("ReportType", {s: s for s in ("PARTNER", "CUSTOMER", "USER")})
-SortBy = StrEnum("SortBy", {s: s for s in SORT_KEYS})
+
+
+# Known values only (the domain's REPORT_STATUSES, REPORT_TYPES, SORT_KEYS): a typo is a 400 that lists them,
+# not an empty page.
+class ReportStatus(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class ReportType(StrEnum):
+    PARTNER = "PARTNER"
+    CUSTOMER = "CUSTOMER"
+    USER = "USER"
+
+
+class SortBy(StrEnum):
+    billingStartDate = "billingStartDate"
+    billingEndDate = "billingEndDate"
+    id = "id"
+    status = "status"
+
 
 
 class ReportCreate(BaseModel):
@@ -88,7 +106,7 @@ def list_reports(request: Request, response: Response, db: DB, caller: CallerDep
                  billingEndDate: Annotated[str | None, Query(max_length=40)] = None,
                  type: ReportType | None = None,  # noqa: A002 - the upstream parameter name
                  status: ReportStatus | None = None,
-                 sortBy: SortBy = SortBy.billingStartDate,  # type: ignore[attr-defined]
+                 sortBy: SortBy = SortBy.billingStartDate,
                  subPartnerOrgId: Text = None,
                  offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
                  max: Annotated[int, Query(ge=1, le=100)] = 100):

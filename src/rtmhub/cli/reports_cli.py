@@ -115,7 +115,11 @@ def _wait(report_id: str) -> BillingReport:
 
     def work() -> None:
         while not stop.is_set():
-            if not billing_jobs.run_pending(db, name, lease):
+            try:
+                ran = billing_jobs.run_pending(db, name, lease)
+            except Exception:  # noqa: BLE001 - e.g. the database busy: a report it claimed is already FAILED
+                ran = False
+            if not ran:
                 stop.wait(0.2)
 
     helper = threading.Thread(target=work, name="rtmhub-reports-cli", daemon=True)
@@ -173,6 +177,7 @@ def reports_download(report: str = typer.Argument(..., metavar="ID"),
         except DomainError:
             raise _fail(unknown) from None
         billing.require_completed(found)
+        size = found.bytes
     db = Database(get_settings().database_url)
     try:
         target = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115 - closed below
@@ -196,4 +201,4 @@ def reports_download(report: str = typer.Argument(..., metavar="ID"),
     finally:
         db.dispose()
     if output != "-":
-        typer.echo(f"Saved {found.bytes} bytes to {output}", err=True)
+        typer.echo(f"Saved {size} bytes to {output}", err=True)

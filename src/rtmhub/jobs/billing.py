@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TextIO, cast
 
 from rtmhub.db import Database
 from rtmhub.domain.billing import content
@@ -99,7 +100,7 @@ def make_report(db: Database, report_id: str, worker: str, lease: timedelta, chu
         writer = ChunkWriter(store, chunk_bytes)
         # One read transaction for the content: every line comes from the same state of the ledger.
         with db.unit_of_work(write=False) as s:
-            lines = content.write_report(s, writer, kind, start, end, partner_ids)
+            lines = content.write_report(s, cast(TextIO, writer), kind, start, end, partner_ids)
         writer.finish()
     except _Lost:
         log.info("billing report %s was deleted or taken over; worker %s stopped making it", report_id, worker)

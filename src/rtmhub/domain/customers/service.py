@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
+from rtmhub.db import utcnow
 from rtmhub.domain.access.models import AdminAccount
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import (
@@ -41,6 +42,7 @@ from rtmhub.domain.packages.models import (
     display_name,
 )
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
+from rtmhub.domain.usage import service as usage
 from rtmhub.domain.users.models import User
 from rtmhub.domain.validation import check_country, check_email, check_language, check_timezone
 from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed, msg
@@ -240,6 +242,7 @@ def provision(session: Session, caller: Caller, data: CustomerCreate,
     _ensure_location(session, customer, data.provisioningParameters)
     _ensure_site(session, customer, packages)
     session.flush()
+    usage.record_allocations(session, customer, utcnow())
     record(session, caller, "customer.provision", "customer", customer.id, customer.id, None,
            snapshot(session, customer))
     # R5: the primary e-mail is the customer's first full administrator, without a password until it uses a
@@ -300,6 +303,7 @@ def update(session: Session, caller: Caller, customer_id: str, data: CustomerUpd
         _ensure_location(session, customer, data.provisioningParameters)
     _ensure_site(session, customer, packages)
     session.flush()
+    usage.record_allocations(session, customer, utcnow())  # packages added or removed, limits, externalId
     record(session, caller, "customer.update", "customer", customer.id, customer.id, before,
            snapshot(session, customer))
     return customer
@@ -324,6 +328,7 @@ def set_allocation(session: Session, caller: Caller, customer_id: str, package: 
     before = snapshot(session, customer)
     row.allocation = allocation
     session.flush()
+    usage.record_allocations(session, customer, utcnow())
     record(session, caller, "customer.allocation", "customer", customer.id, customer.id, before,
            snapshot(session, customer))
 
@@ -331,6 +336,8 @@ def set_allocation(session: Session, caller: Caller, customer_id: str, package: 
 def remove(session: Session, caller: Caller, customer_id: str, partner_ids: tuple[str, ...] | None = None) -> None:
     customer = get_customer(session, caller, customer_id, write=True, deleting=True, partner_ids=partner_ids)
     before = snapshot(session, customer)
+    # The ledger keeps the history of what is deleted here: the customer's intervals close, never vanish.
+    usage.record_customer_removed(session, customer, utcnow())
     for model in (User, Location, CustomerPackage, MeetingSite, AdminAccount):
         session.execute(delete(model).where(model.customer_id == customer.id))
     session.delete(customer)

@@ -4,10 +4,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import get_customer
 from rtmhub.domain.audit.service import record
 from rtmhub.domain.customers.models import Customer, MeetingSite
+from rtmhub.domain.usage import service as usage
 from rtmhub.domain.validation import check_language
 from rtmhub.errors import FieldProblems, msg
 
@@ -45,6 +47,8 @@ def update_settings(session: Session, caller: Caller, customer_id: str, *, name:
         customer.preferred_site_url = preferred_site_url or None
     session.flush()
     after = {"name": customer.name, "language": customer.language, "preferredSite": customer.preferred_site_url}
+    if after["name"] != before["name"]:
+        usage.record_allocations(session, customer, utcnow())  # reports name the customer as it was then
     if after != before:
         record(session, caller, "customer.settings", "customer", customer.id, customer.id, before, after)
     return customer

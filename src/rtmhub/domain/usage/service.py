@@ -6,6 +6,7 @@ cannot miss a change that committed, nor hold one that rolled back."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import insert, select, update
@@ -21,10 +22,16 @@ CLOSE_CHUNK = 500  # user ids per UPDATE … IN (…): well under every database
 
 def record_user_packages(session: Session, changes: Iterable[PackageChange], at: datetime) -> None:
     """Close the open interval of each user whose package went or changed, and open one for each user who
-    got a package, all at ``at``. Set-wise: one UPDATE per chunk of users and one INSERT for the batch."""
+    got a package, all at ``at``. Set-wise: one UPDATE per chunk of users and one INSERT for the batch.
+    A user changed more than once in the batch counts from its first state to its last: the states in
+    between lasted no time at all, and an interval of no time counts nowhere."""
+    net: dict[str, PackageChange] = {}
+    for change in changes:
+        first = net.get(change.user_id)
+        net[change.user_id] = change if first is None else replace(change, old_package=first.old_package)
     closing: list[str] = []
     opening: list[dict] = []
-    for change in changes:
+    for change in net.values():
         if change.old_package == change.new_package:
             continue
         if change.old_package is not None:
@@ -41,6 +48,16 @@ def record_user_packages(session: Session, changes: Iterable[PackageChange], at:
                         .execution_options(synchronize_session=False))
     if opening:
         session.execute(insert(PackageInterval), opening)
+
+
+def record_customer_removed(session: Session, customer: Customer, at: datetime) -> None:
+    """The customer is being deleted with its users: every interval of it still open closes at ``at``
+    (one UPDATE, whatever the number of users), and so do its allocation intervals."""
+    session.execute(update(PackageInterval)
+                    .where(PackageInterval.customer_id == customer.id, PackageInterval.ended.is_(None))
+                    .values(ended=at)
+                    .execution_options(synchronize_session=False))
+    record_allocations(session, customer, at, removed=True)
 
 
 def record_allocations(session: Session, customer: Customer, at: datetime, *, removed: bool = False) -> None:

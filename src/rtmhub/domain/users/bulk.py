@@ -33,6 +33,8 @@ from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.packages.service import allocation_exceeded, missing_package
+from rtmhub.domain.usage import service as usage
+from rtmhub.domain.usage.schemas import PackageChange
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
@@ -218,12 +220,14 @@ class BulkWriter:
         self.updates: list[dict[str, Any]] = []
         self.deletes: list[str] = []
         self.audits: list[dict[str, Any]] = []
+        self.package_changes: list[PackageChange] = []
 
     def create(self, fields: UserFields) -> dict[str, Any]:
         _raise(self._refusal)
         user_id = new_uuid()
         target = plan_change(self.customer, user_id, self.customer.org_id, None, fields, self.lookups)
         self._move_unit(None, target["package"])
+        self._package_change(user_id, target["email"], None, target["package"])
         now = utcnow()
         row = stored_values(target, None, None, now)
         row.update(id=user_id, customer_id=self.customer.id, home_org_id=self.customer.org_id, status="provisioned",
@@ -242,6 +246,7 @@ class BulkWriter:
         if target == before:
             return before, target
         self._move_unit(before["package"], target["package"])
+        self._package_change(user.id, target["email"], before["package"], target["package"])
         row = stored_values(target, before, user.package_assigned, utcnow())
         row["_id"] = user.id
         self.updates.append(row)
@@ -253,6 +258,7 @@ class BulkWriter:
         _raise(self._delete_refusal)
         before = snapshot(user)
         self._move_unit(before["package"], None)
+        self._package_change(user.id, before["email"], before["package"], None)
         self.deletes.append(user.id)
         self.lookups.moved(user.id, before, None)
         self._audit("user.delete", user.id, before, None)
@@ -269,6 +275,10 @@ class BulkWriter:
             self.delta[new] += 1
         if old is not None and old in self.units:
             self.delta[old] -= 1
+
+    def _package_change(self, user_id: str, email: str | None, old: str | None, new: str | None) -> None:
+        if old != new:
+            self.package_changes.append(users.package_change(user_id, email, self.customer, old, new))
 
     def _audit(self, action: str, user_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
         self.audits.append(audit.event(self.caller, action, "user", user_id, self.customer.id, before, after,
@@ -294,6 +304,8 @@ class BulkWriter:
                           .values(used=CustomerPackage.used + delta))
         if self.audits:
             s.execute(insert(_AUDIT_EVENTS), self.audits)
+        # The batch's package changes enter the ledger in its transaction, set-wise, at one instant.
+        usage.record_user_packages(s, self.package_changes, utcnow())
         s.expire_all()
 
 

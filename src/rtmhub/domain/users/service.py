@@ -21,6 +21,8 @@ from rtmhub.domain.directory import ownership
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES, USER_PACKAGES, display_name
+from rtmhub.domain.usage import service as usage
+from rtmhub.domain.usage.schemas import PackageChange
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.domain.validation import (
@@ -65,6 +67,13 @@ def stored_values(target: dict[str, Any], before: dict[str, Any] | None, package
     values["package_assigned"] = (package_assigned if target["package"] == old_package
                                   else now if target["package"] else None)
     return values
+
+
+def package_change(user_id: str, email: str | None, customer: Customer, old_package: str | None,
+                   new_package: str | None) -> PackageChange:
+    """The ledger's record of a user's package going from ``old_package`` to ``new_package``."""
+    return PackageChange(user_id=user_id, customer_id=customer.id, partner_id=customer.partner_id,
+                         email=email or "", old_package=old_package, new_package=new_package)
 
 
 def is_external(user: User, customer: Customer) -> bool:
@@ -204,6 +213,8 @@ def delete_user(session: Session, caller: Caller, customer: Customer, user: User
     before = snapshot(user)
     if user.package:
         packages.release_unit(session, customer.id, user.package)
+        usage.record_user_packages(session, [package_change(user.id, user.email, customer, user.package, None)],
+                                   utcnow())
     session.delete(user)
     session.flush()
     record(session, caller, "user.delete", "user", user.id, customer.id, before, None)
@@ -359,7 +370,8 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
     target = plan_change(customer, user.id, user.home_org_id, before, fields, Lookups(session, customer),
                          calling_data_given)
     old_package, new_package = (before or {}).get("package"), target["package"]
-    for name, value in stored_values(target, before, user.package_assigned, utcnow()).items():
+    now = utcnow()
+    for name, value in stored_values(target, before, user.package_assigned, now).items():
         setattr(user, name, value)
     session.add(user)
     try:
@@ -371,6 +383,8 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
             packages.release_unit(session, customer.id, old_package)
         if new_package:
             packages.take_unit(session, customer.id, new_package)
+        change = package_change(user.id, user.email, customer, old_package, new_package)
+        usage.record_user_packages(session, [change], now)
     after = snapshot(user)
     if after != before:
         record(session, caller, "user.create" if before is None else "user.update", "user", user.id, customer.id,
