@@ -24,6 +24,7 @@ from rtmhub.web.forms import CSV_TYPE, PAGE, Errors, form_fields, opened, page_a
 from rtmhub.web.support import Ctx, WebRoute
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
+NAME_CHUNK = 500
 
 
 def _customer_rows(ctx: Ctx, s: Session, usage: summary.UsageOverview, page: int) -> dict[str, Any]:
@@ -32,7 +33,10 @@ def _customer_rows(ctx: Ctx, s: Session, usage: summary.UsageOverview, page: int
     by_customer: dict[str, list[summary.CustomerUsage]] = {}
     for row in usage.customers:
         by_customer.setdefault(row.customer_id, []).append(row)
-    current = customers.names(s, ctx.caller, by_customer)
+    ids = list(by_customer)
+    current: dict[str, str] = {}
+    for i in range(0, len(ids), NAME_CHUNK):  # parameters per query stay within every database's limit
+        current.update(customers.names(s, ctx.caller, ids[i:i + NAME_CHUNK]))
     known = {**summary.ledger_names(s, set(by_customer) - set(current)), **current}
     order = sorted(by_customer, key=lambda cid: ((known.get(cid) or cid).casefold(), cid))
     shown = order[(page - 1) * PAGE:page * PAGE]
