@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
+from rtmhub.db import utcnow
+from rtmhub.demo_history import Holder, backdate
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
@@ -125,7 +127,8 @@ def load_demo(session: Session, caller: Caller) -> dict[str, Any]:
     used_emails: set[str] = set()
     summary: list[dict[str, Any]] = []
     customer_admin = None
-    for plan in PLANS:
+    now = utcnow()
+    for index, plan in enumerate(PLANS):
         owner, tpl = (sub, sub_template) if plan.sub_partner else (partner, template)
         first_site = plan.sites[0]
         data = CustomerCreate.model_validate({
@@ -155,6 +158,7 @@ def load_demo(session: Session, caller: Caller) -> dict[str, Any]:
 
         counters = [0] * len(plan.sites)
         created = 0
+        holders: list[Holder] = []
         for package, count in plan.users.items():
             for _ in range(count):
                 first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -179,8 +183,14 @@ def load_demo(session: Session, caller: Caller) -> dict[str, Any]:
                         fields["phone_number"] = f"{site.number_prefix}{counters[i] + 101:04d}"
                     fields["location_id"] = site_locations[i].id
                     counters[i] += 1
-                users.create_user(session, caller, customer, UserFields(**fields))
+                user = users.create_user(session, caller, customer, UserFields(**fields))
+                holders.append(Holder(user.id, user.email, package))
                 created += 1
+        # A history of its own random stream, so the users above stay the same as before it existed.
+        history = random.Random(SEED + index)
+        gone = [f"{_ascii(history.choice(FIRST_NAMES))}.{_ascii(history.choice(LAST_NAMES))}.{n}@{plan.domain}.example"
+                for n in range(1, len(holders) + 1)]
+        backdate(session, customer, holders, history, now, gone)
         if customer_admin is None:
             customer_admin = f"admin@{plan.domain}.example"
             access.create_admin(session, caller, email=customer_admin, role="customer_full_admin",

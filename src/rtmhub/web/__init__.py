@@ -16,8 +16,20 @@ def install(app: FastAPI) -> None:
     ``/hub/users/{uid}``), and no path of one module is shadowed by another's."""
     from fastapi.staticfiles import StaticFiles
 
-    from rtmhub.web.pages import audit, hub_org, hub_users, partner_hub, set_password, signin, sub_partners, tasks
+    from rtmhub.web.pages import (
+        audit,
+        hub_licences,
+        hub_org,
+        hub_users,
+        partner_hub,
+        reports,
+        set_password,
+        signin,
+        sub_partners,
+        tasks,
+    )
 
-    for page in (signin, set_password, sub_partners, partner_hub, hub_users, hub_org, tasks, audit):
+    for page in (signin, set_password, sub_partners, partner_hub, hub_users, hub_org, hub_licences, tasks, audit,
+                 reports):
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

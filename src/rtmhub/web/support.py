@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -258,6 +258,15 @@ class Ctx:
         if value is None:
             return ""
         return format_datetime(value, "short", tzinfo=DISPLAY_TZ, locale=Locale.parse(self.lang))
+
+    def day(self, value, skeleton: str | None = None) -> str:
+        """A calendar day (a ``date``, no time zone): the locale's medium form, or ``skeleton`` (e.g.
+        "MMMd") for short axis labels."""
+        if value is None:
+            return ""
+        if skeleton:
+            return format_skeleton(skeleton, value, locale=Locale.parse(self.lang))
+        return format_date(value, "medium", locale=Locale.parse(self.lang))
 
     def url(self, path: str, **params: Any) -> str:
         from urllib.parse import urlencode
