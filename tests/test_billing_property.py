@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from tests.conftest import OPERATOR, customer_body
 
+from rtmhub import ids as public_ids
 from rtmhub.db import Database
 from rtmhub.domain.billing.content import write_report
 from rtmhub.domain.customers import service as customers
@@ -122,7 +123,7 @@ def _setup(db: Database, model: Model) -> tuple[list[str], list[str], list[str],
             customer = customers.provision(s, OPERATOR, customer_body(
                 template.provisioning_id, f"EXT-{c}", f"Customer {c}", list(PACKAGES)), (partner.id,))
             ids.append(customer.id)
-            org_ids.append(customer.org_id)
+            org_ids.append(public_ids.encode("ORGANIZATION", customer.org_id))
             locations.append(list_locations(s, customer)[0].id)
             model.names[c] = [(EPOCH, f"Customer {c}")]
             for p in PACKAGES:
@@ -255,7 +256,8 @@ def _expected(model: Model, start: date, end: date, org_ids: list[str]) -> dict[
         if not held:
             continue
         until = "" if seg.end is None or seg.end >= period_end else _iso(seg.end)
-        user.append((seg.email, seg.user_id, f"EXT-{seg.customer}", org_ids[seg.customer], seg.package,
+        user.append((seg.email, public_ids.encode("PEOPLE", seg.user_id), f"EXT-{seg.customer}",
+                     org_ids[seg.customer], seg.package,
                      _iso(seg.start), until, str(len(held))))
     return {"PARTNER": sorted(partner), "CUSTOMER": sorted(customer), "USER": sorted(user)}
 

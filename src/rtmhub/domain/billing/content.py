@@ -16,6 +16,7 @@ from typing import TextIO
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from rtmhub import ids
 from rtmhub.domain.usage.models import AllocationInterval
 from rtmhub.domain.usage.repository import day_start, intervals_for_user_report
 from rtmhub.domain.usage.schemas import DailyUnits
@@ -63,7 +64,8 @@ class _Allocations:
             self._spans.setdefault((customer_id, package), []).append((started, ended, allocation))
             known = self._identity.get(customer_id)
             if known is None or (started, row_id) > known[:2]:
-                self._identity[customer_id] = (started, row_id, _Identity(external_id, name, org_id))
+                self._identity[customer_id] = (started, row_id, _Identity(external_id, name,
+                                                                          ids.encode("ORGANIZATION", org_id)))
 
     def identity(self, customer_id: str) -> _Identity:
         known = self._identity.get(customer_id)
@@ -153,5 +155,5 @@ def _user_lines(session: Session, start: date, end: date, partner_ids: tuple[str
         # An end after the period is not known to the period: the file must not change when it comes.
         until = "" if ended is None or ended >= allocations.period_end else _timestamp(ended)
         who = allocations.identity(customer_id)
-        yield (email, user_id, who.external_id, who.org_id, package, _timestamp(started), until,
+        yield (email, ids.encode("PEOPLE", user_id), who.external_id, who.org_id, package, _timestamp(started), until,
                str(max(0, (last - first).days + 1)))
