@@ -14,7 +14,7 @@ from rtmhub.web import field_labels
 from rtmhub.web.support import make_gettext
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rtmhub"
-LANGS = ("en", "fi")
+LANGS = ("en", "fi", "sv")
 
 # n = 0, 1, 2 for a page's own counted text and for a domain message, in each language.
 USERS = {"en": ("0 users", "1 user", "2 users"), "fi": ("0 käyttäjää", "1 käyttäjä", "2 käyttäjää"),
@@ -159,3 +159,13 @@ def test_no_finnish_entry_names_an_api_field():
             if hit:
                 found.append(f"{hit.group()} in {text!r}")
     assert not found, "\n".join(found)
+
+
+def test_swedish_is_chosen_like_finnish(client, world):
+    assert "Logga in" in client.get("/signin", headers={"Accept-Language": "sv-FI,sv;q=0.9,fi;q=0.5"}).text
+    sign_in(client, "full@a.example")
+    page = client.get("/customers?lang=sv").text
+    assert '<html lang="sv">' in page and "Starta Control Hub" in page and "Kunder" in page
+    assert 'href="?lang=sv" lang="sv" aria-current="true"' in page
+    assert "Starta Control Hub" in client.get("/customers").text  # remembered in a cookie
+    assert "Käynnistä Control Hub" in client.get("/customers?lang=fi").text

@@ -64,8 +64,13 @@ def label(field: str, _: Callable[..., str]) -> str:
     return _(msgid) if msgid else field
 
 
+_PROPER = ("Jabber", "Webex", "E.164")  # names that keep their capital inside a sentence
+
+
 def _gloss(text: str) -> str:
-    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+    if text[1:2].isupper() or text.startswith(_PROPER):
+        return text
+    return text[:1].lower() + text[1:]
 
 
 def header(value: str, lang: str, _: Callable[..., str]) -> str:

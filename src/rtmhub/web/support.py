@@ -48,7 +48,7 @@ from rtmhub.web import field_labels
 
 log = logging.getLogger("rtmhub.web")
 HERE = Path(__file__).parent
-LANGS = ("en", "fi")
+LANGS = ("en", "fi", "sv")
 SESSION_COOKIE = "rtmhub_session"
 LANG_COOKIE = "rtmhub_lang"
 SESSION_MAX_AGE = 12 * 3600  # default; the app uses settings.session_max_hours
