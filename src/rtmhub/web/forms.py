@@ -228,7 +228,7 @@ def status_label(ctx: Ctx, status: str) -> str:
         "error": _("Error"), "pending_rpl_review": _("Pending compliance review"),
         "queued": _("Queued"), "running": _("Running"), "completed": _("Completed"),
         "completed_with_errors": _("Completed with errors"), "failed": _("Failed"), "cancelled": _("Cancelled"),
-        "add": _("Add"), "modify": _("Modify"), "delete": _("Delete"), "unchanged": _("Unchanged"),
+        "add": _("Addition"), "modify": _("Modification"), "delete": _("Deletion"), "unchanged": _("Unchanged"),
     }.get(status, status)
 
 
