@@ -353,7 +353,7 @@ def error_page(request: Request, status: int, message: str | None = None) -> HTM
              503: _("The service is busy with another change. Wait a few seconds and try again; nothing was "
                     "changed.")}
     return render(ctx, "error.html", http_status=status, title=titles.get(status, titles[400]),
-                  text=texts.get(status), detail=message,
+                  text=texts.get(status), detail=_.say(message) if isinstance(message, Message) else message,
                   tracking=getattr(request.state, "tracking_id", ""))
 
 
