@@ -96,7 +96,7 @@ def test_r44_put_customer_cannot_remove_a_package_users_hold(client, world, db):
     before = state(db)
     # Matti holds webex_calling; webex_calling is missing from the new list.
     r = client.put(url, json={"packages": ["webex_meetings", "webex_suite", "webex_voice"]}, headers=auth)
-    assert_error(r, 409, "1 user(s) hold Webex Calling", "another package", "webex_calling")
+    assert_error(r, 409, "1 user holds Webex Calling", "another package", "webex_calling")
     # Maija holds webex_meetings.
     r = client.put(url, json={"packages": ["webex_calling"]}, headers=auth)
     assert_error(r, 409, "Webex Meetings")

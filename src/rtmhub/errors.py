@@ -7,24 +7,53 @@ from typing import Any
 
 class Message(str):
     """An English message (what the API says) that keeps its template and values, so the web pages
-    can say it in the reader's language from the same catalogue (keyword ``msg`` for extraction)."""
+    can say it in the reader's language from the same catalogue (keyword ``msg`` for extraction).
+
+    A message that counts something (``msgn``) keeps both English forms and the name of the value that
+    chooses between them, so each language picks its own plural form (ngettext)."""
 
     template: str
     params: dict[str, Any]
+    plural: str | None = None
+    count: str | None = None
 
-    def __new__(cls, template: str, **params: Any) -> Message:
+    def __new__(cls, template: str, /, **params: Any) -> Message:
         text = super().__new__(cls, template.format(**params) if params else template)
         text.template = template
         text.params = params
         return text
 
     def as_dict(self) -> dict[str, Any]:
-        return {"template": self.template, "params": {k: v if isinstance(v, (int, float)) else str(v)
-                                                      for k, v in self.params.items()}}
+        out = {"template": self.template, "params": {k: v if isinstance(v, (int, float)) else str(v)
+                                                     for k, v in self.params.items()}}
+        if self.plural is not None:
+            out.update(plural=self.plural, count=self.count)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        """The message ``as_dict`` stored (a task row's message), to be said again in any language."""
+        params = data.get("params") or {}
+        plural, count = data.get("plural"), data.get("count")
+        try:
+            if plural and count in params:
+                return msgn(data["template"], plural, count, **params)
+            return cls(data["template"], **params)
+        except (KeyError, IndexError, ValueError):  # a stored row from an older template: say it as it was
+            return cls(data.get("message") or data["template"])
 
 
-def msg(template: str, **params: Any) -> Message:
+def msg(template: str, /, **params: Any) -> Message:
     return Message(template, **params)
+
+
+def msgn(singular: str, plural: str, count: str, /, **params: Any) -> Message:
+    """A message about ``params[count]`` things: English says ``singular`` for one and ``plural`` for any
+    other number; the pages choose the form of the reader's language (keyword ``msgn`` for extraction)."""
+    n = params[count]
+    text = Message(singular if n == 1 else plural, **params)
+    text.template, text.plural, text.count = singular, plural, count
+    return text
 
 
 @dataclass

@@ -45,7 +45,7 @@ def test_customer_page_shows_who_when_what_and_the_difference(client, world):
     fi = _text(client.get(f"/customers/{ca}/hub/audit"))
     assert "Käyttäjää muutettiin" in fi
     assert "Näyttönimi: Maija Meikäläinen → Maija A" in fi and "Käyttäjä lisättiin" in fi
-    assert "Webex Suite -kiintiö: rajoittamaton" in fi and "unlimited" not in fi
+    assert "Paketin Webex Suite määrä: rajoittamaton" in fi and "unlimited" not in fi
 
 
 def test_filters_narrow_and_bad_input_says_what_to_fix(client, world):

@@ -1,4 +1,4 @@
-"""The seed's workflows in a real browser (headless Debian chromium), in English and in Finnish."""
+"""The seed's workflows in a real browser (headless Debian chromium), in English, Finnish and Swedish."""
 from __future__ import annotations
 
 import re
@@ -26,13 +26,23 @@ WORDS = {
            "unavailable": "ei käytettävissä", "completed_errors": "Valmis, virheitä", "change": "Muuta",
            "changed": "Paketti vaihdettiin.", "signin": "Kirjaudu sisään Partner Hubiin",
            "not_allowed": "Ei sallittu", "not_found": "Ei löytynyt", "preview_done": "Valmis, virheitä"},
+    "sv": {"customers": "Kunder", "launch": "Starta Control Hub", "users": "Användare",
+           "manage": "Hantera användare", "manual": "Lägg till användare manuellt",
+           "csv": "Lägg till eller redigera med CSV-fil", "next": "Nästa", "fully": "är förbrukat",
+           "unavailable": "inte tillgängligt", "completed_errors": "Slutförd med fel", "change": "Ändra",
+           "changed": "Paketet byttes.", "signin": "Logga in på Partner Hub",
+           "not_allowed": "Inte tillåtet", "not_found": "Hittades inte", "preview_done": "Slutförd med fel"},
 }
+LABELS = {"en": ("E-mail address", "Password"), "fi": ("Sähköpostiosoite", "Salasana"),
+          "sv": ("E-postadress", "Lösenord")}
+# Each language's run adds its own users and numbers to the shared site.
+RUN = {"en": 0, "fi": 1, "sv": 2}
 
 
 def sign_in(page, email: str, password: str, lang: str) -> None:
     page.goto(f"/signin?lang={lang}")
-    page.get_by_label("E-mail address" if lang == "en" else "Sähköpostiosoite").fill(email)
-    page.get_by_label("Password" if lang == "en" else "Salasana").fill(password)
+    page.get_by_label(LABELS[lang][0]).fill(email)
+    page.get_by_label(LABELS[lang][1]).fill(password)
     page.locator("form[action='/signin'] button[type=submit]").click()
 
 
@@ -42,7 +52,7 @@ def wait_task_done(page, done_text: str) -> None:
     assert done_text in page.locator("#task-status").inner_text()
 
 
-@pytest.mark.parametrize("lang", ["en", "fi"])
+@pytest.mark.parametrize("lang", ["en", "fi", "sv"])
 def test_partner_admin_workflows(context, web_server, lang):
     w = WORDS[lang]
     shot = Shots(lang)
@@ -104,7 +114,7 @@ def test_partner_admin_workflows(context, web_server, lang):
     # CSV add or edit with a file containing errors -> preview -> apply -> progress -> error report.
     page.goto(f"/customers/{site.ids.mattila}/hub/users/manage")
     page.locator("#csv-add").click()
-    ext = "29" + ("10" if lang == "en" else "20")
+    ext = f"29{RUN[lang] + 1}0"
     with db.unit_of_work(write=False) as s:
         site_url = s.get(Customer, site.ids.mattila).preferred_site_url
     csv_text = ("User ID/Email (Required),First Name,Last Name,Extension,Location,Jabber Calling,"
@@ -132,10 +142,10 @@ def test_partner_admin_workflows(context, web_server, lang):
     assert "not-an-email" in report and f"liikaa.{lang}@mattila.example" in report and "Error" in report
 
     # Change a user's package to Webex Calling with the caller ID fields (W3).
-    index = 0 if lang == "en" else 1
+    index = RUN[lang]
     with db.unit_of_work(write=False) as s:
         target = s.scalars(select(User).where(User.customer_id == site.ids.mattila, User.package == "webex_meetings",
-                                              User.email.not_like("%.en@%"), User.email.not_like("%.fi@%"))
+                                              *(User.email.not_like(f"%.{code}@%") for code in RUN))
                            .order_by(User.created, User.id)).all()[index]
         email, uid = target.email, target.id
     page.goto(f"/customers/{site.ids.mattila}/hub/users")
@@ -147,8 +157,8 @@ def test_partner_admin_workflows(context, web_server, lang):
     assert page.locator("[data-calling-for='package']").is_hidden()
     page.check("#f-package-webex_calling")
     assert page.locator("[data-calling-for='package']").is_visible()
-    page.fill("#f-phoneNumber", "+35891230900" + ("1" if lang == "en" else "2"))
-    page.fill("#f-extension", "29" + ("31" if lang == "en" else "32"))
+    page.fill("#f-phoneNumber", f"+35891230900{RUN[lang] + 1}")
+    page.fill("#f-extension", f"293{RUN[lang] + 1}")
     shot(page, "change-package")
     page.get_by_role("button", name=w["change"], exact=True).click()
     page.wait_for_url(re.compile(r"changed=1"))
@@ -163,7 +173,7 @@ def test_partner_admin_workflows(context, web_server, lang):
     shot(page, "signed-out")
 
 
-@pytest.mark.parametrize("lang", ["en", "fi"])
+@pytest.mark.parametrize("lang", ["en", "fi", "sv"])
 def test_readonly_and_customer_admin_are_kept_out(context, web_server, lang):
     w = WORDS[lang]
     shot = Shots(lang)

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.usefixtures("clean_artifacts")
 
 WORDS = {
     "en": {"enable": "Enable", "token": "Create token", "map": "Map", "disable": "Disable", "on": "On", "off": "Off",
-           "waiting": "Webex Meetings full: 1 users waiting", "group": "Group", "package": "Package",
+           "waiting": "Webex Meetings full: 1 user waiting", "group": "Group", "package": "Package",
            "title": "Directory synchronisation", "wait": "Waiting for the package"},
     "fi": {"enable": "Ota käyttöön", "token": "Luo tunnus", "map": "Liitä", "disable": "Poista käytöstä",
-           "on": "Käytössä", "off": "Pois käytöstä", "waiting": "Webex Meetings täynnä: 1 käyttäjää odottaa",
+           "on": "Käytössä", "off": "Pois käytöstä", "waiting": "Webex Meetings täynnä: 1 käyttäjä odottaa",
            "group": "Ryhmä", "package": "Paketti", "title": "Hakemistosynkronointi", "wait": "Odottaa pakettia"},
 }
 

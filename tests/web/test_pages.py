@@ -25,22 +25,43 @@ def sign_in(client, email: str, password: str = PASSWORD):
                                         "next": "/"}, follow_redirects=False)
 
 
-def test_every_template_string_has_a_finnish_translation():
+def used_msgids() -> dict[str, str]:
+    """Every msgid the pages and the domain's messages use (the singular of a plural), with where."""
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
     options = {"**/templates/**.html": {"trim_blocks": "True", "lstrip_blocks": "True"}}
     used = {(m[0] if isinstance(m, tuple) else m): f"{fn}:{line}"
             for fn, line, m, _c, _x in extract_from_dir(str(WEB), method_map=method_map, options_map=options,
-                                                         keywords={"_": None})}
+                                                         keywords={"_": None, "_n": (1, 2)})}
     assert len(used) > 150
-    # The domain's messages (rtmhub.errors.msg) are shown on the pages too, in the page's language.
+    # The domain's messages (rtmhub.errors.msg, msgn) are shown on the pages too, in the page's language.
     for package in ("domain", "csvfile"):
-        used.update({m: f"{package}/{fn}:{line}" for fn, line, m, _c, _x in extract_from_dir(
-            str(WEB.parent / package), method_map=[("**.py", "python")], keywords={"msg": None})})
+        used.update({(m[0] if isinstance(m, tuple) else m): f"{package}/{fn}:{line}"
+                     for fn, line, m, _c, _x in extract_from_dir(
+                         str(WEB.parent / package), method_map=[("**.py", "python")],
+                         keywords={"msg": None, "msgn": (1, 2)})})
+    return used
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_every_template_string_has_a_translation(lang):
+    used = used_msgids()
+    with open(WEB / "locale" / lang / "LC_MESSAGES" / "messages.po", "rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    assert catalog.plural_forms == "nplurals=2; plural=(n != 1);"
+
+    def translated(msgid: str) -> bool:
+        entry = catalog.get(msgid)
+        strings = entry.string if entry is not None and isinstance(entry.string, tuple) else (
+            (entry.string,) if entry is not None else ())
+        return bool(strings) and all(strings)
+
+    missing = [f"{msgid!r} ({where})" for msgid, where in sorted(used.items()) if not translated(msgid)]
+    assert not missing, f"untranslated (add to locale/{lang}/LC_MESSAGES/messages.po):\n" + "\n".join(missing)
+    # a msgid the Finnish catalogue has (shown somewhere) is in every other catalogue too
     with open(WEB / "locale" / "fi" / "LC_MESSAGES" / "messages.po", "rb") as handle:
-        catalog = read_po(handle, locale="fi")
-    missing = [f"{msgid!r} ({where})" for msgid, where in sorted(used.items())
-               if not (catalog.get(msgid) and catalog.get(msgid).string)]
-    assert not missing, "untranslated (add to locale/fi/LC_MESSAGES/messages.po):\n" + "\n".join(missing)
+        finnish = read_po(handle, locale="fi")
+    absent = [m.id for m in finnish if m.id and not translated(m.id[0] if isinstance(m.id, tuple) else m.id)]
+    assert not absent, f"in the Finnish catalogue but not in {lang}: {absent}"
 
 
 def test_sign_in_pages_and_sign_out(client, world):

@@ -132,7 +132,7 @@ def localised(ctx: Ctx, field: str | None, code: int | None, text: str) -> str:
     if ctx.lang == "en":
         return text
     if isinstance(text, Message):
-        return ctx._(text.template, **text.params)
+        return ctx._.say(text)
     _ = ctx._
     by_code = {10022: _("This e-mail address is already in use."),
                4201: _("This phone number is already in use by another user."),
@@ -171,9 +171,8 @@ def row_message(ctx: Ctx, message: dict[str, str]) -> str:
     text = message.get("message", "")
     if ctx.lang == "en":
         return text
-    template = message.get("template")
-    if template:
-        return ctx._(template, **(message.get("params") or {}))
+    if message.get("template"):
+        return ctx._.say(Message.from_dict(message), csv=True)
     column = message.get("column") or ""
     return localised(ctx, {"Extension": "extension", "Phone Number": "phoneNumber", "Location": "locationId",
                            "First Name": "firstName", "Last Name": "lastName"}.get(column), None, text)
@@ -229,7 +228,7 @@ def status_label(ctx: Ctx, status: str) -> str:
         "error": _("Error"), "pending_rpl_review": _("Pending compliance review"),
         "queued": _("Queued"), "running": _("Running"), "completed": _("Completed"),
         "completed_with_errors": _("Completed with errors"), "failed": _("Failed"), "cancelled": _("Cancelled"),
-        "add": _("Add"), "modify": _("Modify"), "delete": _("Delete"), "unchanged": _("Unchanged"),
+        "add": _("Addition"), "modify": _("Modification"), "delete": _("Deletion"), "unchanged": _("Unchanged"),
     }.get(status, status)
 
 

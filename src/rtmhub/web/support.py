@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,10 +44,11 @@ from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.partners import service as partners
 from rtmhub.errors import DomainError, Message, Unavailable
+from rtmhub.web import field_labels
 
 log = logging.getLogger("rtmhub.web")
 HERE = Path(__file__).parent
-LANGS = ("en", "fi")
+LANGS = ("en", "fi", "sv")
 SESSION_COOKIE = "rtmhub_session"
 LANG_COOKIE = "rtmhub_lang"
 SESSION_MAX_AGE = 12 * 3600  # default; the app uses settings.session_max_hours
@@ -91,19 +92,48 @@ def pick_lang(request: Request) -> str:
     return found or "en"
 
 
-def make_gettext(lang: str) -> Callable[..., str]:
-    catalogue = translations(lang)
+class Gettext:
+    """``_(text, **values)`` in one language. ``text`` may be a domain ``Message``: then its own values
+    are used, its plural form is chosen by its count, and the fields it names are said as the page's
+    labels (decision 40). ``ngettext`` is for the pages' own counted texts."""
 
-    def _(message: str, **values: Any) -> str:
-        text = catalogue.gettext(message)
+    def __init__(self, lang: str):
+        self.lang = lang
+        self.catalogue = translations(lang)
+
+    def __call__(self, message: str, **values: Any) -> str:
+        if isinstance(message, Message) and not values:
+            return self.say(message)
+        return self._fill(self.catalogue.gettext(message), values)
+
+    def _fill(self, text: str, values: dict[str, Any]) -> str:
         if not values:
             return text
         # A value that is itself a Message (e.g. zxcvbn's warning inside the password refusal) is said in
         # the reader's language too.
-        return text.format(**{k: _(v.template, **v.params) if isinstance(v, Message) else v
-                              for k, v in values.items()})
+        return text.format(**{k: self.say(v) if isinstance(v, Message) else v for k, v in values.items()})
 
-    return _
+    def ngettext(self, singular: str, plural: str, count: Any, /, **values: Any) -> str:
+        """The form for ``count`` things (the catalogue's Plural-Forms); ``{n}`` is the count unless given."""
+        try:
+            n = int(count)
+        except (TypeError, ValueError):
+            n = 2  # not a number: the form that does not claim "one"
+        values.setdefault("n", count)
+        return self._fill(self.catalogue.ngettext(singular, plural, n), values)
+
+    def say(self, message: Message, csv: bool = False) -> str:
+        """A domain message for a page; ``csv``: a CSV row's message, naming columns as the file does."""
+        params = message.params
+        if self.lang != "en":
+            params = field_labels.localise_params(message.template, params, self.lang, self, csv=csv)
+        if message.plural is not None and message.count in message.params:
+            return self.ngettext(message.template, message.plural, message.params[message.count], **params)
+        return self._fill(self.catalogue.gettext(message.template), params)
+
+
+def make_gettext(lang: str) -> Gettext:
+    return Gettext(lang)
 
 
 # --- session and CSRF ------------------------------------------------------------------------
@@ -228,7 +258,7 @@ class CsrfRefused(Exception):
 class Ctx:
     request: Request
     lang: str
-    _: Callable[..., str]
+    _: Gettext
     caller: Caller | None = None
     email: str | None = None
 
@@ -304,7 +334,7 @@ def reading(ctx: Ctx) -> Iterator[Session]:
 
 
 def render(ctx: Ctx, template: str, http_status: int = 200, **values: Any) -> HTMLResponse:
-    html = ENV.get_template(template).render(ctx=ctx, _=ctx._, caller=ctx.caller, **values)
+    html = ENV.get_template(template).render(ctx=ctx, _=ctx._, _n=ctx._.ngettext, caller=ctx.caller, **values)
     return HTMLResponse(html, status_code=http_status)
 
 
@@ -323,7 +353,7 @@ def error_page(request: Request, status: int, message: str | None = None) -> HTM
              503: _("The service is busy with another change. Wait a few seconds and try again; nothing was "
                     "changed.")}
     return render(ctx, "error.html", http_status=status, title=titles.get(status, titles[400]),
-                  text=texts.get(status), detail=message,
+                  text=texts.get(status), detail=_.say(message) if isinstance(message, Message) else message,
                   tracking=getattr(request.state, "tracking_id", ""))
 
 

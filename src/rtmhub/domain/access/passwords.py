@@ -14,7 +14,7 @@ import threading
 
 from zxcvbn import zxcvbn
 
-from rtmhub.errors import ValidationFailed, msg
+from rtmhub.errors import ValidationFailed, msg, msgn
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # argon2 takes any length; a cap keeps one request from hashing megabytes
@@ -32,9 +32,11 @@ def check_password(password: str, email: str) -> None:
     local = email.split("@", 1)[0].strip().lower()
     domain = email.split("@", 1)[1].strip().lower() if "@" in email else ""
     if len(password) < MIN_LENGTH:
-        raise _refused(msg("The password is too short ({count} characters): use at least {minimum} characters, for "
-                           "example a short sentence of uncommon words that only you would write.",
-                           count=len(password), minimum=MIN_LENGTH))
+        raise _refused(msgn("The password is too short ({count} character): use at least {minimum} characters, "
+                            "for example a short sentence of uncommon words that only you would write.",
+                            "The password is too short ({count} characters): use at least {minimum} characters, "
+                            "for example a short sentence of uncommon words that only you would write.",
+                            "count", count=len(password), minimum=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
         raise _refused(msg("The password is too long: at most {maximum} characters.", maximum=MAX_LENGTH))
     if "\x00" in password:

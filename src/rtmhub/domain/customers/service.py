@@ -45,7 +45,7 @@ from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.usage import service as usage
 from rtmhub.domain.users.models import User
 from rtmhub.domain.validation import check_country, check_email, check_language, check_timezone
-from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed, msg
+from rtmhub.errors import Conflict, FieldProblems, NotFound, ValidationFailed, msg, msgn
 
 MEETING_PACKAGES = frozenset(p.id for p in PACKAGES.values() if p.meetings)
 ALLOCATION_MAX = 10_000_000  # the contract's bound on provisioningParameters.packages.limits (D3)
@@ -271,8 +271,11 @@ def update(session: Session, caller: Caller, customer_id: str, data: CustomerUpd
     current = {p.package: p for p in packages_of(session, customer.id)}
     for package, row in current.items():
         if package not in packages and row.used:
-            raise Conflict(msg("{count} user(s) hold {package}; give them another package before removing {id} "
-                               "from the customer.", count=row.used, package=display_name(package), id=package))
+            raise Conflict(msgn("{count} user holds {package}; give the user another package before removing {id} "
+                                "from the customer.",
+                                "{count} users hold {package}; give them another package before removing {id} "
+                                "from the customer.", "count", count=row.used, package=display_name(package),
+                                id=package))
     for package, limit in limits.items():
         held = current.get(package)
         if held is not None and held.used > limit:

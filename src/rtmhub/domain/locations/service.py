@@ -13,7 +13,7 @@ from rtmhub.domain.locations.models import Location
 from rtmhub.domain.locations.schemas import LocationAddress, LocationCreate, LocationUpdate
 from rtmhub.domain.users.models import User
 from rtmhub.domain.validation import check_country, check_language, check_timezone
-from rtmhub.errors import Conflict, FieldProblems, NotFound, msg
+from rtmhub.errors import Conflict, FieldProblems, NotFound, msg, msgn
 
 
 def snapshot(loc: Location) -> dict[str, Any]:
@@ -117,8 +117,9 @@ def delete_location(session: Session, caller: Caller, customer: Customer, locati
     loc = get_location(session, customer, location_id)
     users = session.scalar(select(func.count()).select_from(User).where(User.location_id == loc.id))
     if users:
-        raise Conflict(msg("{count} calling user(s) are in location '{name}'; move or remove them first.",
-                           count=users, name=loc.name))
+        raise Conflict(msgn("{count} calling user is in location '{name}'; move or remove the user first.",
+                            "{count} calling users are in location '{name}'; move or remove them first.",
+                            "count", count=users, name=loc.name))
     before = snapshot(loc)
     session.delete(loc)
     session.flush()

@@ -25,7 +25,7 @@ FILTERS = ("from", "to", "actor", "action", "email")
 def words(ctx: Ctx, text: Any) -> str:
     """A domain ``Message`` (labels, yes/no) in the reader's language; anything else as it is."""
     if isinstance(text, Message):
-        return ctx._(text.template, **text.params)
+        return ctx._.say(text)
     return "" if text is None else str(text)
 
 
