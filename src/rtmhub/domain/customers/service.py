@@ -41,6 +41,7 @@ from rtmhub.domain.packages.models import (
     USER_PACKAGES,
     display_name,
 )
+from rtmhub.domain.paging import fetch_page
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.usage import service as usage
 from rtmhub.domain.users.models import User
@@ -73,7 +74,8 @@ def list_customers(session: Session, caller: Caller, flt: CustomerFilter, offset
     if flt.search:
         term = f"%{flt.search.strip().lower()}%"
         stmt = stmt.where(func.lower(Customer.name).like(term) | func.lower(Customer.external_id).like(term))
-    return list(session.scalars(stmt.order_by(Customer.created, Customer.id).offset(offset).limit(limit)))
+    rows = fetch_page(session, stmt, ((Customer.created, False), (Customer.id, False)), offset, limit)
+    return [row[0] for row in rows]
 
 
 def packages_of(session: Session, customer_id: str) -> list[CustomerPackage]:
