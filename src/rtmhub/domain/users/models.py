@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, text, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, column, func, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
@@ -29,6 +29,11 @@ class User(Base):
         Index("ix_users_customer_display", "customer_id", "display_name"),
         Index("ix_users_customer_external", "customer_id", "external_id"),
         Index("ix_users_user_name", "user_name"),
+        # A licence's use counts the holders of each base licence: read from the index alone.
+        Index("ix_users_customer_base", "customer_id", "basic_messaging", "basic_space_meetings", "call_on_webex"),
+        # `displayName` is a case-insensitive prefix; PostgreSQL needs a pattern index for LIKE 'x%'.
+        Index("ix_users_customer_display_key", "customer_id", func.lower(column("display_name")).label("key"),
+              postgresql_ops={"key": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

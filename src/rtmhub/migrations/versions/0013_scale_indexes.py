@@ -26,9 +26,18 @@ def upgrade() -> None:
     op.create_index('ix_users_customer_subscribers', 'users', ['customer_id', 'package_assigned', 'id'],
                     postgresql_where=SUBSCRIBER, sqlite_where=SUBSCRIBER)
     op.create_index('ix_customers_partner_created', 'customers', ['partner_id', 'created', 'id'])
+    op.create_index('ix_users_customer_base', 'users',
+                    ['customer_id', 'basic_messaging', 'basic_space_meetings', 'call_on_webex'])
+    if op.get_bind().dialect.name == 'postgresql':
+        op.create_index('ix_users_customer_display_key', 'users',
+                        ['customer_id', sa.func.lower(sa.column('display_name')).label('key')],
+                        postgresql_ops={'key': 'varchar_pattern_ops'})
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.drop_index('ix_users_customer_display_key', table_name='users')
+    op.drop_index('ix_users_customer_base', table_name='users')
     op.drop_index('ix_customers_partner_created', table_name='customers')
     op.drop_index('ix_users_customer_subscribers', table_name='users')
     op.drop_index('ix_users_subscribers', table_name='users')
