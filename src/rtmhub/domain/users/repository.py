@@ -40,7 +40,7 @@ def licence_holders(session: Session, customer: Customer, package: str, offset: 
 
 
 def _subscriber_conditions(flt: SubscriberFilter, customer_id: Any = Customer.id) -> list[ColumnElement[bool]]:
-    conditions = [User.package.is_not(None)]
+    conditions: list[ColumnElement[bool]] = [User.package.is_not(None)]
     if flt.customer_id is not None:
         conditions.append(customer_id == flt.customer_id)
     if flt.user_id is not None:
