@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
@@ -18,7 +18,11 @@ class Customer(Base):
     """A customer organisation together with its wholesale customer record (one row, two ids)."""
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("partner_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "external_id"),
+        # The customer list in its order, for a partner; a deep page's first key from the index alone.
+        Index("ix_customers_partner_created", "partner_id", "created", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     org_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Float, Select, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from rtmhub.db import utcnow
@@ -41,6 +41,7 @@ from rtmhub.domain.packages.models import (
     USER_PACKAGES,
     display_name,
 )
+from rtmhub.domain.paging import fetch_page
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.domain.usage import service as usage
 from rtmhub.domain.users.models import User
@@ -73,7 +74,8 @@ def list_customers(session: Session, caller: Caller, flt: CustomerFilter, offset
     if flt.search:
         term = f"%{flt.search.strip().lower()}%"
         stmt = stmt.where(func.lower(Customer.name).like(term) | func.lower(Customer.external_id).like(term))
-    return list(session.scalars(stmt.order_by(Customer.created, Customer.id).offset(offset).limit(limit)))
+    rows = fetch_page(session, stmt, ((Customer.created, False), (Customer.id, False)), offset, limit)
+    return [row[0] for row in rows]
 
 
 def packages_of(session: Session, customer_id: str) -> list[CustomerPackage]:
@@ -475,31 +477,39 @@ class UsageSummary:
 
 
 def usage_summary(session: Session, caller: Caller, nearest: int = 6) -> UsageSummary:
-    """The Partner Hub home: customers, and package use (D3) across every customer the caller reaches."""
-    stmt = scope_customers(
-        select(Customer.id, Customer.name, CustomerPackage.package, CustomerPackage.allocation, CustomerPackage.used)
-        .join(CustomerPackage, CustomerPackage.customer_id == Customer.id)
-        .where(CustomerPackage.package.not_in(BASE_LICENCES)), caller)
-    totals: dict[str, dict[str, Any]] = {}
-    fullest: dict[str, NearestFull] = {}
-    for cid, name, package, allocation, used in session.execute(stmt):
-        t = totals.setdefault(package, {"package": package, "allocated": 0, "used": 0, "unlimited": False})
-        t["used"] += used
-        if allocation is None:
-            t["unlimited"] = True
-            continue
-        t["allocated"] += allocation
-        ratio = used / allocation if allocation else 1.0
-        best = fullest.get(cid)
-        if best is None or ratio > best.ratio:
-            fullest[cid] = NearestFull(customer_id=cid, customer_name=name, package=package, used=used,
-                                       allocation=allocation, ratio=ratio)
+    """The Partner Hub home: customers, and package use (D3) across every customer the caller reaches.
+    Summed and ranked by the database: a partner with 10,000 customers has 30,000 package rows, and
+    the page shows a handful of figures."""
+    def scoped(*columns: Any) -> Select:
+        return scope_customers(select(*columns).select_from(CustomerPackage)
+                               .join(Customer, Customer.id == CustomerPackage.customer_id)
+                               .where(CustomerPackage.package.not_in(BASE_LICENCES)), caller)
+
+    totals = {package: PackageTotal(package=package, allocated=int(allocated or 0), used=int(used or 0),
+                                    unlimited=bool(unlimited))
+              for package, used, allocated, unlimited in session.execute(
+                  scoped(CustomerPackage.package, func.sum(CustomerPackage.used), func.sum(CustomerPackage.allocation),
+                         func.count() > func.count(CustomerPackage.allocation)).group_by(CustomerPackage.package))}
+    # A customer's fullest limited package (an allocation of 0 counts as full), then the fullest customers.
+    ratio = case((CustomerPackage.allocation > 0, cast(CustomerPackage.used, Float) / CustomerPackage.allocation),
+                 else_=1.0)
+    ranked = scoped(Customer.id.label("cid"), Customer.name.label("name"), CustomerPackage.package.label("package"),
+                    CustomerPackage.used.label("used"), CustomerPackage.allocation.label("allocation"),
+                    ratio.label("ratio"),
+                    func.row_number().over(partition_by=Customer.id,
+                                           order_by=(ratio.desc(), CustomerPackage.package)).label("rank")
+                    ).where(CustomerPackage.allocation.is_not(None)).subquery()
+    fullest = session.execute(select(ranked.c.cid, ranked.c.name, ranked.c.package, ranked.c.used,
+                                     ranked.c.allocation, ranked.c.ratio).where(ranked.c.rank == 1)
+                              .order_by(ranked.c.ratio.desc(), ranked.c.name, ranked.c.cid).limit(nearest))
     count = session.scalar(scope_customers(select(func.count()).select_from(Customer), caller)) or 0
     order = {p: i for i, p in enumerate(PACKAGES)}
     return UsageSummary(
         customer_count=count,
-        totals=[PackageTotal(**t) for t in sorted(totals.values(), key=lambda t: order.get(t["package"], 99))],
-        nearest_full=sorted(fullest.values(), key=lambda c: -c.ratio)[:nearest])
+        totals=sorted(totals.values(), key=lambda t: order.get(t.package, 99)),
+        nearest_full=[NearestFull(customer_id=cid, customer_name=name, package=package, used=used,
+                                  allocation=allocation, ratio=float(r))
+                      for cid, name, package, used, allocation, r in fullest])
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, column, func, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
@@ -18,10 +18,22 @@ class User(Base):
         UniqueConstraint("email_key"),
         UniqueConstraint("phone_number"),
         UniqueConstraint("location_id", "extension"),
-        Index("ix_users_customer_package", "customer_id", "package"),
+        # Each list reads its page in its sort order (created, id) or (package_assigned, id), and finds a
+        # deep page's first key in the index alone (domain/paging.py, decision 39).
+        Index("ix_users_customer_package", "customer_id", "package", "created", "id"),
+        Index("ix_users_customer_created", "customer_id", "created", "id"),
+        Index("ix_users_subscribers", "package_assigned", "id", "customer_id",
+              postgresql_where=text("package IS NOT NULL"), sqlite_where=text("package IS NOT NULL")),
+        Index("ix_users_customer_subscribers", "customer_id", "package_assigned", "id",
+              postgresql_where=text("package IS NOT NULL"), sqlite_where=text("package IS NOT NULL")),
         Index("ix_users_customer_display", "customer_id", "display_name"),
         Index("ix_users_customer_external", "customer_id", "external_id"),
         Index("ix_users_user_name", "user_name"),
+        # A licence's use counts the holders of each base licence: read from the index alone.
+        Index("ix_users_customer_base", "customer_id", "basic_messaging", "basic_space_meetings", "call_on_webex"),
+        # `displayName` is a case-insensitive prefix; PostgreSQL needs a pattern index for LIKE 'x%'.
+        Index("ix_users_customer_display_key", "customer_id", func.lower(column("display_name")).label("key"),
+              postgresql_ops={"key": "varchar_pattern_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -21,6 +21,7 @@ from rtmhub.domain.directory import ownership
 from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKAGES, USER_PACKAGES, display_name
+from rtmhub.domain.paging import fetch_page
 from rtmhub.domain.usage import service as usage
 from rtmhub.domain.usage.schemas import PackageChange
 from rtmhub.domain.users.models import User
@@ -111,7 +112,8 @@ def filtered(stmt: Select, flt: UserFilter) -> Select:
 def list_users(session: Session, customer: Customer, flt: UserFilter, offset: int = 0,
                limit: int = 100) -> list[User]:
     stmt = filtered(select(User).where(User.customer_id == customer.id), flt)
-    return list(session.scalars(stmt.order_by(User.created, User.id).offset(offset).limit(limit)))
+    rows = fetch_page(session, stmt, ((User.created, False), (User.id, False)), offset, limit)
+    return [row[0] for row in rows]
 
 
 def count_users(session: Session, customer: Customer, flt: UserFilter | None = None) -> int:

@@ -1,0 +1,99 @@
+"""Deep pages are read by seeking to the first key of the page (domain/paging.py); the offset/max contract
+must give the same rows as OFFSET would: every row exactly once, in order, also when many rows share the
+sort key (a CSV import creates users in the same instant) and when a subscriber has no assignment time."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import update
+
+from conftest import OPERATOR, customer_body
+from rtmhub import ids
+from rtmhub.domain import paging
+from rtmhub.domain.customers import service as customers
+from rtmhub.domain.customers.models import Customer, CustomerPackage
+from rtmhub.domain.partners.models import Partner
+from rtmhub.domain.users.models import User
+
+SAME = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+STEP = 7
+
+
+@pytest.fixture
+def tied(world, db):
+    """Customer A-CUST-1 gets 45 users created in one instant (40 subscribers, three of them without an
+    assignment time, and 5 without a package); partner A gets 20 more customers created in one instant."""
+    with db.unit_of_work() as s:
+        ca = s.get(Customer, world.raw["ca"])
+        rows = []
+        for i in range(45):
+            package = None if i % 9 == 0 else "webex_meetings"
+            rows.append({"id": str(uuid.uuid4()), "customer_id": ca.id, "home_org_id": ca.org_id,
+                         "email": f"tie{i}@asiakas.example", "email_key": f"tie{i}@asiakas.example",
+                         "display_name": f"Tie {i}", "package": package, "basic_messaging": True,
+                         "basic_space_meetings": False, "call_on_webex": False, "jabber_calling": False,
+                         "jabber_with_teams": False, "status": "provisioned", "created": SAME,
+                         "last_modified": SAME,
+                         "package_assigned": SAME if package and i % 13 != 1 else None})
+        s.execute(User.__table__.insert(), rows)
+        s.execute(update(CustomerPackage).where(CustomerPackage.customer_id == ca.id,
+                                                CustomerPackage.package == "webex_meetings")
+                  .values(used=CustomerPackage.used + sum(1 for r in rows if r["package"])))
+        pa = s.get(Partner, world.raw["pa"])
+        template = world.raw["ta"]
+        made = [customers.provision(s, OPERATOR, customer_body(template, f"TIE-{i}", f"Tie {i} Oy",
+                                                               ["webex_meetings"]), (pa.id,)) for i in range(20)]
+        s.flush()
+        s.execute(update(Customer).where(Customer.id.in_([c.id for c in made])).values(created=SAME))
+    return world
+
+
+def _all_pages(client, path: str, params: dict, items: str = "items", page_key: str = "offset",
+               size_key: str = "max", headers=None) -> list[str]:
+    seen: list[str] = []
+    start = 0
+    while True:
+        resp = client.get(path, params={**params, page_key: str(start), size_key: STEP}, headers=headers)
+        assert resp.status_code == 200, resp.text
+        got = [item["id"] for item in resp.json()[items]]
+        seen += got
+        if len(got) < STEP:
+            return seen
+        start += STEP
+
+
+@pytest.mark.parametrize("seek_from", [1])
+def test_pages_through_ties_give_every_row_once_in_the_order_of_one_page(tied, client, monkeypatch, seek_from):
+    auth = tied.auth("a_full")
+    org = tied.ids["ca_org"]
+    licence = next(x["id"] for x in client.get("/v1/licenses", params={"orgId": org}, headers=auth).json()["items"]
+                   if x["name"] == "webex_meetings" or "Meetings" in x.get("displayName", x["name"]))
+    lists = [
+        ("/v1/people", {"orgId": org}, "items", "offset", "max", 1000),
+        ("/v1/wholesale/subscribers", {}, "items", "offset", "max", 100),
+        ("/v1/wholesale/subscribers", {"sortOrder": "DESC"}, "items", "offset", "max", 100),
+        ("/v1/wholesale/subscribers", {"customerId": tied.ids["ca"]}, "items", "offset", "max", 100),
+        ("/v1/wholesale/customers", {}, "items", "offset", "max", 1000),
+        (f"/v1/licenses/{licence}", {"includeAssignedTo": "user"}, "users", "next", "limit", 300),
+    ]
+    for path, params, items, page_key, size_key, whole in lists:
+        one = client.get(path, params={**params, size_key: whole}, headers=auth).json()[items]
+        expected = [item["id"] for item in one]
+        assert len(expected) > 2 * STEP, (path, params)
+        monkeypatch.setattr(paging, "SEEK_FROM", seek_from)
+        paged = _all_pages(client, path, params, items, page_key, size_key, headers=auth)
+        monkeypatch.undo()
+        assert len(paged) == len(set(paged)), f"{path} {params}: a row twice"
+        assert paged == expected, f"{path} {params}: pages differ from one page"
+
+
+def test_a_deep_page_of_an_empty_or_short_list(tied, client, monkeypatch):
+    monkeypatch.setattr(paging, "SEEK_FROM", 1)
+    auth = tied.auth("a_full")
+    resp = client.get("/v1/people", params={"orgId": tied.ids["ca_org"], "offset": 10_000, "max": 5}, headers=auth)
+    assert resp.status_code == 200 and resp.json()["items"] == [], resp.text
+    resp = client.get("/v1/wholesale/subscribers", params={"customerId": ids.encode("CUSTOMER", "nope"),
+                                                           "offset": 3, "max": 5}, headers=auth)
+    assert resp.status_code in (200, 404), resp.text
