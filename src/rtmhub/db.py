@@ -250,8 +250,8 @@ class Database:
             yield session
             if write:
                 session.commit()
-            else:
-                session.rollback()
+            # A read ends with close() below, which rolls the connection's transaction back without the
+            # session's rollback, which first expires every row it loaded (a tenth of a 100-item page's time).
         except OperationalError as exc:
             session.rollback()
             if is_locked(exc):

@@ -270,7 +270,7 @@ def provision_subscriber(request: Request, response: Response, body: SubscriberC
         user = users.provision_subscriber(s, caller, customer, body.email, fields)
         result = out.subscriber(user, customer)
     response.headers["Location"] = _subscriber_url(request, user)
-    return result
+    return json_response(result, response)
 
 
 @router.post("/subscribers/validate")
