@@ -14,7 +14,9 @@ customers, 200 users), one ``rtmhub serve`` (``--workers N`` app processes) answ
   (a wrk Lua script), into a customer whose package allocation is large but limited, so the allocation
   check runs as in production.
 
-Printed per run: requests/s, p50 and p99 latency (wrk ``--latency``), non-2xx answers and socket errors.
+Printed per run: requests/s, p50 and p99 latency (wrk ``--latency``), the server's CPU time per request
+(all its processes; less disturbed by other work on the machine than requests/s), non-2xx answers and
+socket errors. ``--src`` runs another checkout's sources, to compare versions in one sitting.
 Figures are printed, never asserted; the goals (reads >= 50 % of bare, writes >= 500/s with p99 < 200 ms
 on SQLite) are shown beside them.
 """
@@ -164,6 +166,21 @@ class Result:
     requests: int
     non_2xx: int
     socket_errors: str
+    cpu_ms: float | None = None  # the server's CPU time per request (all its processes)
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time used so far by the processes of a process group (the server and uvicorn's workers): a
+    figure per request that a busy machine disturbs less than requests per second."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -189,15 +206,20 @@ def parse_wrk(name: str, output: str) -> Result:
                   int(non_2xx.group(1)) if non_2xx else 0, errors.group(1) if errors else "none")
 
 
-def wrk(name: str, url: str, args: argparse.Namespace, headers: list[str], script: Path | None = None) -> Result:
+def wrk(name: str, url: str, args: argparse.Namespace, headers: list[str], script: Path | None = None,
+        server: subprocess.Popen | None = None) -> Result:
     cmd = [args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
            "--timeout", "10s"]
     for header in headers:
         cmd += ["-H", header]
     if script is not None:
         cmd += ["-s", str(script)]
+    before = group_cpu_seconds(server.pid) if server is not None else 0.0
     done = subprocess.run([*cmd, url], capture_output=True, text=True, check=True)
-    return parse_wrk(name, done.stdout)
+    result = parse_wrk(name, done.stdout)
+    if server is not None and result.requests:
+        result.cpu_ms = (group_cpu_seconds(server.pid) - before) * 1000 / result.requests
+    return result
 
 
 def warm_up(url: str, headers: list[str], args: argparse.Namespace) -> None:
@@ -211,8 +233,9 @@ def warm_up(url: str, headers: list[str], args: argparse.Namespace) -> None:
 def show(result: Result) -> None:
     errors = "" if not result.non_2xx and result.socket_errors == "none" else \
         f"  non-2xx {result.non_2xx}, socket errors: {result.socket_errors}"
+    cpu = f"   {result.cpu_ms:.1f} CPU-ms/request" if result.cpu_ms is not None else ""
     print(f"{result.name:<34} {result.rps:>9.1f} req/s   p50 {result.p50_ms:>8.1f} ms   "
-          f"p99 {result.p99_ms:>8.1f} ms   ({result.requests} requests){errors}", flush=True)
+          f"p99 {result.p99_ms:>8.1f} ms{cpu}   ({result.requests} requests){errors}", flush=True)
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -231,6 +254,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("read", "write", "all"), default="all")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    parser.add_argument("--src", default=str(ROOT / "src"),
+                        help="the rtmhub sources the server runs (another checkout's, to compare versions)")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)  # internal: run the bare app
     args = parser.parse_args()
 
@@ -251,7 +276,7 @@ def main() -> None:
           f"wrk -c{args.connections} -t{args.threads} -d{args.duration}s; rtmhub serve --workers {args.workers}",
           flush=True)
 
-    env = {**os.environ, "RTMHUB_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src"),
+    env = {**os.environ, "RTMHUB_DATABASE_URL": url, "PYTHONPATH": args.src,
            "RTMHUB_SECRET_KEY": "bench-" + "x" * 40}
     rtmhub = start([sys.executable, "-m", "rtmhub.cli.main", "serve", "--port", str(args.port),
                     "--workers", str(args.workers)], env, work / "rtmhub.log")
@@ -268,18 +293,18 @@ def main() -> None:
             bare_url = f"http://127.0.0.1:{bare_port}{READ_PATH}"
             wait_ready(bare_url, bare)
             warm_up(bare_url, [], args)
-            results["bare"] = wrk("bare FastAPI, GET page of 100", bare_url, args, [])
+            results["bare"] = wrk("bare FastAPI, GET page of 100", bare_url, args, [], server=bare)
             show(results["bare"])
             stop(bare)
             warm_up(base + READ_PATH, auth, args)
-            results["read"] = wrk("rtmhub GET subscribers?max=100", base + READ_PATH, args, auth)
+            results["read"] = wrk("rtmhub GET subscribers?max=100", base + READ_PATH, args, auth, server=rtmhub)
             show(results["read"])
         if args.only in ("write", "all"):
             script = work / "post.lua"
             script.write_text(WRITE_LUA.replace("{customer}", customer).replace("{package}", WRITE_PACKAGE)
                               .replace("{run}", os.urandom(4).hex()))
             headers = [*auth, "Content-Type: application/json"]
-            results["write"] = wrk("rtmhub POST subscribers", base + WRITE_PATH, args, headers, script)
+            results["write"] = wrk("rtmhub POST subscribers", base + WRITE_PATH, args, headers, script, server=rtmhub)
             show(results["write"])
     finally:
         if bare is not None:
