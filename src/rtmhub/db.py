@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -67,8 +67,12 @@ def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0) -> Engi
         # As many connections as the threads that may ask for one at once (the request threadpool and the
         # in-process worker): a request then never queues for a connection behind a reader, and a
         # connection costs SQLite a file handle and a page cache, not a server process (decision 38).
-        engine = create_engine(url, echo=echo, pool_size=SQLITE_POOL_SIZE, max_overflow=10,
-                               connect_args={"timeout": busy_timeout, "check_same_thread": False})
+        # (An in-memory database has one connection per thread and no pool to size.)
+        database = make_url(url).database
+        in_memory = not database or database == ":memory:" or "mode=memory" in url
+        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 10}
+        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                               **pool)
         _tune_sqlite(engine, busy_timeout)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
