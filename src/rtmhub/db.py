@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import copy
+import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -50,6 +53,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# anyio's default limit of worker threads, which run FastAPI's sync endpoints and dependencies.
+SQLITE_POOL_SIZE = 40
+
+
 def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -57,8 +64,15 @@ def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0) -> Engi
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout,
-                                                                   "check_same_thread": False})
+        # As many connections as the threads that may ask for one at once (the request threadpool and the
+        # in-process worker): a request then never queues for a connection behind a reader, and a
+        # connection costs SQLite a file handle and a page cache, not a server process (decision 38).
+        # (An in-memory database has one connection per thread and no pool to size.)
+        database = make_url(url).database
+        in_memory = not database or database == ":memory:" or "mode=memory" in url
+        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 10}
+        engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout, "check_same_thread": False},
+                               **pool)
         _tune_sqlite(engine, busy_timeout)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -78,6 +92,8 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
+    gate = WriteGate()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         # A writing transaction takes the write lock up front: a deferred one that reads first
@@ -85,9 +101,79 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
         options = conn.get_execution_options()
         wait_ms = options.get("rtmhub_busy_ms", default_ms)
         if options.get("rtmhub_write"):
-            _begin_immediate(conn, wait_ms, default_ms)
+            _begin_gated(conn, gate, wait_ms, default_ms)
         else:
             conn.exec_driver_sql("BEGIN")
+
+    @event.listens_for(engine, "checkin")
+    @event.listens_for(engine, "reset")
+    def _on_return(_dbapi_conn, record, *_args):
+        _release_gate(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_conn, record, _exc):
+        _release_gate(record.info)
+
+
+GATE_HELD = "rtmhub_write_gate"
+
+
+class WriteGate:
+    """A lock that hands itself to its waiters in arrival order. A plain lock lets a newly arrived thread
+    take it again and again ahead of one that has waited for seconds (measured: requests answered 503 after
+    the whole busy timeout while others got through in milliseconds)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True  # handed over by release()
+        with self._mutex:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+        return True  # handed over just as the wait ran out: ours now
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()  # stays held, by the next in line
+            else:
+                self._held = False
+
+
+def _begin_gated(conn, gate: WriteGate, wait_ms: float, default_ms: int) -> None:
+    """The process's writers queue on ``gate`` and only its holder polls SQLite for the lock (decision 38).
+    Dozens of request threads each polling every 2 ms kept the GIL from the one thread that held the lock,
+    and so stretched every write transaction. The wait for the gate counts against the same ``wait_ms``;
+    the gate is held until the connection goes back to the pool, after the commit or rollback."""
+    info = conn.info
+    deadline = time.monotonic() + wait_ms / 1000
+    if GATE_HELD not in info:
+        if not gate.acquire(timeout=max(wait_ms / 1000, 0)):
+            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+        info[GATE_HELD] = gate
+    try:
+        _begin_immediate(conn, max((deadline - time.monotonic()) * 1000, 0), default_ms)
+    except BaseException:
+        _release_gate(info)
+        raise
+
+
+def _release_gate(info: dict) -> None:
+    gate: WriteGate | None = info.pop(GATE_HELD, None)
+    if gate is not None:
+        gate.release()
 
 
 LOCK_POLL_SECONDS = 0.002
@@ -168,8 +254,8 @@ class Database:
             yield session
             if write:
                 session.commit()
-            else:
-                session.rollback()
+            # A read ends with close() below, which rolls the connection's transaction back without the
+            # session's rollback, which first expires every row it loaded (a tenth of a 100-item page's time).
         except OperationalError as exc:
             session.rollback()
             if is_locked(exc):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from rtmhub import ids
 from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, ORG_NOT_FOUND, CallerDep, decode_or_404, next_link, org_customer
+from rtmhub.api.encoding import json_response
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.customers import service as customers
@@ -52,7 +53,8 @@ def list_locations(request: Request, response: Response, db: DB, caller: CallerD
         raw = (ids.decode("LOCATION", id) or "") if id is not None else None
         rows = locations.list_locations(s, customer, name, raw, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
-        return {"items": [out.location(loc, customer) for loc in rows[:max]]}
+        body = {"items": [out.location(loc, customer) for loc in rows[:max]]}
+    return json_response(body, response)
 
 
 @router.post("/locations", status_code=201, tags=["locations"])
@@ -69,7 +71,8 @@ def get_location(locationId: str, db: DB, caller: CallerDep, orgId: OrgParam = N
     _require_read(caller)
     with db.unit_of_work(write=False) as s:
         loc, customer = _find(s, caller, locationId, orgId)
-        return out.location(loc, customer)
+        body = out.location(loc, customer)
+    return json_response(body)
 
 
 @router.put("/locations/{locationId}", status_code=204, response_class=Response, tags=["locations"])

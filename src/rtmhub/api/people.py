@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from rtmhub import ids
 from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, MAX_OFFSET, CallerDep, calling_values, decode_or_404, next_link, org_customer
+from rtmhub.api.encoding import json_response
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
@@ -133,7 +134,7 @@ def list_people(request: Request, response: Response, db: DB, caller: CallerDep,
         found = {ids.encode("PEOPLE", u.id) for u in rows}
         body = {"items": [out.person(u, customer, licences) for u in rows[:max]]}
         body["notFoundIds"] = [i for i in wanted if i not in found] if wanted is not None else []
-        return body
+    return json_response(body, response)
 
 
 @router.post("/people")
@@ -156,7 +157,8 @@ def get_person(personId: str, db: DB, caller: CallerDep, orgId: OrgParam = None,
     access.require_scope(caller, PEOPLE_READ)
     with db.unit_of_work(write=False) as s:
         user, customer = _find_person(s, caller, personId, orgId)
-        return out.person(user, customer, out.licence_ids(s, customer.id))
+        body = out.person(user, customer, out.licence_ids(s, customer.id))
+    return json_response(body)
 
 
 @router.put("/people/{personId}")
@@ -227,7 +229,7 @@ def get_licence(request: Request, response: Response, licenseId: str, db: DB, ca
                 base = request.app.state.settings.public_url.rstrip("/")
                 url = f"{base}{url.path}?{url.query}" if base else url
                 response.headers["Link"] = f'<{url}>; rel="next"'
-        return body
+    return json_response(body, response)
 
 
 class LicenceProperties(_In):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -56,19 +57,26 @@ def customer(c: Customer, packages: list[CustomerPackage], include_licence_ids: 
     return body
 
 
+@lru_cache(maxsize=4096)
+def _customer_public_id(raw: str) -> str:
+    # A page of subscribers names the same few customers again and again.
+    return ids.encode("CUSTOMER", raw)
+
+
 def subscriber(u: User, c: Customer) -> dict[str, Any]:
+    assigned = iso(u.package_assigned or u.created)
     return {
         "id": ids.encode("SUBSCRIBER", u.id),
         "personId": ids.encode("PEOPLE", u.id),
         "email": u.email,
-        "customerId": customer_id(c),
+        "customerId": _customer_public_id(c.id),
         "externalCustomerId": c.external_id,
         "package": u.package,
         "packages": [u.package] if u.package else [],
         "status": u.status,
         "errors": [],
-        "created": iso(u.package_assigned or u.created),
-        "lastStatusChange": iso(u.package_assigned or u.created),
+        "created": assigned,
+        "lastStatusChange": assigned,
     }
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rtmhub import ids
 from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_link, sub_partner_scope
+from rtmhub.api.encoding import json_response
 from rtmhub.api.people import with_warnings
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
@@ -71,7 +72,8 @@ def list_customers(request: Request, response: Response, db: DB, caller: CallerD
         rows = customers.list_customers(s, caller, flt, offset, max + 1, scope)
         next_link(request, response, offset, max, len(rows) > max)
         packs = customers.packages_by_customer(s, caller, (c.id for c in rows[:max]))  # one query, not one a row
-        return {"items": [out.customer(c, packs.get(c.id, [])) for c in rows[:max]]}
+        body = {"items": [out.customer(c, packs.get(c.id, [])) for c in rows[:max]]}
+    return json_response(body, response)
 
 
 @router.post("/customers", status_code=202)
@@ -104,7 +106,8 @@ def get_customer(request: Request, response: Response, customerId: str, db: DB, 
         scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         c = access.get_customer(s, caller, decode_or_404("CUSTOMER", customerId, "Customer"), partner_ids=scope)
         response.headers["Location"] = _customer_url(request, c)
-        return _customer_body(s, c, includePackageLicenseInfo)
+        body = _customer_body(s, c, includePackageLicenseInfo)
+    return json_response(body, response)
 
 
 @router.put("/customers/{customerId}", status_code=202)
@@ -238,7 +241,8 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
             changed_since=changed, descending=sortOrder.upper() == "DESC")
         rows = users_repository.list_subscribers(s, caller, flt, scope, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
-        return {"items": [out.subscriber(u, c) for u, c in rows[:max]]}
+        body = {"items": [out.subscriber(u, c) for u, c in rows[:max]]}
+    return json_response(body, response)
 
 
 def _parse_time(value: str | None, name: str):
@@ -267,7 +271,7 @@ def provision_subscriber(request: Request, response: Response, body: SubscriberC
         user = users.provision_subscriber(s, caller, customer, body.email, fields)
         result = out.subscriber(user, customer)
     response.headers["Location"] = _subscriber_url(request, user)
-    return result
+    return json_response(result, response)
 
 
 @router.post("/subscribers/validate")
@@ -290,7 +294,8 @@ def get_subscriber(request: Request, response: Response, subscriberId: str, db: 
         scope = sub_partner_scope(s, caller, onBehalfOfSubPartnerOrgId)
         user, customer = _find_subscriber(s, caller, subscriberId, scope)
         response.headers["Location"] = _subscriber_url(request, user)
-        return out.subscriber(user, customer)
+        body = out.subscriber(user, customer)
+    return json_response(body, response)
 
 
 @router.put("/subscribers/{subscriberId}")
@@ -334,4 +339,5 @@ def list_sub_partners(request: Request, response: Response, db: DB, caller: Call
     with db.unit_of_work(write=False) as s:
         rows = partners.sub_partners(s, caller, provisioningState, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
-        return {"items": [out.sub_partner(p) for p in rows[:max]]}
+        body = {"items": [out.sub_partner(p) for p in rows[:max]]}
+    return json_response(body, response)
