@@ -1,6 +1,6 @@
-"""Token lifecycle and the password policy, on SQLite and PostgreSQL: expiry, revocation (401 at once, in
-every process, since both are read from the database on every request), last use written at most once a
-minute, and every admin password checked by the domain."""
+"""Token lifecycle and the password policy, on SQLite and PostgreSQL: expiry, revocation (401 at once in the
+process that revoked it, within the token cache's five seconds in the others: decision 38), last use written
+at most once a minute, and every admin password checked by the domain."""
 from __future__ import annotations
 
 from datetime import timedelta

@@ -166,7 +166,7 @@ def token_list(email: str = typer.Option(..., "--email", help="The administrator
 @token_app.command("revoke")
 def token_revoke(token_id: str = typer.Argument(..., metavar="TOKEN_ID",
                                                 help="The id shown by 'rtmhub token list'.")) -> None:
-    """Revoke a token: every app process refuses it from its next request on."""
+    """Revoke a token: this process refuses it at once, every other app process within 5 seconds (decision 38)."""
     with _unit() as (session, caller):
         row = access.revoke_token(session, caller, token_id)
         message = f"Revoked token {row.id}."
