@@ -21,6 +21,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}([_-][A-Za-z]{2})?$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _TIMEZONES: frozenset[str] | None = None
+_PHONE_SPACING = re.compile(r"[\s\-]")
+_PHONE_DIGITS = re.compile(r"\+?[0-9]+")
 
 
 def normalise_email(value: str) -> str:
@@ -121,8 +123,8 @@ def check_e164(problems: FieldProblems, field: str, value: str | None) -> str | 
     if value is None or not str(value).strip():
         return None
     text = str(value).strip()
-    compact = re.sub(r"[\s\-]", "", text)
-    if not re.fullmatch(r"\+?[0-9]+", compact) or "+" in text[1:]:
+    compact = _PHONE_SPACING.sub("", text)
+    if not _PHONE_DIGITS.fullmatch(compact) or "+" in text[1:]:
         problems.add(field, msg("{field} '{value}' may only contain digits, '-' and a leading '+'.", field=field,
                                 value=text), 4410)
         return None

@@ -50,8 +50,11 @@ _CUSTOMER_PACKAGES = cast(Table, CustomerPackage.__table__)
 _AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
+_PHONE_SPACING = re.compile(r"[\s\-]")
+
+
 def _phone_key(value: str) -> str:
-    return re.sub(r"[\s\-]", "", value)
+    return _PHONE_SPACING.sub("", value)
 
 
 class UserWriter(Protocol):
@@ -230,13 +233,15 @@ class BulkWriter:
         user_id = new_uuid()
         target = plan_change(self.customer, user_id, self.customer.org_id, None, fields, self.lookups)
         self._move_unit(None, target["package"])
+        self.lookups.moved(user_id, None, target)
+        if self.simulation is not None:
+            return target  # simulated: the row, its ledger change and its audit event would be written by no one
         self._package_change(user_id, target["email"], None, target["package"])
         now = utcnow()
         row = stored_values(target, None, None, now)
         row.update(id=user_id, customer_id=self.customer.id, home_org_id=self.customer.org_id, status="provisioned",
                    created=now)
         self.inserts.append(row)
-        self.lookups.moved(user_id, None, target)
         self._audit("user.create", user_id, None, {**target, "status": "provisioned"})
         return target
 
@@ -249,11 +254,13 @@ class BulkWriter:
         if target == before:
             return before, target
         self._move_unit(before["package"], target["package"])
+        self.lookups.moved(user.id, before, target)
+        if self.simulation is not None:
+            return before, target
         self._package_change(user.id, target["email"], before["package"], target["package"])
         row = stored_values(target, before, user.package_assigned, utcnow())
         row["_id"] = user.id
         self.updates.append(row)
-        self.lookups.moved(user.id, before, target)
         self._audit("user.update", user.id, before, target)
         return before, target
 
@@ -261,9 +268,11 @@ class BulkWriter:
         _raise(self._delete_refusal)
         before = snapshot(user)
         self._move_unit(before["package"], None)
+        self.lookups.moved(user.id, before, None)
+        if self.simulation is not None:
+            return
         self._package_change(user.id, before["email"], before["package"], None)
         self.deletes.append(user.id)
-        self.lookups.moved(user.id, before, None)
         self._audit("user.delete", user.id, before, None)
 
     def _move_unit(self, old: str | None, new: str | None) -> None:
