@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, text, update
+from sqlalchemy import Table, bindparam, insert, update
 
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.users.bulk import execute_many
