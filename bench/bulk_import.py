@@ -1,14 +1,19 @@
 """Bulk CSV benchmark: preview and apply of generated Control Hub files on SQLite and PostgreSQL.
 
-    python bench/bulk_import.py [--rows 20000 100000] [--databases sqlite postgresql]
+    python bench/bulk_import.py [--rows 20000 100000] [--databases sqlite postgresql] [--profile DIR]
 
 For each database and size, every measurement runs in a fresh child process (so peak RSS is its
 own) against a freshly migrated database holding one customer with some existing users:
-  baseline  plain batched INSERT of the same users (SQLAlchemy Core executemany, 2,000 a batch)
+  raw       the new users of the file inserted with the DBAPI alone: one ``executemany`` of plain tuples
+            (``sqlite3`` / ``psycopg``) into the same ``users`` table, one transaction: the floor
+  core      the same users through SQLAlchemy Core's executemany, 2,000 a batch (the baseline of
+            earlier runs)
   preview   the dry-run task (validates every row through the services, writes nothing but results)
-  apply     the import task (every row through the services, SAVEPOINT per row, 500 rows a batch)
-Figures are printed, never asserted. Targets (issue 3): preview >= 20,000 rows/s, apply >= 10,000
-rows/s, apply within 5x of the baseline, peak RSS < 300 MB at 100,000 rows.
+  apply     the import task (every row through the services, set-wise batches of up to 500 rows)
+The preview and apply run the task runner the CLI's ``rtmhub users import`` runs. Figures are printed,
+never asserted. Targets (issue 12): preview >= 20,000 rows/s, apply >= 10,000 rows/s and within 12x of
+raw (SQLite, 50,000 rows), apply >= 5,000 rows/s on PostgreSQL, peak RSS < 300 MB at 100,000 rows.
+``--profile DIR`` writes a cProfile of each preview and apply child to DIR.
 """
 from __future__ import annotations
 
@@ -112,8 +117,51 @@ def setup_database(url: str, existing: int) -> dict:
     return info
 
 
+def _new_users(info: dict, path: str) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["User ID/Email (Required)"].startswith("user")]
+    now = time.strftime("%Y-%m-%d %H:%M:%S.000000+00:00", time.gmtime())
+    return [{
+        "id": str(uuid.uuid4()), "customer_id": info["customer_id"], "home_org_id": info["org_id"],
+        "email": r["User ID/Email (Required)"], "email_key": r["User ID/Email (Required)"].lower(),
+        "first_name": r["First Name"], "last_name": r["Last Name"], "display_name": r["Display Name"],
+        "package": "webex_calling" if r["Webex Calling"] == "TRUE" else "webex_meetings",
+        "extension": r["Extension"] or None, "phone_number": r["Phone Number"] or None,
+        "basic_messaging": True, "basic_space_meetings": True, "call_on_webex": True,
+        "jabber_calling": True, "jabber_with_teams": False, "status": "provisioned", "active": True,
+        "created": now, "last_modified": now,
+    } for r in rows]
+
+
+def run_raw(url: str, info: dict, path: str) -> float:
+    """The file's new users inserted by the DBAPI alone (one executemany of tuples, one transaction):
+    what the database itself costs, without any rule or library in between."""
+    users = _new_users(info, path)
+    columns = list(users[0])
+    tuples = [tuple(u[c] for c in columns) for u in users]
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1])
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        sql = f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    else:
+        import psycopg
+
+        conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
+        sql = f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})"
+    started = time.perf_counter()
+    cur = conn.cursor()
+    cur.executemany(sql, tuples)
+    conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
 def run_baseline(url: str, info: dict, path: str) -> float:
-    """Plain batched insert of the file's new users: the floor any import is compared against."""
+    """Plain batched insert of the file's new users through SQLAlchemy Core (the earlier runs' baseline)."""
     from rtmhub.db import Database
     from rtmhub.domain.users.models import User
 
@@ -166,8 +214,18 @@ def run_task(url: str, info: dict, path: str, preview: bool) -> tuple[float, dic
 
 def child(args: argparse.Namespace) -> None:
     info = json.loads(args.info)
-    if args.child == "baseline":
+    if args.child == "raw":
+        elapsed, counts = run_raw(args.url, info, args.file), {}
+    elif args.child == "core":
         elapsed, counts = run_baseline(args.url, info, args.file), {}
+    elif args.profile:
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
+        elapsed, counts = run_task(args.url, info, args.file, preview=args.child == "preview")
+        profile.disable()
+        profile.dump_stats(args.profile)
     else:
         elapsed, counts = run_task(args.url, info, args.file, preview=args.child == "preview")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -194,9 +252,12 @@ def fresh_url(kind: str, tmp: Path) -> tuple[str, callable]:
     return base.rsplit("/", 1)[0] + "/" + name, drop
 
 
-def measure(kind: str, rows: int, tmp: Path) -> dict:
+STEPS = ("raw", "core", "preview", "apply")
+
+
+def measure(kind: str, rows: int, tmp: Path, profile: str | None) -> dict:
     results = {}
-    for step in ("baseline", "preview", "apply"):
+    for step in STEPS:
         url, drop = fresh_url(kind, tmp)
         try:
             info = setup_database(url, int(rows * EXISTING_SHARE))
@@ -206,8 +267,10 @@ def measure(kind: str, rows: int, tmp: Path) -> dict:
                 # The apply runs on a database where the preview already ran, as a user would.
                 subprocess.run([sys.executable, __file__, "--child", "preview", "--url", url, "--file", str(path),
                                 "--info", json.dumps(info)], check=True, capture_output=True)
+            extra = ["--profile", str(Path(profile) / f"{kind}-{rows}-{step}.prof")] if (
+                profile and step in ("preview", "apply")) else []
             out = subprocess.run([sys.executable, __file__, "--child", step, "--url", url, "--file", str(path),
-                                  "--info", json.dumps(info)], check=True, capture_output=True, text=True)
+                                  "--info", json.dumps(info), *extra], check=True, capture_output=True, text=True)
             results[step] = json.loads(out.stdout.strip().splitlines()[-1])
         finally:
             drop()
@@ -222,25 +285,27 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--file")
     parser.add_argument("--info")
+    parser.add_argument("--profile", help="directory for a cProfile of each preview and apply (or, for a child, "
+                                          "the file)")
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    print(f"{'db':<11}{'rows':>8}  {'step':<9}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}{'x baseline':>11}  result")
+    print(f"{'db':<11}{'rows':>8}  {'step':<9}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}{'x raw':>8}  result")
     with tempfile.TemporaryDirectory() as tmpdir:
         for kind in args.databases:
             for rows in args.rows:
-                r = measure(kind, rows, Path(tmpdir))
-                base = r["baseline"]["seconds"]
-                for step in ("baseline", "preview", "apply"):
+                r = measure(kind, rows, Path(tmpdir), args.profile)
+                raw = r["raw"]["seconds"]
+                for step in STEPS:
                     m = r[step]
                     rate = rows / m["seconds"] if m["seconds"] else 0
-                    ratio = m["seconds"] / base if base else 0
-                    detail = "" if step == "baseline" else (
+                    ratio = m["seconds"] / raw if raw else 0
+                    detail = "" if step in ("raw", "core") else (
                         f"{m['status']}: +{m['added']} ~{m['modified']} -{m['deleted']} ={m['unchanged']} "
                         f"!{m['failed']}")
                     print(f"{kind:<11}{rows:>8}  {step:<9}{m['seconds']:>9.2f}{rate:>10.0f}{m['peak_mb']:>9.0f}"
-                          f"{ratio:>10.1f}x  {detail}", flush=True)
+                          f"{ratio:>7.1f}x  {detail}", flush=True)
 
 
 if __name__ == "__main__":

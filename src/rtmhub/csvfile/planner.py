@@ -245,6 +245,9 @@ def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list
 def _chosen_package(result: RowResult, chosen: list[Column]) -> str | None:
     """R1 through the domain's one rule (``one_user_package``): the package of the one TRUE package column,
     None when there is none or (with the row error on the second one) when there are more."""
+    if len(chosen) < 2:  # one column or none: the rule's answer without its general case
+        package = chosen[0].package if chosen else None
+        return package if package in USER_PACKAGES else None
     try:
         return one_user_package(c.package for c in chosen if c.package)
     except TooManyPackages:

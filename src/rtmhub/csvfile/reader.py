@@ -40,8 +40,15 @@ class CsvRow:
     extra_cells: int = 0  # cells after the last header column (trailing empty ones not counted)
 
 
+# The spellings nearly every cell has, answered without normalising (a file has ten or more flags a row).
+_USUAL_BOOLS: dict[str, bool | None] = {"TRUE": True, "FALSE": False, "true": True, "false": False,
+                                        "True": True, "False": False, "": None}
+
+
 def parse_bool(value: str) -> bool | None:
     """TRUE/FALSE in any case -> bool; empty -> None; anything else -> ValueError."""
+    if value in _USUAL_BOOLS:
+        return _USUAL_BOOLS[value]
     text = value.strip().casefold()
     if text == "":
         return None
@@ -215,9 +222,18 @@ class CsvReader:
         self._started = True
         return self._rows()
 
-    def _rows(self) -> Iterator[CsvRow]:
+    def only(self, *columns: Column) -> Iterator[CsvRow]:
+        """The rows with only ``columns``' cells, every check of the file made as when iterating it: what a
+        pass over the whole file that needs one or two columns (a task's row count and duplicate e-mails)
+        reads, without building each row's other cells."""
+        if self._started:
+            raise RuntimeError("a CsvReader can be iterated once; open the file again")
+        self._started = True
+        return self._rows(set(columns))
+
+    def _rows(self, columns: set[Column] | None = None) -> Iterator[CsvRow]:
         reader = csv.reader(self._lines, **self._dialect(self.delimiter))
-        entries = [(e.index, e.column) for e in self.header_map.entries]
+        entries = [(e.index, e.column) for e in self.header_map.entries if columns is None or e.column in columns]
         width = self.header_map.width
         max_rows = self._max_rows
         while True:

@@ -44,6 +44,7 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import revert as reverts
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
+from rtmhub.domain.users.bulk import execute_many
 from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")
@@ -192,7 +193,7 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Colu
     check_file(reader.header_map, rules)  # as at upload: the partner's subscription may have changed since
     counts: Counter[str] = Counter()
     total = 0
-    for row in reader:
+    for row in reader.only(EMAIL_COLUMN):
         total += 1
         value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
         if value:
@@ -289,7 +290,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
                 tasks.count_outcome(task, result.outcome, result.messages)
                 records.append(_row_record(task.id, result, _cells(row)))
             # The rows' results and the progress in the batch's own transaction: resume after last_line.
-            s.execute(_TASK_ROWS.insert(), records)
+            execute_many(s, _TASK_ROWS.insert(), records)
             task.rows_done += len(batch)
             task.last_line = batch[-1].line
             task.heartbeat = utcnow()
@@ -350,7 +351,7 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
             task = _task(s, task_id, lock=True)
             if task.status != "running" or task.worker != worker:
                 return None
-            s.execute(_TASK_ROWS.insert(), records)
+            execute_many(s, _TASK_ROWS.insert(), records)
             for r in records:
                 tasks.count_outcome(task, r["outcome"], r["messages"])
             task.rows_done += len(batch)
@@ -431,7 +432,7 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
                                for t, line in zip(touched, lines, strict=True)]
                 records = [_revert_record(task_id, r) for r in results]
             if records:
-                s.execute(_TASK_ROWS.insert(), records)
+                execute_many(s, _TASK_ROWS.insert(), records)
             for r in records:
                 tasks.count_outcome(task, r["outcome"], r["messages"])
             task.rows_done += len(batch_ids)

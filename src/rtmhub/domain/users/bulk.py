@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from operator import itemgetter
+from typing import Any, NamedTuple, Protocol, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Insert, Table, Update, bindparam, delete, insert, select, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
@@ -47,8 +50,11 @@ _CUSTOMER_PACKAGES = cast(Table, CustomerPackage.__table__)
 _AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
+_PHONE_SPACING = re.compile(r"[\s\-]")
+
+
 def _phone_key(value: str) -> str:
-    return re.sub(r"[\s\-]", "", value)
+    return _PHONE_SPACING.sub("", value)
 
 
 class UserWriter(Protocol):
@@ -227,13 +233,15 @@ class BulkWriter:
         user_id = new_uuid()
         target = plan_change(self.customer, user_id, self.customer.org_id, None, fields, self.lookups)
         self._move_unit(None, target["package"])
+        self.lookups.moved(user_id, None, target)
+        if self.simulation is not None:
+            return target  # simulated: the row, its ledger change and its audit event would be written by no one
         self._package_change(user_id, target["email"], None, target["package"])
         now = utcnow()
         row = stored_values(target, None, None, now)
         row.update(id=user_id, customer_id=self.customer.id, home_org_id=self.customer.org_id, status="provisioned",
                    created=now)
         self.inserts.append(row)
-        self.lookups.moved(user_id, None, target)
         self._audit("user.create", user_id, None, {**target, "status": "provisioned"})
         return target
 
@@ -246,11 +254,13 @@ class BulkWriter:
         if target == before:
             return before, target
         self._move_unit(before["package"], target["package"])
+        self.lookups.moved(user.id, before, target)
+        if self.simulation is not None:
+            return before, target
         self._package_change(user.id, target["email"], before["package"], target["package"])
         row = stored_values(target, before, user.package_assigned, utcnow())
         row["_id"] = user.id
         self.updates.append(row)
-        self.lookups.moved(user.id, before, target)
         self._audit("user.update", user.id, before, target)
         return before, target
 
@@ -258,9 +268,11 @@ class BulkWriter:
         _raise(self._delete_refusal)
         before = snapshot(user)
         self._move_unit(before["package"], None)
+        self.lookups.moved(user.id, before, None)
+        if self.simulation is not None:
+            return
         self._package_change(user.id, before["email"], before["package"], None)
         self.deletes.append(user.id)
-        self.lookups.moved(user.id, before, None)
         self._audit("user.delete", user.id, before, None)
 
     def _move_unit(self, old: str | None, new: str | None) -> None:
@@ -294,19 +306,100 @@ class BulkWriter:
         if self.deletes:
             s.execute(delete(_USERS).where(_USERS.c.id.in_(self.deletes)))
         if self.updates:
-            s.execute(update(_USERS).where(_USERS.c.id == bindparam("_id")), self.updates)
+            execute_many(s, update(_USERS).where(_USERS.c.id == bindparam("_id")), self.updates)
         if self.inserts:
-            s.execute(insert(_USERS), self.inserts)
+            execute_many(s, insert(_USERS), self.inserts)
         for package, delta in self.delta.items():
             if delta:
                 s.execute(update(_CUSTOMER_PACKAGES)
                           .where(CustomerPackage.customer_id == self.customer.id, CustomerPackage.package == package)
                           .values(used=CustomerPackage.used + delta))
         if self.audits:
-            s.execute(insert(_AUDIT_EVENTS), self.audits)
+            execute_many(s, insert(_AUDIT_EVENTS), self.audits)
         # The batch's package changes enter the ledger in its transaction, set-wise, at one instant.
         usage.record_user_packages(s, self.package_changes, utcnow())
         s.expire_all()
+
+
+class _Plain(NamedTuple):
+    """A compiled executemany: its SQL; the parameters (in the SQL's order) the rows give, read together;
+    those a column default fills, by position; each value's bind processor, by position, with its answer
+    for None worked out once; and the parameter names when the DBAPI takes dicts."""
+
+    sql: str
+    given: Callable[[dict[str, Any]], Any]
+    defaults: list[tuple[int, Any, bool]]
+    processors: list[tuple[int, Callable[[Any], Any], Any]]
+    names: list[str] | None
+
+
+_PLAIN: dict[tuple[Any, ...], _Plain | None] = {}
+
+
+def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, Any]]) -> None:
+    """``session.execute(stmt, rows)`` with each value converted once by its column type's own bind
+    processor (so the SQL and the stored values are SQLAlchemy's) and the rows handed to the DBAPI's
+    ``executemany`` as plain tuples: SQLAlchemy's per-parameter bookkeeping cost a bulk import more than
+    the database's own work. Every row has the keys of the first; a column left out gets its default
+    (a value, or a function of no argument, as every default of these tables is). A statement with other
+    defaults goes through SQLAlchemy as before."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    keys = tuple(rows[0])
+    cache_key = (dialect.name, dialect.driver, stmt.compile(dialect=dialect).string, keys)
+    if cache_key not in _PLAIN:
+        _PLAIN[cache_key] = _compile_plain(stmt, dialect, keys)
+    plain = _PLAIN[cache_key]
+    if plain is None:
+        session.execute(stmt, rows)
+        return
+    given, defaults, processors, names = plain.given, plain.defaults, plain.processors, plain.names
+    out: list[Any] = []
+    for row in rows:
+        values = list(given(row))
+        for index, default, per_row in defaults:
+            values.insert(index, default(None) if per_row else default)
+        for index, proc, for_none in processors:
+            value = values[index]
+            values[index] = for_none if value is None else proc(value)
+        out.append(tuple(values) if names is None else dict(zip(names, values, strict=True)))
+    conn.exec_driver_sql(plain.sql, out)
+
+
+def _compile_plain(stmt: Insert | Update, dialect: Dialect, keys: tuple[str, ...]) -> _Plain | None:
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    if dialect.paramstyle not in ("qmark", "format", "pyformat", "named") or compiled.post_compile_params:
+        return None
+    prefetch = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
+    positional = compiled.positiontup is not None
+    names = list(compiled.positiontup) if compiled.positiontup is not None else list(compiled.binds)
+    given: list[str] = []
+    defaults: list[tuple[int, Any, bool]] = []
+    processors: list[tuple[int, Callable[[Any], Any], Any]] = []
+    for index, name in enumerate(names):
+        if name in prefetch:
+            column = prefetch[name]
+            spec = column.default if isinstance(stmt, Insert) else column.onupdate
+            if isinstance(spec, CallableColumnDefault):
+                defaults.append((index, spec.arg, True))
+            elif isinstance(spec, ScalarElementColumnDefault):
+                defaults.append((index, spec.arg, False))
+            else:
+                return None
+        elif name in keys:
+            given.append(name)
+        else:
+            return None
+        proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if proc is not None:
+            processors.append((index, proc, proc(None)))
+    if not given:
+        return None
+    getter = itemgetter(*given)
+    return _Plain(compiled.string, getter if len(given) > 1 else lambda row: (getter(row),), defaults,
+                  processors, None if positional else names)
 
 
 def _refusal(session: Session, caller: Caller, partner_id: str, *, deleting: bool) -> DomainError | None:

@@ -1,0 +1,72 @@
+"""The bulk writes' plain executemany (users/bulk.py ``execute_many``) stores exactly what SQLAlchemy's own
+executemany of the same statement and rows stores: every column as the database holds it, defaults of the
+columns a row leaves out, JSON (None included), times and flags, for INSERT and for UPDATE by id."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, update
+
+from rtmhub.domain.audit.models import AuditEvent
+from rtmhub.domain.users.bulk import execute_many
+from rtmhub.domain.users.models import User
+
+USERS = cast(Table, User.__table__)
+AUDITS = cast(Table, AuditEvent.__table__)
+WHEN = datetime(2026, 11, 26, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def user_rows(world, prefix: str) -> list[dict[str, Any]]:
+    rows = []
+    digit = "1" if prefix.startswith("core") else "2"
+    for i, (package, ext, number, assigned) in enumerate([("webex_calling", "5001", "+358501000001", WHEN),
+                                                          ("webex_meetings", None, None, None)]):
+        email = f"{prefix}{i}@Asiakas.example"
+        rows.append({"id": f"{prefix}-{i}", "customer_id": world.raw["ca"], "home_org_id": "org", "email": email,
+                     "email_key": email.lower(), "first_name": "Säde", "last_name": None, "display_name": "Säde",
+                     "package": package, "basic_messaging": True, "basic_space_meetings": False,
+                     "call_on_webex": True, "extension": ext and ext + digit,
+                     "phone_number": number and number[:-1] + digit, "location_id": None,
+                     "jabber_calling": False, "jabber_with_teams": True, "package_assigned": assigned,
+                     "last_modified": WHEN, "created": WHEN, "status": "provisioned"})
+    return rows
+
+
+def stored(db, table: str, ids: list[str]) -> list[tuple]:
+    """The rows as the database holds them, without the columns that differ by construction."""
+    with db.unit_of_work(write=False) as s:
+        result = s.connection().exec_driver_sql(f"SELECT * FROM {table} WHERE id IN "
+                                                f"({', '.join(repr(i) for i in ids)}) ORDER BY id")
+        keys = list(result.keys())
+        skip = {"id", "email", "email_key", "extension", "phone_number", "entity_id", "subject"}
+        return [tuple((k, str(v)) for k, v in zip(keys, row, strict=True) if k not in skip) for row in result]
+
+
+def test_inserts_and_updates_store_what_sqlalchemy_stores(world, db):
+    audits = {}
+    for prefix in ("core-a", "plain-a"):
+        audits[prefix] = [
+            {"id": f"{prefix}-ev{i}", "at": WHEN, "actor": "admin@a.example", "action": "user.update",
+             "entity_type": "user", "entity_id": f"{prefix}-{i}", "customer_id": world.raw["ca"],
+             "partner_id": None, "subject": prefix, "before": before, "after": {"email": "x", "n": [1, True, None]},
+             "request_id": None}
+            for i, before in enumerate([None, {"package": "webex_meetings", "ä": "ö"}])]
+    with db.unit_of_work() as s:
+        s.execute(insert(USERS), user_rows(world, "core-a"))
+        s.execute(insert(AUDITS), audits["core-a"])
+        execute_many(s, insert(USERS), user_rows(world, "plain-a"))
+        execute_many(s, insert(AUDITS), audits["plain-a"])
+    changes = [{"_id": "{}-0", "display_name": "Uusi", "package_assigned": None, "jabber_calling": True,
+                "last_modified": WHEN}, {"_id": "{}-1", "display_name": None, "package_assigned": WHEN,
+                                         "jabber_calling": False, "last_modified": WHEN}]
+    by_id = update(USERS).where(USERS.c.id == bindparam("_id"))
+    with db.unit_of_work() as s:
+        s.execute(by_id, [{**c, "_id": c["_id"].format("core-a")} for c in changes])
+        execute_many(s, by_id, [{**c, "_id": c["_id"].format("plain-a")} for c in changes])
+    core = stored(db, "users", ["core-a-0", "core-a-1"])
+    plain = stored(db, "users", ["plain-a-0", "plain-a-1"])
+    assert plain == core
+    assert dict(core[0])["display_name"] == "Uusi" and dict(core[1])["active"] in ("1", "True")  # the default
+    assert stored(db, "audit_events", ["plain-a-ev0", "plain-a-ev1"]) == stored(
+        db, "audit_events", ["core-a-ev0", "core-a-ev1"])
