@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.customers.models import Customer, CustomerPackage
@@ -47,7 +48,7 @@ def record_user_packages(session: Session, changes: Iterable[PackageChange], at:
                         .values(ended=at)
                         .execution_options(synchronize_session=False))
     if opening:
-        session.execute(insert(PackageInterval), opening)
+        session.execute(insert(cast(Table, PackageInterval.__table__)), opening)  # Core executemany: no ORM bookkeeping
 
 
 def record_customer_removed(session: Session, customer: Customer, at: datetime) -> None:
