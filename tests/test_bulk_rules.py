@@ -238,3 +238,12 @@ def test_unknown_header_refuses_the_whole_file(client, world, db):
     # the same file without that column is accepted
     content = csv_bytes([person("x.y@asiakas.example", "Webex Meetings")])
     assert upload(client, world, content).status_code == 202
+
+
+def test_extra_cells_are_counted_in_singular_and_plural(client, world, db):
+    """A row with more cells than the header is an error that counts them, one cell or several."""
+    good = csv_bytes([person("extra.one@asiakas.example", "Webex Meetings")]).decode().splitlines()
+    content = "\r\n".join([good[0], good[1] + ",x", good[1].replace("extra.one", "extra.two") + ",x,y"]) + "\r\n"
+    _, result = run(client, world, content.encode())
+    assert "The row has 1 more cell than the header" in error_text(result[2])
+    assert "The row has 2 more cells than the header" in error_text(result[3])

@@ -34,7 +34,7 @@ from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.users.service import snapshot
 from rtmhub.domain.validation import EMAIL_MAX
-from rtmhub.errors import DomainError, ErrorDetail, Message, msg
+from rtmhub.errors import DomainError, ErrorDetail, Message, msg, msgn
 
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
 EMAIL = BY_FIELD["email"]
@@ -260,8 +260,10 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
           known: dict[str, User] | None = None) -> Plan | None:
     cells = row.cells
     if row.extra_cells:
-        result.error(None, msg("The row has {count} more cell(s) than the header; check for an unquoted "
-                               "delimiter inside a value.", count=row.extra_cells))
+        result.error(None, msgn("The row has {count} more cell than the header; check for an unquoted delimiter "
+                                "inside a value.",
+                                "The row has {count} more cells than the header; check for an unquoted delimiter "
+                                "inside a value.", "count", count=row.extra_cells))
     if not result.email:
         result.error(EMAIL.header, msg("{column} is empty; every row needs the user's e-mail address.",
                                        column=EMAIL.header))
