@@ -2,7 +2,6 @@
 temporary download link its reports give (``tempDownloadURL``), which works without the bearer token."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated
 
@@ -14,11 +13,12 @@ from rtmhub import ids
 from rtmhub.api import serializers as out
 from rtmhub.api.deps import DB, MAX_OFFSET, CallerDep, decode_or_404, next_link
 from rtmhub.api.responses import ERRORS
-from rtmhub.db import Database, utcnow
+from rtmhub.db import utcnow
 from rtmhub.domain.access import service as access
 from rtmhub.domain.billing import service as billing
 from rtmhub.domain.billing.models import BillingReport
 from rtmhub.domain.billing.schemas import CATEGORY, parse_date
+from rtmhub.jobs.billing import stored_pieces
 
 router = APIRouter(prefix="/v1/wholesale/billing", tags=["wholesale billing reports"], responses=ERRORS)
 READ = "spark-admin:wholesale_billing_reports_read"
@@ -154,16 +154,5 @@ def download_report(request: Request, id: str, db: DB,  # noqa: A002 - the path'
         name, size = billing.file_name(r), r.bytes
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Content-Length": str(size),
                "Cache-Control": "private, no-store"}
-    return StreamingResponse(_pieces(db, raw), media_type="text/csv; charset=utf-8", headers=headers)
+    return StreamingResponse(stored_pieces(db, raw), media_type="text/csv; charset=utf-8", headers=headers)
 
-
-def _pieces(db: Database, report_id: str) -> Iterator[bytes]:
-    """Each piece read in a short read unit of its own: a slow client holds no transaction open."""
-    seq = 0
-    while True:
-        with db.unit_of_work(write=False) as s:
-            data = billing.content_chunk(s, report_id, seq)
-        if data is None:
-            return
-        yield data
-        seq += 1

@@ -182,15 +182,8 @@ def reports_download(report: str = typer.Argument(..., metavar="ID"),
     try:
         target = sys.stdout.buffer if output == "-" else open(output, "wb")  # noqa: SIM115 - closed below
         try:
-            seq = 0
-            while True:
-                # One short read unit per piece: a slow disk or pipe holds no transaction open.
-                with db.unit_of_work(write=False) as s:
-                    data = billing.content_chunk(s, raw, seq)
-                if data is None:
-                    break
+            for data in billing_jobs.stored_pieces(db, raw):
                 target.write(data)
-                seq += 1
         finally:
             if output != "-":
                 target.close()

@@ -12,7 +12,7 @@ import io
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TextIO, cast
 
@@ -126,3 +126,16 @@ def _keep_lease(db: Database, report_id: str, worker: str, lease: timedelta, sto
 
 
 __all__ = ["ChunkWriter", "make_report", "run_pending"]
+
+
+def stored_pieces(db: Database, report_id: str) -> Iterator[bytes]:
+    """A made report's CSV as stored, piece by piece, each read in a short read unit of its own, so a slow
+    client, disk or pipe holds no transaction open (the API's signed link, the page's download, the CLI)."""
+    seq = 0
+    while True:
+        with db.unit_of_work(write=False) as s:
+            data = billing.content_chunk(s, report_id, seq)
+        if data is None:
+            return
+        yield data
+        seq += 1

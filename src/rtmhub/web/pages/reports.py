@@ -2,7 +2,6 @@
 billing reports (list, create, download, delete). Every figure comes from the ledger (domain/usage)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from rtmhub.db import Database, utcnow
+from rtmhub.db import utcnow
 from rtmhub.domain.access import service as access
 from rtmhub.domain.billing import service as billing
 from rtmhub.domain.billing.content import REPORT_TYPES
@@ -19,6 +18,7 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.packages.models import display_name
 from rtmhub.domain.partners import service as partners
 from rtmhub.domain.usage import summary
+from rtmhub.jobs.billing import stored_pieces
 from rtmhub.web.charts import PERIODS, usage_chart, usage_period
 from rtmhub.web.forms import CSV_TYPE, PAGE, Errors, form_fields, opened, page_args, show, submit
 from rtmhub.web.support import Ctx, WebRoute
@@ -145,21 +145,10 @@ def report_download(request: Request, rid: str):
         report = billing.get_report(s, ctx.caller, rid)  # unknown and foreign: 404
         billing.require_completed(report)  # still being made, or failed: 409 with what to do
         name, size, report_id = billing.file_name(report), report.bytes, report.id
-    return StreamingResponse(_pieces(ctx.db, report_id), media_type=CSV_TYPE,
+    return StreamingResponse(stored_pieces(ctx.db, report_id), media_type=CSV_TYPE,
                              headers={"Content-Disposition": f'attachment; filename="{name}"',
                                       "Content-Length": str(size)})
 
-
-def _pieces(db: Database, report_id: str) -> Iterator[bytes]:
-    """Each stored piece read in a short unit of its own: a slow download holds no transaction open."""
-    seq = 0
-    while True:
-        with db.unit_of_work(write=False) as s:
-            data = billing.content_chunk(s, report_id, seq)
-        if data is None:
-            return
-        yield data
-        seq += 1
 
 
 @router.post("/reports/{rid}/delete")
