@@ -42,11 +42,14 @@ lint: $(TEST_STAMP)
 test: lint
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# Bulk CSV benchmark (figures printed, never asserted); PostgreSQL from RTMHUB_TEST_POSTGRES_URL or
-# the local server. `make bench BENCH_ARGS="--rows 20000 --databases sqlite"` for a quick run.
+# Every benchmark, figures printed and never asserted (README "Performance"): CSV import, the API under
+# wrk load (needs Debian's wrk), SCIM Bulk, 1,000,000 users and the billing report at that scale
+# (PostgreSQL from RTMHUB_TEST_POSTGRES_URL or the local server). One alone: `make bench BENCHES=bulk_import
+# BENCH_ARGS="--rows 20000 --databases sqlite"`.
+BENCHES ?= bulk_import api_load scim_bulk scale billing_report
 BENCH_ARGS ?=
 bench: $(TEST_STAMP)
-	$(PY) bench/bulk_import.py $(BENCH_ARGS)
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py $(BENCH_ARGS) || exit 1; done
 
 # Removes build output, caches and the install stamps (the next make reinstalls); keeps .venv
 # and the database file. `rm -rf .venv rtmhub.db` for a full reset.
