@@ -91,3 +91,29 @@ def test_a_read_without_a_place_is_unavailable_and_writes_still_go(sqlite_db):
             thread.join(10)
     with sqlite_db.unit_of_work(write=False) as s:  # the places are given back
         assert s.execute(text("SELECT count(*) FROM t")).scalar() == 0
+
+
+def test_the_workers_view_waits_its_longer_time_for_a_place(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'read-wait.db'}", busy_timeout=0.1, worker_busy_timeout=10)
+    done = threading.Event()
+    holding = threading.Semaphore(0)
+
+    def hold() -> None:
+        with db.unit_of_work(write=False):
+            holding.release()
+            done.wait(10)
+
+    holders = [threading.Thread(target=hold) for _ in range(SQLITE_READERS)]
+    for thread in holders:
+        thread.start()
+    for _ in holders:
+        assert holding.acquire(timeout=5)
+    threading.Timer(0.5, done.set).start()  # the places come back after a request would have given up
+    try:
+        with db.for_workers().unit_of_work(write=False) as s:  # a worker still gets one
+            assert s.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        done.set()
+        for thread in holders:
+            thread.join(10)
+        db.dispose()

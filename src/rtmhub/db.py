@@ -239,6 +239,7 @@ class Database:
         # short while one long read (an export) still leaves the others room. Writers queue at the gate.
         self._readers = threading.BoundedSemaphore(SQLITE_READERS) if self.is_sqlite else None
         self._read_holders: set[int] = set()  # threads inside a limited read: a nested read does not wait
+        self._read_wait = busy_timeout  # a request's wait for a reader's place; the workers' view waits longer
         self._bind(self.engine)
         self._workers: Database | None = None
 
@@ -251,6 +252,7 @@ class Database:
         if self._workers is None:
             view = copy.copy(self)
             view._bind(self.engine.execution_options(rtmhub_busy_ms=int(self.worker_busy_timeout * 1000)))
+            view._read_wait = self.worker_busy_timeout
             view._workers = view
             self._workers = view
         return self._workers
@@ -282,12 +284,13 @@ class Database:
                 self._readers.release()  # type: ignore[union-attr]
 
     def _enter_read(self) -> int | None:
-        """Take a reader's place (SQLite), waiting as long as a writer waits for the lock; None when not
-        limited (PostgreSQL, or this thread already reads)."""
+        """Take a reader's place (SQLite), waiting as long as a writer of this view waits for the lock (a
+        request briefly, a task worker longer); None when not limited (PostgreSQL, or this thread already
+        reads)."""
         me = threading.get_ident()
         if self._readers is None or me in self._read_holders:
             return None
-        if not self._readers.acquire(timeout=self.busy_timeout):
+        if not self._readers.acquire(timeout=self._read_wait):
             raise Unavailable("The database is busy with other reads; try again in a few seconds.", retry_after=2)
         self._read_holders.add(me)
         return me
