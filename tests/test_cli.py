@@ -1,52 +1,17 @@
-"""The operator CLI against a temporary SQLite file (self-contained: no shared fixtures)."""
+"""The operator CLI against a temporary SQLite file (the demo copied per test: tests/cli_support.py)."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli_support import db_url, demo_db_url, demo_template, run  # noqa: F401,F811 - fixtures
 
 from rtmhub import ids
-from rtmhub.cli.main import app
-from rtmhub.settings import get_settings
-
-runner = CliRunner()
-
-
-def run(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
 
 
 @pytest.fixture
-def db_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("RTMHUB_DATABASE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory):
-    """The demo is loaded once per module; each test gets its own copy of the file."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RTMHUB_DATABASE_URL", f"sqlite:///{path}")
-        get_settings.cache_clear()
-        result = run("demo")
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    return path
-
-
-@pytest.fixture
-def demo_db(db_url, demo_template, tmp_path):
-    for suffix in ("", "-wal", "-shm"):
-        source = demo_template.with_name(demo_template.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, tmp_path / f"cli.db{suffix}")
-    return db_url
+def demo_db(demo_db_url):
+    return demo_db_url
 
 
 def customers(*extra: str) -> list[dict]:

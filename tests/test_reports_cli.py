@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from datetime import timedelta
 
 import pytest
-from typer.testing import CliRunner
+from tests.cli_support import db_url, demo_db_url, demo_template, run  # noqa: F401,F811 - fixtures
 
 from rtmhub import ids
-from rtmhub.cli.main import app
 from rtmhub.db import Database, utcnow
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
@@ -20,38 +18,14 @@ from rtmhub.domain.billing.models import BillingReport
 from rtmhub.domain.partners.models import Partner
 from rtmhub.settings import get_settings
 
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
 
 def day(ago: int) -> str:
     return (utcnow().date() - timedelta(days=ago)).isoformat()
 
 
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory):
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RTMHUB_DATABASE_URL", f"sqlite:///{path}")
-        get_settings.cache_clear()
-        result = run("demo")
-        get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
-    return path
-
-
 @pytest.fixture
-def demo_db(tmp_path, monkeypatch, demo_template):
-    for suffix in ("", "-wal", "-shm"):
-        source = demo_template.with_name(demo_template.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, tmp_path / f"cli.db{suffix}")
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("RTMHUB_DATABASE_URL", url)
-    get_settings.cache_clear()
+def demo_db(demo_db_url):
+    url = demo_db_url
     db = Database(url)
     yield db
     db.dispose()
