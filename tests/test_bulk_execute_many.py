@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, update
 
 from rtmhub.domain.audit.models import AuditEvent
-from rtmhub.domain.users.bulk import execute_many
+from rtmhub.bulk_sql import execute_many
 from rtmhub.domain.users.models import User
 
 USERS = cast(Table, User.__table__)

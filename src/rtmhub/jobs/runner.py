@@ -25,6 +25,7 @@ from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from rtmhub.bulk_sql import execute_many
 from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
 from rtmhub.csvfile.planner import (
     BY_FIELD,
@@ -44,7 +45,6 @@ from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import revert as reverts
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
-from rtmhub.domain.users.bulk import execute_many
 from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")

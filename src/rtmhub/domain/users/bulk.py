@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Insert, Table, Update, bindparam, delete, insert, select, text, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
+from rtmhub.bulk_sql import execute_many
 from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
@@ -319,87 +317,6 @@ class BulkWriter:
         # The batch's package changes enter the ledger in its transaction, set-wise, at one instant.
         usage.record_user_packages(s, self.package_changes, utcnow())
         s.expire_all()
-
-
-class _Plain(NamedTuple):
-    """A compiled executemany: its SQL; the parameters (in the SQL's order) the rows give, read together;
-    those a column default fills, by position; each value's bind processor, by position, with its answer
-    for None worked out once; and the parameter names when the DBAPI takes dicts."""
-
-    sql: str
-    given: Callable[[dict[str, Any]], Any]
-    defaults: list[tuple[int, Any, bool]]
-    processors: list[tuple[int, Callable[[Any], Any], Any]]
-    names: list[str] | None
-
-
-_PLAIN: dict[tuple[Any, ...], _Plain | None] = {}
-
-
-def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, Any]]) -> None:
-    """``session.execute(stmt, rows)`` with each value converted once by its column type's own bind
-    processor (so the SQL and the stored values are SQLAlchemy's) and the rows handed to the DBAPI's
-    ``executemany`` as plain tuples: SQLAlchemy's per-parameter bookkeeping cost a bulk import more than
-    the database's own work. Every row has the keys of the first; a column left out gets its default
-    (a value, or a function of no argument, as every default of these tables is). A statement with other
-    defaults goes through SQLAlchemy as before."""
-    if not rows:
-        return
-    conn = session.connection()
-    dialect = conn.dialect
-    keys = tuple(rows[0])
-    cache_key = (dialect.name, dialect.driver, stmt.compile(dialect=dialect).string, keys)
-    if cache_key not in _PLAIN:
-        _PLAIN[cache_key] = _compile_plain(stmt, dialect, keys)
-    plain = _PLAIN[cache_key]
-    if plain is None:
-        session.execute(stmt, rows)
-        return
-    given, defaults, processors, names = plain.given, plain.defaults, plain.processors, plain.names
-    out: list[Any] = []
-    for row in rows:
-        values = list(given(row))
-        for index, default, per_row in defaults:
-            values.insert(index, default(None) if per_row else default)
-        for index, proc, for_none in processors:
-            value = values[index]
-            values[index] = for_none if value is None else proc(value)
-        out.append(tuple(values) if names is None else dict(zip(names, values, strict=True)))
-    conn.exec_driver_sql(plain.sql, out)
-
-
-def _compile_plain(stmt: Insert | Update, dialect: Dialect, keys: tuple[str, ...]) -> _Plain | None:
-    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-    if dialect.paramstyle not in ("qmark", "format", "pyformat", "named") or compiled.post_compile_params:
-        return None
-    prefetch = {c.key: c for c in (*compiled.insert_prefetch, *compiled.update_prefetch)}
-    positional = compiled.positiontup is not None
-    names = list(compiled.positiontup) if compiled.positiontup is not None else list(compiled.binds)
-    given: list[str] = []
-    defaults: list[tuple[int, Any, bool]] = []
-    processors: list[tuple[int, Callable[[Any], Any], Any]] = []
-    for index, name in enumerate(names):
-        if name in prefetch:
-            column = prefetch[name]
-            spec = column.default if isinstance(stmt, Insert) else column.onupdate
-            if isinstance(spec, CallableColumnDefault):
-                defaults.append((index, spec.arg, True))
-            elif isinstance(spec, ScalarElementColumnDefault):
-                defaults.append((index, spec.arg, False))
-            else:
-                return None
-        elif name in keys:
-            given.append(name)
-        else:
-            return None
-        proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if proc is not None:
-            processors.append((index, proc, proc(None)))
-    if not given:
-        return None
-    getter = itemgetter(*given)
-    return _Plain(compiled.string, getter if len(given) > 1 else lambda row: (getter(row),), defaults,
-                  processors, None if positional else names)
 
 
 def _refusal(session: Session, caller: Caller, partner_id: str, *, deleting: bool) -> DomainError | None:
