@@ -5,6 +5,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from rtmhub import ids
@@ -64,16 +65,27 @@ def _customer_public_id(raw: str) -> str:
 
 
 def subscriber(u: User, c: Customer) -> dict[str, Any]:
-    assigned = iso(u.package_assigned or u.created)
+    return _subscriber(u.id, u.email, u.package, u.status, u.package_assigned or u.created, c.id, c.external_id)
+
+
+def subscriber_row(r: Row) -> dict[str, Any]:
+    """A row of the subscriber list (``users.repository.SUBSCRIBER_COLUMNS``)."""
+    return _subscriber(r.id, r.email, r.package, r.status, r.package_assigned or r.created, r.customer_id,
+                       r.external_customer_id)
+
+
+def _subscriber(user_id: str, email: str, package: str | None, status: str, assigned_at: datetime,
+                customer_raw_id: str, external_customer_id: str | None) -> dict[str, Any]:
+    assigned = iso(assigned_at)
     return {
-        "id": ids.encode("SUBSCRIBER", u.id),
-        "personId": ids.encode("PEOPLE", u.id),
-        "email": u.email,
-        "customerId": _customer_public_id(c.id),
-        "externalCustomerId": c.external_id,
-        "package": u.package,
-        "packages": [u.package] if u.package else [],
-        "status": u.status,
+        "id": ids.encode("SUBSCRIBER", user_id),
+        "personId": ids.encode("PEOPLE", user_id),
+        "email": email,
+        "customerId": _customer_public_id(customer_raw_id),
+        "externalCustomerId": external_customer_id,
+        "package": package,
+        "packages": [package] if package else [],
+        "status": status,
         "errors": [],
         "created": assigned,
         "lastStatusChange": assigned,

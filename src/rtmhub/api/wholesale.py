@@ -241,7 +241,7 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
             changed_since=changed, descending=sortOrder.upper() == "DESC")
         rows = users_repository.list_subscribers(s, caller, flt, scope, offset, max + 1)
         next_link(request, response, offset, max, len(rows) > max)
-        body = {"items": [out.subscriber(u, c) for u, c in rows[:max]]}
+        body = {"items": [out.subscriber_row(r) for r in rows[:max]]}
     return json_response(body, response)
 
 
