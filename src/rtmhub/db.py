@@ -106,8 +106,13 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
             conn.exec_driver_sql("BEGIN")
 
     @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):
+        _release_gate(record.info)
+
+    # The reset event's current signature (with the reset state): the two-argument form is SQLAlchemy's
+    # deprecated one, which it serves through a wrapper that issues a deprecation warning on every return.
     @event.listens_for(engine, "reset")
-    def _on_return(_dbapi_conn, record, *_args):
+    def _on_reset(_dbapi_conn, record, _reset_state):
         _release_gate(record.info)
 
     @event.listens_for(engine, "invalidate")
