@@ -124,3 +124,31 @@ def test_a_look_up_that_raced_a_change_is_not_kept():
     assert cache.get("digest") is None
     cache.put("digest", cache.generation, entry)
     assert cache.get("digest") is entry
+
+
+def test_scim_answers_from_the_same_cache_within_its_bound_and_at_once_after_a_revocation_here(client, world, db,
+                                                                                               clock):
+    from rtmhub.domain.customers.models import Customer
+
+    with world.db.unit_of_work() as s:
+        org = s.get(Customer, world.raw["ca"]).org_id
+        row, token = access.issue_token(s, OPERATOR, email="admin@asiakas.example", scopes=["identity:people_rw"])
+        token_id = row.id
+    users = f"/identity/scim/{org}/v2/Users"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(users, headers=headers).status_code == 200
+    # Revoked past this process's sessions: the SCIM edge answers from the cache until the bound...
+    _elsewhere(db, update(ApiToken).where(ApiToken.id == token_id).values(revoked=access.utcnow()))
+    clock[0] += TOKEN_CACHE_SECONDS - 0.5
+    assert client.get(users, headers=headers).status_code == 200
+    clock[0] += 0.5
+    assert client.get(users, headers=headers).status_code == 401  # ...and not after
+    # A revocation made here is honoured at once.
+    with world.db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="admin@asiakas.example", scopes=["identity:people_rw"])
+        token_id = row.id
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(users, headers=headers).status_code == 200 and _cached(token)
+    with world.db.unit_of_work() as s:
+        access.revoke_token(s, OPERATOR, token_id)
+    assert client.get(users, headers=headers).status_code == 401

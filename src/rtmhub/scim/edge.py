@@ -64,9 +64,13 @@ def _authenticate(request: Request) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     db: Database = request.app.state.db
-    with db.unit_of_work(write=False) as session:
-        caller, stale = access.authenticate_bearer(session, token.strip() if scheme.lower() == "bearer" else None,
-                                                   request_id=getattr(request.state, "tracking_id", None))
+    given = token.strip() if scheme.lower() == "bearer" else None
+    tracking = getattr(request.state, "tracking_id", None)
+    found = access.cached_bearer(given, request_id=tracking)  # the API's token cache (decision 38)
+    if found is None:
+        with db.unit_of_work(write=False) as session:
+            found = access.authenticate_bearer(session, given, request_id=tracking)
+    caller, stale = found
     if stale is not None:
         try:
             with db.unit_of_work() as session:
