@@ -162,6 +162,7 @@ def axe_source() -> str:
             except subprocess.TimeoutExpired:
                 missing("npm ci in tests/web did not finish in 300 s: is the npm registry reachable?")
             if done.returncode != 0 or not _axe_installed():
-                tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
-                missing(f"npm ci in tests/web could not install axe-core (is the npm registry reachable?):\n{tail}")
+                said = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()][:4]
+                missing("npm ci in tests/web could not install axe-core (is the npm registry reachable?):\n"
+                        + "\n".join(said))
     return AXE_JS.read_text(encoding="utf-8")
