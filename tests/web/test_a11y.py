@@ -52,8 +52,11 @@ class Axe:
 
 
 def _submit(page, form: str = "main form[method=post]") -> None:
+    """Send a form that must be refused, and check that it came back showing its errors."""
     with page.expect_navigation():
         page.locator(f"{form} button[type=submit]").last.click()
+    assert page.locator("main [role=alert]").count() and page.locator("main [aria-invalid=true]").count(), \
+        f"{page.url} did not come back with errors"
 
 
 @pytest.mark.parametrize("lang", ["en", "fi"])
