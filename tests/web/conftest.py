@@ -7,9 +7,12 @@ a second browser run on PostgreSQL would double the time without covering anythi
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,6 +36,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+WEB_TESTS = Path(__file__).resolve().parent
+AXE_JS = WEB_TESTS / "node_modules" / "axe-core" / "axe.min.js"
 OPERATOR = Caller.operator("web-tests")
 FOREIGN_ADMIN = ("admin@other-partner.example", "other-partner-2026")
 
@@ -117,3 +122,47 @@ def context(browser, web_server):
     ctx.set_default_timeout(float(os.environ.get("RTMHUB_BROWSER_TIMEOUT_MS", "15000")))
     yield ctx
     ctx.close()
+
+
+def _must_run_everything() -> bool:
+    """In CI (.ci/run sets RTMHUB_REQUIRE_POSTGRES; CI services set CI=true) a missing tool is a failure."""
+    return os.environ.get("CI", "").lower() == "true" or bool(os.environ.get("RTMHUB_REQUIRE_POSTGRES"))
+
+
+def _axe_installed() -> bool:
+    """axe.min.js is there and is the version tests/web/package-lock.json pins."""
+    if not AXE_JS.exists():
+        return False
+    wanted = json.loads((WEB_TESTS / "package-lock.json").read_text())["packages"]["node_modules/axe-core"]["version"]
+    have = json.loads((AXE_JS.parent / "package.json").read_text())["version"]
+    return wanted == have
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's source, installed from the npm registry into tests/web/node_modules by ``npm ci``.
+
+    Installed once: pytest-xdist's processes take a file lock, the first installs, the others find it
+    installed. Without npm or the registry the accessibility tests skip locally and fail in CI.
+    """
+    def missing(reason: str):
+        if _must_run_everything():
+            pytest.fail(f"{reason} (CI=true or RTMHUB_REQUIRE_POSTGRES is set: the accessibility checks must run)")
+        pytest.skip(reason)
+
+    with open(WEB_TESTS / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _axe_installed():
+            npm = shutil.which("npm")
+            if npm is None:
+                missing("npm is missing: install Node.js and npm (apt-get install -y npm) for the accessibility checks")
+            try:
+                done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=WEB_TESTS,
+                                      capture_output=True, text=True, timeout=300)
+            except subprocess.TimeoutExpired:
+                missing("npm ci in tests/web did not finish in 300 s: is the npm registry reachable?")
+            if done.returncode != 0 or not _axe_installed():
+                said = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()][:4]
+                missing("npm ci in tests/web could not install axe-core (is the npm registry reachable?):\n"
+                        + "\n".join(said))
+    return AXE_JS.read_text(encoding="utf-8")

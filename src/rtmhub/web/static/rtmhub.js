@@ -20,6 +20,17 @@
   });
   toggleCalling();
 
+  // A form that came back with errors: focus moves to its summary (role=alert, tabindex=-1), so a screen
+  // reader reads it first and the next Tab goes on to the form's first field.
+  // A form posted from "page#main" (after the skip link) comes back with that fragment, whose scrolling would take
+  // the focus to <main> once the page has loaded: drop the fragment and focus the summary again on load.
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) {
+    if (window.location.hash) history.replaceState(null, "", window.location.pathname + window.location.search);
+    summary.focus();
+    window.addEventListener("load", function () { if (document.activeElement !== summary) summary.focus(); });
+  }
+
   // Live task progress: poll the task while it runs, reload the page when it has finished.
   var task = document.getElementById("task");
   if (task && task.dataset.running === "1") {
