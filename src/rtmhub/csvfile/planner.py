@@ -12,6 +12,7 @@ with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); b
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import COLUMNS, Column, HeaderMap
 from rtmhub.csvfile.errors import CsvFileError
-from rtmhub.csvfile.reader import CsvRow, parse_bool
+from rtmhub.csvfile.reader import CsvRow, is_literal_bool, parse_bool
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.directory import service as directory
@@ -33,7 +34,7 @@ from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simula
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.users.service import snapshot
-from rtmhub.domain.validation import EMAIL_MAX
+from rtmhub.domain.validation import EMAIL_MAX, _plausible_without_plus
 from rtmhub.errors import DomainError, ErrorDetail, Message, msg, msgn
 
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
@@ -64,6 +65,7 @@ class RowResult:
     outcome: str = "unchanged"
     changes: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    read_as: dict[str, bool] = field(default_factory=dict)  # boolean cells not written TRUE/FALSE, as read
 
     def error(self, column: str | None, message: str) -> None:
         self.outcome = "error"
@@ -258,6 +260,42 @@ def _chosen_package(result: RowResult, chosen: list[Column]) -> str | None:
 
 def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
           known: dict[str, User] | None = None) -> Plan | None:
+    """The row's plan; how its boolean cells in a spreadsheet's own words were read is noted on the row."""
+    plan = _plan_cells(session, ctx, row, result, known)
+    for value, flag in result.read_as.items():
+        result.messages.append(_stored("notice", None, msg("Read '{value}' as {flag}.", value=value,
+                                                            flag="TRUE" if flag else "FALSE")))
+    return plan
+
+
+# Number columns a spreadsheet may have turned into numbers (decision 42).
+NUMBER_COLUMNS = (BY_FIELD["extension"], BY_FIELD["phone_number"], BY_FIELD["caller_id_number"])
+PHONE_COLUMNS = (BY_FIELD["phone_number"], BY_FIELD["caller_id_number"])
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+_DECIMAL = re.compile(r"^\d+[.,]0+$")
+_DIGITS = re.compile(r"^\d{7,15}$")
+KEEP_AS_TEXT = ("keep the cell as text: format the column as Text before typing or pasting the numbers, or type "
+                "an apostrophe before the number")
+
+
+def _spreadsheet_number(result: RowResult, column: Column, value: str) -> None:
+    """A number cell a spreadsheet changed: scientific notation, decimals, or a phone number's lost '+'."""
+    if _SCIENTIFIC.match(value):
+        result.error(column.header, msg(
+            "'{value}' is a number a spreadsheet turned into scientific notation, so its digits are lost. Type the "
+            "number again and {fix}.", value=value, fix=KEEP_AS_TEXT))
+    elif _DECIMAL.match(value):
+        result.error(column.header, msg(
+            "'{value}' is a number a spreadsheet wrote with decimals; write it as '{digits}' and {fix}.",
+            value=value, digits=re.split(r"[.,]", value)[0], fix=KEEP_AS_TEXT))
+    elif column in PHONE_COLUMNS and _DIGITS.match(value) and _plausible_without_plus(value):
+        result.error(column.header, msg(
+            "'{value}' has lost its leading '+' (or '00'): a spreadsheet read it as a number. Write it as "
+            "'+{value}' and {fix} ('+{value}).", value=value, fix=KEEP_AS_TEXT))
+
+
+def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
+                known: dict[str, User] | None = None) -> Plan | None:
     cells = row.cells
     if row.extra_cells:
         result.error(None, msgn("The row has {count} more cell than the header; check for an unquoted delimiter "
@@ -295,6 +333,9 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
         value = cells.get(column, "")
         if value != "":
             values[name] = value
+    for column in NUMBER_COLUMNS:
+        if value := cells.get(column, ""):
+            _spreadsheet_number(result, column, value)
     status = cells.get(STATUS, "")
     # R19: read-only. An exported value is ignored; another one is ignored with a warning, and the row applies.
     if status and user is None:
@@ -407,11 +448,14 @@ def missing_package_columns(ctx: ImportContext, user: User, present: list[Column
 
 def _bool(result: RowResult, column: Column, value: str) -> bool | None:
     try:
-        return parse_bool(value)
+        flag = parse_bool(value)
     except ValueError:
         result.error(column.header, msg("{column} must be TRUE or FALSE (found '{value}').", column=column.header,
                                         value=value))
         return None
+    if flag is not None and not is_literal_bool(value):
+        result.read_as.setdefault(value.strip(), flag)
+    return flag
 
 
 def _package_column(package: str) -> Column | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -43,10 +44,19 @@ class CsvRow:
 # The spellings nearly every cell has, answered without normalising (a file has ten or more flags a row).
 _USUAL_BOOLS: dict[str, bool | None] = {"TRUE": True, "FALSE": False, "true": True, "false": False,
                                         "True": True, "False": False, "": None}
+# The words spreadsheet programs write for TRUE/FALSE in the locales our users work in (Excel and LibreOffice
+# alike), and 1/0; compared case-folded. Decision 41: read as TRUE/FALSE, and the row says how it was read.
+LOCALE_BOOLS: dict[str, bool] = {
+    "tosi": True, "epätosi": False,  # Finnish
+    "sant": True, "falskt": False,  # Swedish
+    "wahr": True, "falsch": False,  # German
+    "1": True, "0": False,
+}
 
 
 def parse_bool(value: str) -> bool | None:
-    """TRUE/FALSE in any case -> bool; empty -> None; anything else -> ValueError."""
+    """TRUE/FALSE in any case -> bool; the locale words of ``LOCALE_BOOLS`` and 1/0 too; empty -> None;
+    anything else -> ValueError."""
     if value in _USUAL_BOOLS:
         return _USUAL_BOOLS[value]
     text = value.strip().casefold()
@@ -56,7 +66,15 @@ def parse_bool(value: str) -> bool | None:
         return True
     if text == "false":
         return False
+    flag = LOCALE_BOOLS.get(text)
+    if flag is not None:
+        return flag
     raise ValueError(f"expected TRUE or FALSE, got {value!r}")
+
+
+def is_literal_bool(value: str) -> bool:
+    """True when ``value`` is TRUE/FALSE (any case) or empty: read without a word on how it was read."""
+    return value in _USUAL_BOOLS or value.strip().casefold() in ("", "true", "false")
 
 
 def unneutralise(value: str) -> str:
@@ -107,6 +125,22 @@ def _read_prefix(stream: BinaryIO, size: int) -> bytes:
     return out
 
 
+_ZIP = b"PK\x03\x04"
+_OLE = bytes.fromhex("D0CF11E0")
+_SEP_HINT = re.compile(r'^"?sep=(\\t|.)"?[,;\t]*$', re.IGNORECASE)
+
+
+def _not_text(prefix: bytes) -> CsvFileError | None:
+    """A workbook (or other zip archive) or an old binary Excel file given as CSV: refused by what it is."""
+    if prefix.startswith(_ZIP):
+        return CsvFileError("The file is an Excel workbook (or another zip archive), not CSV text. Upload a workbook "
+                            "with its .xlsx name, or " + SAVE_AS_UTF8 + ".", line=1)
+    if prefix.startswith(_OLE):
+        return CsvFileError("The file is an old-format Excel workbook (.xls), which cannot be read; save it as an "
+                            "Excel workbook (.xlsx) or " + SAVE_AS_UTF8 + ".", line=1)
+    return None
+
+
 def _encoding_for(prefix: bytes) -> str:
     if prefix.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -123,6 +157,15 @@ def _decode_error(exc: UnicodeDecodeError, encoding: str) -> CsvFileError:
     return CsvFileError(f"The file is not UTF-8/UTF-16 text: it is not valid {what}{hint}; {SAVE_AS_UTF8}.")
 
 
+def _hinted_delimiter(named: str, line: int) -> str:
+    delimiter = "\t" if named == "\\t" else named
+    if delimiter not in DELIMITERS:
+        raise CsvFileError(f"Line {line}: the line 'sep={named}' names the delimiter '{named}', which is not accepted; "
+                           "use a comma, a semicolon or a tab (or delete the line and save the file as 'CSV UTF-8 "
+                           "(comma delimited)').", line=line)
+    return delimiter
+
+
 class CsvReader:
     """An opened CSV file: ``header_map`` at once, rows lazily by iterating (single pass)."""
 
@@ -130,12 +173,16 @@ class CsvReader:
     delimiter: str
     encoding: str
     header_line: int
+    hinted: bool  # the delimiter was named by a "sep=" line before the header
     rows_read: int
 
     def __init__(self, stream: BinaryIO, max_rows: int | None = None):
         if isinstance(stream, (bytes, bytearray)):
             stream = io.BytesIO(stream)
         prefix = _read_prefix(stream, 4)
+        refused = _not_text(prefix)
+        if refused is not None:
+            raise refused
         self.encoding = _encoding_for(prefix)
         raw = _PrefixedRaw(prefix, stream)
         self._text = io.TextIOWrapper(io.BufferedReader(raw, 65536), encoding=self.encoding, errors="strict",
@@ -172,9 +219,13 @@ class CsvReader:
     # --- header and delimiter -------------------------------------------------------------
     def _read_header(self) -> None:
         lines: list[str] = []
+        hint: str | None = None
         for line in self._lines:
             if not lines and line.strip(" \t\r\n,;\ufeff") == "":
                 continue  # blank lines before the header
+            if not lines and hint is None and (m := _SEP_HINT.match(line.strip(" \r\n\ufeff"))):
+                hint = _hinted_delimiter(m.group(1), self._line_no)  # Excel's "sep=;" line before the header
+                continue
             lines.append(line)
             if "".join(lines).count('"') % 2 == 0 or len(lines) >= MAX_HEADER_LINES:
                 break
@@ -182,6 +233,15 @@ class CsvReader:
             raise CsvFileError("The file is empty. The first line must be the header, with at least the column "
                                "'User ID/Email (Required)'; download the template to start from.", line=1)
         self.header_line = self._line_no - len(lines) + 1
+        self.hinted = hint is not None
+        if hint is not None:  # the file names its delimiter: no sniffing, no ambiguity
+            self.delimiter = hint
+            try:
+                self.header_map = resolve_headers(self._parse_header(lines, hint))
+            except CsvFileError as exc:
+                exc.line = self.header_line
+                raise
+            return
         candidates = []
         for order, delimiter in enumerate(DELIMITERS):
             cells = self._parse_header(lines, delimiter)
@@ -285,4 +345,5 @@ def open_csv(stream: BinaryIO, *, max_rows: int | None = None) -> CsvReader:
     return CsvReader(stream, max_rows=max_rows)
 
 
-__all__ = ["DELIMITERS", "CsvFileError", "CsvReader", "CsvRow", "open_csv", "parse_bool", "unneutralise"]
+__all__ = ["DELIMITERS", "LOCALE_BOOLS", "CsvFileError", "CsvReader", "CsvRow", "is_literal_bool", "open_csv",
+           "parse_bool", "unneutralise"]
