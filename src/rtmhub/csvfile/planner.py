@@ -274,8 +274,6 @@ PHONE_COLUMNS = (BY_FIELD["phone_number"], BY_FIELD["caller_id_number"])
 _SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _DECIMAL = re.compile(r"^\d+[.,]0+$")
 _DIGITS = re.compile(r"^\d{7,15}$")
-KEEP_AS_TEXT = ("keep the cell as text: format the column as Text before typing or pasting the numbers, or type "
-                "an apostrophe before the number")
 
 
 def _spreadsheet_number(result: RowResult, column: Column, value: str) -> None:
@@ -283,15 +281,18 @@ def _spreadsheet_number(result: RowResult, column: Column, value: str) -> None:
     if _SCIENTIFIC.match(value):
         result.error(column.header, msg(
             "'{value}' is a number a spreadsheet turned into scientific notation, so its digits are lost. Type the "
-            "number again and {fix}.", value=value, fix=KEEP_AS_TEXT))
+            "number again and keep the cell as text: format the column as Text before typing or pasting the "
+            "numbers, or type an apostrophe before the number.", value=value))
     elif _DECIMAL.match(value):
         result.error(column.header, msg(
-            "'{value}' is a number a spreadsheet wrote with decimals; write it as '{digits}' and {fix}.",
-            value=value, digits=re.split(r"[.,]", value)[0], fix=KEEP_AS_TEXT))
+            "'{value}' is a number a spreadsheet wrote with decimals; write it as '{digits}' and keep the cell as "
+            "text: format the column as Text before typing or pasting the numbers, or type an apostrophe before "
+            "the number.", value=value, digits=re.split(r"[.,]", value)[0]))
     elif column in PHONE_COLUMNS and _DIGITS.match(value) and _plausible_without_plus(value):
         result.error(column.header, msg(
             "'{value}' has lost its leading '+' (or '00'): a spreadsheet read it as a number. Write it as "
-            "'+{value}' and {fix} ('+{value}).", value=value, fix=KEEP_AS_TEXT))
+            "'+{value}' and keep the cell as text: format the column as Text before typing or pasting the "
+            "numbers, or type an apostrophe before the number ('+{value}).", value=value))
 
 
 def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
