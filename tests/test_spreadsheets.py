@@ -26,6 +26,7 @@ from tests.bulk_support import (  # noqa: F401 - fast_hashing is an autouse fixt
 from tests.conftest import OPERATOR
 from typer.testing import CliRunner
 
+from rtmhub import ids
 from rtmhub.cli.main import app as cli_app
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.users import service as users_service
@@ -35,7 +36,8 @@ from rtmhub.settings import get_settings
 HQ = "Helsinki HQ"
 PASSWORD = "correct horse battery"
 HEADERS = [EMAIL, "First Name", "Last Name", "Extension", "Phone Number", "Location", "Jabber Calling",
-           "Jabber with Webex Teams", *PACKAGE_HEADERS, "Basic Messaging", "Basic Space Meetings", "Preferred Webex Site"]
+           "Jabber with Webex Teams", *PACKAGE_HEADERS, "Basic Messaging", "Basic Space Meetings",
+           "Preferred Webex Site"]
 
 
 TAGS = "en fi sv de x c n m h t r s".split()
@@ -108,6 +110,10 @@ def test_locale_files_apply_as_their_true_false_twins(client, world, db):
     assert outcome["en"][0] and len(outcome["en"][0]) == 3
     for tag in ("fi", "sv", "de"):
         assert outcome[tag] == outcome["en"], tag
+    # Excel's plain "CSV" in a Finnish locale is Windows-1252: refused with what to save instead
+    cp1252 = csv_file(people("fi", site), ("TOSI", "EPÄTOSI"), delimiter=";", hint=True, encoding="cp1252")
+    r = upload(client, world, cp1252)
+    assert r.status_code == 400 and "save it as 'CSV UTF-8" in r.json()["message"], r.text
     _, rs = run(client, world, variants["fi"].replace(b".fi@", b".fi2@"), mode="add-remove")
     assert {"Read 'TOSI' as TRUE.", "Read 'EPÄTOSI' as FALSE."} <= {
         m["message"] for m in rs[3]["messages"]}, rs[3]  # line 3: the sep= line is line 1
@@ -282,7 +288,7 @@ def test_page_offers_excel_export_and_refuses_misuse(client, world, db):
     client.post("/signin", data={"csrf_token": token, "email": "full@a.example", "password": PASSWORD, "next": "/"})
     cid = world.raw["ca"]
     page = client.get(f"/customers/{cid}/hub/users/csv", params={"lang": "en"})
-    assert 'href="/customers/%s/hub/users/export.xlsx"' % cid in page.text and "TOSI" in page.text
+    assert f'href="/customers/{cid}/hub/users/export.xlsx"' in page.text and "TOSI" in page.text
     exported = client.get(f"/customers/{cid}/hub/users/export.xlsx")
     assert exported.status_code == 200 and zipfile.is_zipfile(io.BytesIO(exported.content))
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
@@ -296,3 +302,7 @@ def test_page_offers_excel_export_and_refuses_misuse(client, world, db):
                     files={"file": ("export.xlsx", exported.content, "application/octet-stream")},
                     follow_redirects=False)
     assert r.status_code == 303 and "/tasks/" in r.headers["location"], r.text
+    task, _ = run(client, world, csv_file(people("s", site_url(db, cid)), ("TOSI", "EPÄTOSI"), delimiter=";",
+                                          hint=True))
+    html = client.get(f"/tasks/{ids.raw('TASK', task['id'])}", params={"lang": "fi"}).text
+    assert "Arvo &#39;TOSI&#39; luettiin arvoksi TRUE." in html, "the row's notice, in Finnish"
