@@ -136,8 +136,9 @@ def _not_text(prefix: bytes) -> CsvFileError | None:
         return CsvFileError("The file is an Excel workbook (or another zip archive), not CSV text. Upload a workbook "
                             "with its .xlsx name, or " + SAVE_AS_UTF8 + ".", line=1)
     if prefix.startswith(_OLE):
-        return CsvFileError("The file is an old-format Excel workbook (.xls), which cannot be read; save it as an "
-                            "Excel workbook (.xlsx) or " + SAVE_AS_UTF8 + ".", line=1)
+        return CsvFileError("The file is an old-format (.xls) or password-protected Excel workbook, which cannot be "
+                            "read; remove the password if it has one, and save it as an Excel workbook (.xlsx) or "
+                            + SAVE_AS_UTF8 + ".", line=1)
     return None
 
 

@@ -29,6 +29,7 @@ from typing import IO, Any, BinaryIO
 from rtmhub.csvfile.columns import COLUMNS, known_column_count
 from rtmhub.csvfile.errors import CsvFileError
 from rtmhub.csvfile.writer import neutralise
+from rtmhub.errors import PayloadTooLarge
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,7 +52,8 @@ def _copy_seekable(stream: BinaryIO) -> IO[bytes]:
 
 def _refuse_non_workbook(head: bytes, name: str) -> CsvFileError:
     if head.startswith(bytes.fromhex("D0CF11E0")):
-        return CsvFileError(f"'{name}' is an old-format Excel workbook (.xls), which cannot be read; {SAVE_AS}.")
+        return CsvFileError(f"'{name}' is an old-format (.xls) or password-protected Excel workbook, which cannot be "
+                            f"read; remove the password if it has one, and {SAVE_AS}.")
     if not head.strip():
         return CsvFileError(f"'{name}' is empty; {SAVE_AS}.")
     return CsvFileError(f"'{name}' is not an Excel workbook: its content is not what the name .xlsx says (it looks "
@@ -105,9 +107,10 @@ def _column_letter(index: int) -> str:
 
 
 def workbook_to_csv(stream: BinaryIO, *, name: str = "users.xlsx", sheet: str | None = None,
-                    max_rows: int | None = None) -> IO[bytes]:
+                    max_rows: int | None = None, max_bytes: int | None = None) -> IO[bytes]:
     """The chosen sheet of the workbook ``stream`` as CSV bytes our reader reads (a seekable file at its
-    start). Raises CsvFileError saying what to fix; never anything else for any input."""
+    start). Raises CsvFileError saying what to fix (PayloadTooLarge past ``max_bytes`` of CSV, the quota a
+    stored file counts against: a small workbook can unpack to a huge sheet)."""
     from openpyxl import load_workbook
 
     source = _copy_seekable(stream)
@@ -134,8 +137,8 @@ def workbook_to_csv(stream: BinaryIO, *, name: str = "users.xlsx", sheet: str | 
         raise CsvFileError(f"'{name}' cannot be read as an Excel workbook ({type(exc).__name__}); open it in your "
                            f"spreadsheet program and {SAVE_AS}.") from None
     try:
-        return _sheet_to_csv(book, name, sheet, max_rows)
-    except CsvFileError:
+        return _sheet_to_csv(book, name, sheet, max_rows, max_bytes)
+    except (CsvFileError, PayloadTooLarge):
         raise
     except Exception as exc:  # a damaged sheet part: still a clear refusal, never a crash
         raise CsvFileError(f"'{name}' cannot be read as an Excel workbook ({type(exc).__name__}); open it in your "
@@ -144,7 +147,8 @@ def workbook_to_csv(stream: BinaryIO, *, name: str = "users.xlsx", sheet: str | 
         book.close()
 
 
-def _sheet_to_csv(book: Any, name: str, sheet: str | None, max_rows: int | None) -> IO[bytes]:
+def _sheet_to_csv(book: Any, name: str, sheet: str | None, max_rows: int | None,
+                  max_bytes: int | None) -> IO[bytes]:
     sheets = [ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
     if sheet is not None:
         chosen = next((ws for ws in book.worksheets if ws.title == sheet), None)
@@ -199,6 +203,9 @@ def _sheet_to_csv(book: Any, name: str, sheet: str | None, max_rows: int | None)
             line = number
         writer.writerow(values)
         line += 1 + sum(v.count("\n") for v in values)
+        if max_bytes is not None and data_rows % 1000 == 0 and out.tell() > max_bytes:
+            raise PayloadTooLarge(f"The sheet '{chosen.title}' is larger than {max_bytes} bytes as CSV, more than "
+                                  "this organisation may store; split it into smaller workbooks.")
     text.flush()
     text.detach()
     out.seek(0)

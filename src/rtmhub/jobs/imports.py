@@ -55,7 +55,8 @@ def submit_import(session: Session, caller: Caller, customer_id: str, *, file_na
     if max_bytes is not None:
         stream = _Capped(stream, max_bytes)  # type: ignore[assignment]
     if is_workbook_name(file_name):
-        stream = workbook_to_csv(stream, name=file_name, sheet=sheet, max_rows=max_rows)  # type: ignore[assignment]
+        stream = workbook_to_csv(stream, name=file_name, sheet=sheet, max_rows=max_rows,  # type: ignore[assignment]
+                                 max_bytes=quota_bytes)
     elif sheet:
         raise CsvFileError(f"A sheet ('{sheet}') can only be chosen in an Excel workbook (.xlsx); '{file_name}' is "
                            "read as a CSV file.")
