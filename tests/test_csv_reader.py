@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from rtmhub.csvfile import (COLUMNS, Column, CsvFileError, CsvRow, neutralise, open_csv, parse_bool,
                             resolve_headers, template_headers, write_csv)
+from rtmhub.csvfile import reader as reader_module
 from rtmhub.csvfile.columns import EMAIL_COLUMN, find_column
 from rtmhub.errors import ValidationFailed
 
@@ -131,16 +132,54 @@ def test_stored_utf16le_unicode_text_file():
         (2, "Mäkelä", "TRUE"), (4, "Niemi", "FALSE")]
 
 
-def test_invalid_utf8_is_refused():
+def test_windows_1252_without_bom_is_read_as_windows_1252():
+    # Excel's plain "CSV" in a Finnish, Swedish or German locale: the ANSI code page, no BOM
+    data = "First Name;User ID/Email (Required);Last Name\r\nÄijä;a@example.fi;Strauß – Åberg €\r\n".encode("cp1252")
+    reader = open_csv(io.BytesIO(data))
+    assert reader.encoding == "cp1252" and reader.delimiter == ";"
+    assert [(r.cells[col("First Name")], r.cells[col("Last Name")]) for r in reader] == [
+        ("Äijä", "Strauß – Åberg €")]
+    # UTF-8 without a BOM is still UTF-8, whatever its letters would be in the code page
+    reader = open_csv(io.BytesIO(data.decode("cp1252").encode("utf-8")))
+    assert reader.encoding == "utf-8-sig" and [r.cells[col("First Name")] for r in reader] == ["Äijä"]
+
+
+@pytest.mark.parametrize("undefined", [0x81, 0x8D, 0x8F, 0x90, 0x9D])
+def test_bytes_windows_1252_leaves_undefined_are_refused(undefined):
     data = "First Name,User ID/Email (Required)\nÄijä,a@example.fi\n".encode("cp1252")
+    data += bytes([undefined]) + b",b@example.fi\n"
     err = file_error(data)
-    assert "not UTF-8/UTF-16 text" in err.message and "CSV UTF-8" in err.message and "0xC4" in err.message
+    assert "not Windows-1252 (Western European) text either" in err.message and f"0x{undefined:02X}" in err.message
+    assert "CSV UTF-8" in err.message
+
+
+def test_utf8_first_then_invalid_is_refused():
+    # the first block is valid UTF-8 (with an ä in it): an invalid byte after it is refused, not read as cp1252
+    rows = "Äijä,x@example.fi,TRUE\n" * 5000
+    data = (SIMPLE + rows).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
+    assert len(data) > reader_module.SNIFF_BYTES
+    err = file_error(data)
+    assert "not UTF-8/UTF-16 text" in err.message and "0xE4" in err.message and "CSV UTF-8" in err.message
+    # in the first block, the same bytes make the file Windows-1252 (and the UTF-8 ä's are read as such)
+    data = (SIMPLE + "Äijä,x@example.fi,TRUE\n" * 10).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
+    reader = open_csv(io.BytesIO(data))
+    assert reader.encoding == "cp1252" and list(reader)[-1].cells[col("First Name")] == "Mäki"
 
 
 def test_invalid_utf8_late_in_a_big_file_is_refused():
     data = (SIMPLE + "x,y@example.fi,TRUE\n" * 5000).encode() + b"\xff\xfe,z@example.fi,TRUE\n"
-    with pytest.raises(CsvFileError, match="CSV UTF-8"):
+    with pytest.raises(CsvFileError, match="not valid UTF-8.*CSV UTF-8"):
         read(data)
+
+
+def test_utf8_letter_cut_at_the_first_block_end_is_utf8():
+    head = SIMPLE.encode()
+    filler = b"x,y@example.fi,TRUE\n"
+    body = head + filler * ((reader_module.SNIFF_BYTES - len(head)) // len(filler))
+    body += b"z" * (reader_module.SNIFF_BYTES - 1 - len(body)) + "ä,w@example.fi,TRUE\n".encode()
+    assert body[reader_module.SNIFF_BYTES - 1:reader_module.SNIFF_BYTES + 1] == "ä".encode()  # cut in two
+    reader = open_csv(io.BytesIO(body))
+    assert reader.encoding == "utf-8-sig" and list(reader)[-1].cells[col("First Name")].endswith("zä")
 
 
 def test_truncated_utf16_is_refused():
@@ -589,6 +628,50 @@ def test_random_csv_shapes_give_rows_or_a_file_error(headers, with_email, rows, 
     else:
         data = text.encode(encoding, "replace" if encoding == "cp1252" else "surrogatepass")
     consume(data)
+
+
+# Cell pieces: ASCII letters, UTF-8 letters, and single bytes 0x80-0xFF (Windows-1252 letters and its five
+# undefined bytes, and bytes that start or continue UTF-8 sequences).
+PIECE = st.one_of(st.sampled_from([b"a", b"Z", b"x y"]), st.sampled_from("äöåÄÖÅß€–…").map(str.encode),
+                  st.integers(0x80, 0xFF).map(lambda b: bytes([b])))
+
+
+def expected_encoding(data: bytes, block: int) -> str:
+    """The rule, as decision 41 states it: without a BOM, UTF-8 when the first block is valid UTF-8 (a
+    sequence cut at the block's end is not held against it), else Windows-1252."""
+    first = data[:block]
+    try:
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        cut = exc.reason == "unexpected end of data" and exc.end == len(first) and len(data) > block
+        return "utf-8" if cut else "cp1252"
+    return "utf-8"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cells=st.lists(st.lists(PIECE, max_size=6).map(b"".join), min_size=1, max_size=12),
+       block=st.integers(8, 120))
+def test_encoding_is_chosen_by_the_first_block_exactly(cells, block):
+    data = b"User ID/Email (Required),First Name\n" + b"".join(
+        b"u%d@example.fi,%s\n" % (n, cell) for n, cell in enumerate(cells))
+    encoding = expected_encoding(data, block)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        text = None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader_module, "SNIFF_BYTES", block)
+        try:
+            reader = open_csv(io.BytesIO(data))
+            rows = [r.cells[col("First Name")] for r in reader]
+        except CsvFileError as exc:
+            assert text is None, (encoding, exc.message)  # refused only when the chosen encoding cannot read it
+            what = "not Windows-1252 (Western European) text either" if encoding == "cp1252" else "not valid UTF-8"
+            assert what in exc.message and "CSV UTF-8" in exc.message
+            return
+    assert text is not None, f"read although it is not {encoding}"
+    assert reader.encoding == ("cp1252" if encoding == "cp1252" else "utf-8-sig")
+    assert rows == [line.split(",", 1)[1].strip() for line in text.split("\n")[1:-1]]
 
 
 SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20).map(

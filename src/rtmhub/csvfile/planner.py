@@ -4,7 +4,8 @@ decides whether it is allowed.
 
 Before any row, ``check_file`` holds the file's header against its customer (a licence column's
 ``[subscription id]`` must be the subscription of the customer's partner; a site licence column must name
-one of the customer's meeting sites), and ``file_notices`` says which recognised columns are ignored.
+one of the customer's meeting sites), and ``file_notices`` says which recognised columns are ignored and
+whether the file was read as Windows-1252.
 
 A row is applied either alone inside a SAVEPOINT (``apply_row``, through the single-user services) or
 with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); both go through the same
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import COLUMNS, Column, HeaderMap
 from rtmhub.csvfile.errors import CsvFileError
-from rtmhub.csvfile.reader import CsvRow, is_literal_bool, parse_bool
+from rtmhub.csvfile.reader import CP1252, CsvRow, is_literal_bool, parse_bool
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.directory import service as directory
@@ -156,16 +157,23 @@ def check_file(header_map: HeaderMap, rules: FileRules) -> None:
                            + " ".join(p.description for p in problems), problems)
 
 
-def file_notices(header_map: HeaderMap) -> list[dict[str, Any]]:
+def file_notices(header_map: HeaderMap, encoding: str | None = None) -> list[dict[str, Any]]:
     """The file-level notices of a recognised header: ONE notice naming every column that is ignored (the
     older service and hybrid columns and the address columns of a Control Hub export, and its licence
-    columns that are no package: the customer's own site licences and IGNORED_LICENCES)."""
+    columns that are no package: the customer's own site licences and IGNORED_LICENCES); and, when the
+    reader chose Windows-1252 for a file that is not UTF-8 (``encoding``, decision 41), one saying so."""
+    notices = []
+    if encoding == CP1252:
+        notices.append(_stored("notice", None, msg(
+            "The file is not UTF-8, so it was read as Windows-1252 (Western European), the code page Excel's "
+            "plain 'CSV' type saves in; check that letters such as ä, ö and å look right. Save the file as "
+            "'CSV UTF-8 (comma delimited)' to avoid the guess.")))
     ignored = [*header_map.ignored, *(e.header for e in header_map.licences)]
-    if not ignored:
-        return []
-    return [_stored("notice", None, msg(
-        "These columns of the file are not used by rtmhub and were ignored: {columns}.",
-        columns=", ".join(f"'{h}'" for h in ignored)))]
+    if ignored:
+        notices.append(_stored("notice", None, msg(
+            "These columns of the file are not used by rtmhub and were ignored: {columns}.",
+            columns=", ".join(f"'{h}'" for h in ignored))))
+    return notices
 
 
 class Plan(NamedTuple):

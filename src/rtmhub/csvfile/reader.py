@@ -1,7 +1,10 @@
 """Reading user CSV files as people really make them, streamed.
 
-- Encoding: UTF-8 with or without BOM; UTF-16 LE/BE with BOM. Anything else is refused with a
-  message that says to save the file as "CSV UTF-8".
+- Encoding: UTF-8 with or without BOM; UTF-16 LE/BE with BOM; without a BOM, a file whose first
+  block (``SNIFF_BYTES``) is not valid UTF-8 is read as Windows-1252, the code page of Excel's plain
+  "CSV" in Western European locales (``encoding == "cp1252"``; the runner notes it on the task). A
+  file that starts as valid UTF-8 and has invalid bytes later, and the five bytes Windows-1252 leaves
+  undefined, are refused with a message that says to save the file as "CSV UTF-8".
 - Line ends: CRLF, LF or CR (mixed too). Quoted fields may hold delimiters, quotes and line
   breaks; ``CsvRow.line`` is still the physical line the row starts on (header = line 1 unless
   blank lines precede it).
@@ -32,6 +35,8 @@ MAX_LINE_CHARS = 1_000_000  # one physical line; a longer one is not a CSV a per
 MAX_HEADER_LINES = 20  # a header with an unclosed quote must not swallow the file
 _FORMULA_START = frozenset("=+-@")
 SAVE_AS_UTF8 = "save it as 'CSV UTF-8 (comma delimited)' from your spreadsheet program"
+SNIFF_BYTES = 65536  # the first block, read before choosing between UTF-8 and Windows-1252 (decision 41)
+CP1252 = "cp1252"
 
 
 @dataclass
@@ -142,16 +147,27 @@ def _not_text(prefix: bytes) -> CsvFileError | None:
     return None
 
 
-def _encoding_for(prefix: bytes) -> str:
+def _encoding_for(prefix: bytes, at_end: bool) -> str:
+    """The encoding of a file that starts with ``prefix`` (the first block, or the whole file when
+    ``at_end``): its BOM's; else UTF-8 when the block is valid UTF-8 (a sequence cut at the block's end
+    counts as valid), else Windows-1252."""
     if prefix.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # the codec reads the BOM and picks the byte order
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(prefix, final=at_end)
+    except UnicodeDecodeError:
+        return CP1252
     return "utf-8-sig"  # also reads UTF-8 without a BOM
 
 
 def _decode_error(exc: UnicodeDecodeError, encoding: str) -> CsvFileError:
     bad = exc.object[exc.start:exc.start + 1].hex().upper() if isinstance(exc.object, (bytes, bytearray)) else ""
+    if encoding == CP1252:
+        return CsvFileError(f"The file is not UTF-8 text, and it is not Windows-1252 (Western European) text either: "
+                            f"byte 0x{bad} is not a character in that code page, so the file is in another code page "
+                            f"or is not text; {SAVE_AS_UTF8}.")
     what = "UTF-16" if encoding == "utf-16" else "UTF-8"
     hint = f" (byte 0x{bad}; letters like ä, ö, å saved in a Windows or Mac code page look like this)" \
         if bad and what == "UTF-8" else ""
@@ -184,7 +200,9 @@ class CsvReader:
         refused = _not_text(prefix)
         if refused is not None:
             raise refused
-        self.encoding = _encoding_for(prefix)
+        if len(prefix) == 4:  # the first block decides between UTF-8 and Windows-1252; one block in memory
+            prefix += _read_prefix(stream, SNIFF_BYTES - 4)
+        self.encoding = _encoding_for(prefix, at_end=len(prefix) < SNIFF_BYTES)
         raw = _PrefixedRaw(prefix, stream)
         self._text = io.TextIOWrapper(io.BufferedReader(raw, 65536), encoding=self.encoding, errors="strict",
                                       newline="")
@@ -346,5 +364,5 @@ def open_csv(stream: BinaryIO, *, max_rows: int | None = None) -> CsvReader:
     return CsvReader(stream, max_rows=max_rows)
 
 
-__all__ = ["DELIMITERS", "LOCALE_BOOLS", "CsvFileError", "CsvReader", "CsvRow", "is_literal_bool", "open_csv",
+__all__ = ["CP1252", "DELIMITERS", "LOCALE_BOOLS", "CsvFileError", "CsvReader", "CsvRow", "is_literal_bool", "open_csv",
            "parse_bool", "unneutralise"]
