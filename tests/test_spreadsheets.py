@@ -1,8 +1,9 @@
 """Issue 13 parts 1-2: files as spreadsheet programs save them. CSV files saved in Finnish, Swedish and German
-locales (the sep= line, semicolons or tabs, the locale's TRUE/FALSE words, UTF-8 with BOM or UTF-16) apply as
-their TRUE/FALSE twins; number cells a spreadsheet changed are row errors; an .xlsx workbook with typed cells
-imports as the equivalent CSV; the Excel export re-imports unchanged and keeps +358 numbers as text; misused
-files get their messages through the API, the CLI and the page. On SQLite and PostgreSQL."""
+locales (the sep= line, semicolons or tabs, the locale's TRUE/FALSE words, UTF-8 with BOM, UTF-16, or Excel's
+plain "CSV" in Windows-1252) apply as their TRUE/FALSE twins; number cells a spreadsheet changed are row errors;
+an .xlsx workbook with typed cells imports as the equivalent CSV; the Excel export re-imports unchanged and keeps
++358 numbers as text; misused files get their messages through the API, the CLI and the page. On SQLite and
+PostgreSQL."""
 from __future__ import annotations
 
 import codecs
@@ -40,7 +41,7 @@ HEADERS = [EMAIL, "First Name", "Last Name", "Extension", "Phone Number", "Locat
            "Preferred Webex Site"]
 
 
-TAGS = "en fi sv de x c n m h t r s".split()
+TAGS = "en fi sv de x c n m h t r s fw sw dw".split()
 
 
 def people(tag: str, site: str) -> list[list[object]]:
@@ -51,11 +52,11 @@ def people(tag: str, site: str) -> list[list[object]]:
     def pkg(name: str) -> list[object]:
         return [h == name for h in PACKAGE_HEADERS]
     return [
-        [f"kalle.{tag}@asiakas.example", "Kalle", "Kallio", f"26{i:02}", f"+3584012346{i:02}", HQ, True, False,
+        [f"kalle.{tag}@asiakas.example", "Väinö", "Mäkelä", f"26{i:02}", f"+3584012346{i:02}", HQ, True, False,
          *pkg("Webex Calling"), True, False, ""],
-        [f"liisa.{tag}@asiakas.example", "Liisa", "Laine", "", "", "", False, False,
+        [f"liisa.{tag}@asiakas.example", "Åsa", "Åström", "", "", "", False, False,
          *pkg("Webex Meetings"), False, True, site],
-        [f"olli.{tag}@asiakas.example", "Olli", "Ojala", f"27{i:02}", "", HQ, False, True,
+        [f"olli.{tag}@asiakas.example", "Jörg", "Strauß", f"27{i:02}", "", HQ, False, True,
          *pkg("Webex Suite"), True, True, site],
     ]
 
@@ -96,7 +97,19 @@ def test_locale_files_apply_as_their_true_false_twins(client, world, db):
         # German Excel: semicolons and the sep= line; 1/0 in LibreOffice's way beside WAHR/FALSCH
         "de": codecs.BOM_UTF8 + csv_file(people("de", site)[:2], ("WAHR", "FALSCH"), delimiter=";", hint=True)
         .rstrip(b"\r\n") + b"\r\n" + csv_file(people("de", site)[2:], ("1", "0"), delimiter=";").split(b"\r\n", 1)[1],
+        # Excel's plain "CSV" in each locale: the ANSI code page Windows-1252, no BOM, semicolons, the sep= line
+        "fw": csv_file(people("fw", site), ("TOSI", "EPÄTOSI"), delimiter=";", hint=True, encoding="cp1252"),
+        "sw": csv_file(people("sw", site), ("SANT", "FALSKT"), delimiter=";", hint=True, encoding="cp1252"),
+        "dw": csv_file(people("dw", site), ("WAHR", "FALSCH"), delimiter=";", hint=True, encoding="cp1252"),
     }
+    for tag in ("fw", "sw", "dw"):  # not UTF-8: the names' ä, å, ß are single bytes
+        content = variants[tag]
+        assert not content.startswith(codecs.BOM_UTF8) and "Åström".encode("cp1252") in content, tag
+        try:
+            content.decode("utf-8")
+            raise AssertionError(f"{tag} is valid UTF-8")
+        except UnicodeDecodeError:
+            pass
     outcome = {}
     for tag, content in variants.items():
         task, rs = run(client, world, content, mode="add-remove", preview=False)
@@ -107,13 +120,21 @@ def test_locale_files_apply_as_their_true_false_twins(client, world, db):
             assert notices == []
         else:
             assert notices and all(n.startswith("Read '") for n in notices), notices
+        # the task (not each row) says once that the file was read as Windows-1252, and only then
+        read_as = [n for n in task["notices"] if "Windows-1252" in n["message"]]
+        assert len(read_as) == (1 if tag.endswith("w") else 0), (tag, task["notices"])
+        if read_as:
+            assert read_as[0]["level"] == "notice" and "'CSV UTF-8 (comma delimited)'" in read_as[0]["message"]
     assert outcome["en"][0] and len(outcome["en"][0]) == 3
-    for tag in ("fi", "sv", "de"):
+    assert {u[5] for u in outcome["en"][0]} == {"Väinö", "Åsa", "Jörg"}
+    for tag in ("fi", "sv", "de", "fw", "sw", "dw"):
         assert outcome[tag] == outcome["en"], tag
-    # Excel's plain "CSV" in a Finnish locale is Windows-1252: refused with what to save instead
-    cp1252 = csv_file(people("fi", site), ("TOSI", "EPÄTOSI"), delimiter=";", hint=True, encoding="cp1252")
-    r = upload(client, world, cp1252)
-    assert r.status_code == 400 and "save it as 'CSV UTF-8" in r.json()["message"], r.text
+    # a byte Windows-1252 leaves undefined: neither UTF-8 nor Windows-1252, refused with what to save instead
+    undefined = variants["fw"].replace(b".fw@", b".fx@").replace("Åström".encode("cp1252"), b"\x81str\xf6m")
+    r = upload(client, world, undefined)
+    assert r.status_code == 400, r.text
+    assert "not Windows-1252 (Western European) text either: byte 0x81" in r.json()["message"], r.text
+    assert "save it as 'CSV UTF-8" in r.json()["message"], r.text
     _, rs = run(client, world, variants["fi"].replace(b".fi@", b".fi2@"), mode="add-remove")
     assert {"Read 'TOSI' as TRUE.", "Read 'EPÄTOSI' as FALSE."} <= {
         m["message"] for m in rs[3]["messages"]}, rs[3]  # line 3: the sep= line is line 1
@@ -289,8 +310,13 @@ def test_page_offers_excel_export_and_refuses_misuse(client, world, db):
     cid = world.raw["ca"]
     page = client.get(f"/customers/{cid}/hub/users/csv", params={"lang": "en"})
     assert f'href="/customers/{cid}/hub/users/export.xlsx"' in page.text and "TOSI" in page.text
-    exported = client.get(f"/customers/{cid}/hub/users/export.xlsx")
+    # the Manage users page has its Export Excel link next to Export CSV, and it downloads a workbook
+    manage = client.get(f"/customers/{cid}/hub/users/manage", params={"lang": "fi"}).text
+    link = re.search(r'<a href="([^"]+)" id="export-xlsx"><strong>Vie Excel</strong>', manage)
+    assert link and manage.index('id="export-csv"') < link.start(), manage
+    exported = client.get(link.group(1))
     assert exported.status_code == 200 and zipfile.is_zipfile(io.BytesIO(exported.content))
+    assert EMAIL in [c.value for c in next(load_workbook(io.BytesIO(exported.content), read_only=True).active.rows)]
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     cases = misuses(site_url(db, cid))
     for case in ("csv named xlsx", "xlsx as csv", "formula"):
@@ -302,7 +328,10 @@ def test_page_offers_excel_export_and_refuses_misuse(client, world, db):
                     files={"file": ("export.xlsx", exported.content, "application/octet-stream")},
                     follow_redirects=False)
     assert r.status_code == 303 and "/tasks/" in r.headers["location"], r.text
+    # Excel's plain "CSV" of a Finnish locale (Windows-1252) previewed: the page says how it was read, in Finnish
     task, _ = run(client, world, csv_file(people("s", site_url(db, cid)), ("TOSI", "EPÄTOSI"), delimiter=";",
-                                          hint=True))
+                                          hint=True, encoding="cp1252"))
+    assert task["type"] == "csv_preview" and task["status"] == "completed", task
     html = client.get(f"/tasks/{ids.raw('TASK', task['id'])}", params={"lang": "fi"}).text
     assert "Arvo &#39;TOSI&#39; luettiin arvoksi TRUE." in html, "the row's notice, in Finnish"
+    assert html.count("luettiin Windows-1252-merkistöllä") == 1, "the task's notice, once, in Finnish"
