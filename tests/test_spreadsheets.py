@@ -310,6 +310,7 @@ def test_page_offers_excel_export_and_refuses_misuse(client, world, db):
     cid = world.raw["ca"]
     page = client.get(f"/customers/{cid}/hub/users/csv", params={"lang": "en"})
     assert f'href="/customers/{cid}/hub/users/export.xlsx"' in page.text and "TOSI" in page.text
+    assert "or Windows-1252 as Excel&#39;s plain CSV type saves it" in page.text
     # the Manage users page has its Export Excel link next to Export CSV, and it downloads a workbook
     manage = client.get(f"/customers/{cid}/hub/users/manage", params={"lang": "fi"}).text
     link = re.search(r'<a href="([^"]+)" id="export-xlsx"><strong>Vie Excel</strong>', manage)
