@@ -153,33 +153,88 @@ def test_bytes_windows_1252_leaves_undefined_are_refused(undefined):
     assert "CSV UTF-8" in err.message
 
 
+ASCII_ROW = "x,y@example.fi,TRUE\n"
+PAST_A_BLOCK = 70_000 // len(ASCII_ROW)  # ASCII rows before the first letter: more than 64 KiB, beyond a read
+
+
 def test_utf8_first_then_invalid_is_refused():
-    # the first block is valid UTF-8 (with an ä in it): an invalid byte after it is refused, not read as cp1252
-    rows = "Äijä,x@example.fi,TRUE\n" * 5000
-    data = (SIMPLE + rows).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
-    assert len(data) > reader_module.SNIFF_BYTES
-    err = file_error(data)
-    assert "not UTF-8/UTF-16 text" in err.message and "0xE4" in err.message and "CSV UTF-8" in err.message
-    # in the first block, the same bytes make the file Windows-1252 (and the UTF-8 ä's are read as such)
-    data = (SIMPLE + "Äijä,x@example.fi,TRUE\n" * 10).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
+    # the first non-ASCII byte starts a valid UTF-8 letter: an invalid byte after it is refused, not read as cp1252
+    for rows in ("Äijä,x@example.fi,TRUE\n" * 5000, "Äijä,x@example.fi,TRUE\n", ASCII_ROW * PAST_A_BLOCK + "Ä,x@f.fi\n"):
+        data = (SIMPLE + rows).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
+        err = file_error(data)
+        assert "not UTF-8/UTF-16 text" in err.message and "0xE4" in err.message and "CSV UTF-8" in err.message
+    # the first non-ASCII byte is not UTF-8: the file is Windows-1252, and UTF-8 letters after it read as such
+    data = (SIMPLE + ASCII_ROW * 10).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252") + "Äijä,x@f.fi\n".encode()
     reader = open_csv(io.BytesIO(data))
-    assert reader.encoding == "cp1252" and list(reader)[-1].cells[col("First Name")] == "Mäki"
+    assert [r.cells[col("First Name")] for r in reader][-2:] == ["Mäki", "Ã„ijÃ¤"]
+    assert reader.encoding == "cp1252"
+
+
+def test_windows_1252_after_more_than_a_block_of_ascii_is_windows_1252():
+    # a Finnish Excel "CSV" whose first 500 and more rows are ASCII: the name on row 3700 decides
+    head = "sep=;\r\nFirst Name;User ID/Email (Required);Last Name\r\n"
+    ascii_rows = "".join(f"Aino;a{n}@example.fi;Virtanen\r\n" for n in range(3700))
+    tail = "Matti;m@example.fi;Mäkinen\r\nÅsa;a@example.se;Öberg – Straße €\r\n"
+    data = (head + ascii_rows + tail).encode("cp1252")
+    assert data.index(b"\xe4") > 65536 and all(b < 0x80 for b in data[:data.index(b"\xe4")])
+    reader = open_csv(io.BytesIO(data))
+    rows = list(reader)
+    assert reader.encoding == "cp1252"
+    twin = list(open_csv(io.BytesIO((head + ascii_rows + tail).encode("utf-8"))))
+    assert [(r.line, r.cells) for r in rows] == [(r.line, r.cells) for r in twin]
+    assert [(r.line, r.cells[col("Last Name")]) for r in rows[-2:]] == [(3703, "Mäkinen"), (3704, "Öberg – Straße €")]
+
+
+def test_utf8_after_more_than_a_block_of_ascii_stays_utf8():
+    data = (SIMPLE + ASCII_ROW * PAST_A_BLOCK + "Mäkinen,m@example.fi,TRUE\n").encode()
+    assert data.index("ä".encode()) > 65536
+    reader = open_csv(io.BytesIO(data))
+    rows = list(reader)
+    assert reader.encoding == "utf-8-sig" and rows[-1].cells[col("First Name")] == "Mäkinen"
+    assert rows[-1].line == 4 + PAST_A_BLOCK
+
+
+def test_all_ascii_file_is_utf8():
+    reader = open_csv(io.BytesIO((SIMPLE + ASCII_ROW * PAST_A_BLOCK).encode()))
+    assert len(list(reader)) == 2 + PAST_A_BLOCK and reader.encoding == "utf-8-sig"
+
+
+@pytest.mark.parametrize("undefined", [0x81, 0x8D, 0x8F, 0x90, 0x9D])
+def test_undefined_byte_after_a_windows_1252_letter_far_in_is_refused(undefined):
+    data = (SIMPLE + ASCII_ROW * PAST_A_BLOCK).encode() + "Mäki,m@example.fi,TRUE\n".encode("cp1252")
+    data += (ASCII_ROW * 3000).encode() + b"P" + bytes([undefined]) + b"kka,p@example.fi,TRUE\n" + ASCII_ROW.encode()
+    err = file_error(data)
+    assert "not Windows-1252 (Western European) text either" in err.message and f"0x{undefined:02X}" in err.message
+    assert "CSV UTF-8" in err.message
+    assert len(read(data.replace(bytes([undefined]), b"\xe4"))) == 5 + PAST_A_BLOCK + 3000  # the same file, defined
 
 
 def test_invalid_utf8_late_in_a_big_file_is_refused():
-    data = (SIMPLE + "x,y@example.fi,TRUE\n" * 5000).encode() + b"\xff\xfe,z@example.fi,TRUE\n"
+    data = (SIMPLE + "x,y@example.fi,TRUE\n" * 5000).encode() + "ä".encode() + b"\xff\xfe,z@example.fi,TRUE\n"
     with pytest.raises(CsvFileError, match="not valid UTF-8.*CSV UTF-8"):
         read(data)
 
 
-def test_utf8_letter_cut_at_the_first_block_end_is_utf8():
+@pytest.mark.parametrize("letter", ["ä", "€", "😀"])
+def test_first_letter_cut_at_a_read_is_decided_by_its_whole_sequence(letter):
+    # the first non-ASCII byte is the last byte of the reader's first 64 KiB read: the bytes after it decide
     head = SIMPLE.encode()
-    filler = b"x,y@example.fi,TRUE\n"
-    body = head + filler * ((reader_module.SNIFF_BYTES - len(head)) // len(filler))
-    body += b"z" * (reader_module.SNIFF_BYTES - 1 - len(body)) + "ä,w@example.fi,TRUE\n".encode()
-    assert body[reader_module.SNIFF_BYTES - 1:reader_module.SNIFF_BYTES + 1] == "ä".encode()  # cut in two
-    reader = open_csv(io.BytesIO(body))
-    assert reader.encoding == "utf-8-sig" and list(reader)[-1].cells[col("First Name")].endswith("zä")
+    body = head + ASCII_ROW.encode() * ((65536 - len(head)) // len(ASCII_ROW))
+    body += b"z" * (65536 - 1 - len(body))
+    utf8 = body + f"{letter},w@example.fi,TRUE\n".encode()
+    assert utf8[65535:65536] == letter.encode()[:1]  # cut after its first byte
+    reader = open_csv(io.BytesIO(utf8))
+    assert list(reader)[-1].cells[col("First Name")].endswith("z" + letter) and reader.encoding == "utf-8-sig"
+    if letter != "😀":
+        cp1252 = body + f"{letter},w@example.fi,TRUE\n".encode("cp1252")
+        reader = open_csv(io.BytesIO(cp1252))
+        assert list(reader)[-1].cells[col("First Name")].endswith("z" + letter) and reader.encoding == "cp1252"
+
+
+@pytest.mark.parametrize("end", [b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98"])
+def test_utf8_letter_cut_by_the_end_of_the_file_is_windows_1252(end):
+    reader = open_csv(io.BytesIO(SIMPLE.encode() + b"Z" + end))
+    assert list(reader)[-1].cells[col("First Name")] == "Z" + end.decode("cp1252") and reader.encoding == "cp1252"
 
 
 def test_truncated_utf16_is_refused():
@@ -636,39 +691,53 @@ PIECE = st.one_of(st.sampled_from([b"a", b"Z", b"x y"]), st.sampled_from("äöå
                   st.integers(0x80, 0xFF).map(lambda b: bytes([b])))
 
 
-def expected_encoding(data: bytes, block: int) -> str:
-    """The rule, as decision 41 states it: without a BOM, UTF-8 when the first block is valid UTF-8 (a
-    sequence cut at the block's end is not held against it), else Windows-1252."""
-    first = data[:block]
-    try:
-        first.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        cut = exc.reason == "unexpected end of data" and exc.end == len(first) and len(data) > block
-        return "utf-8" if cut else "cp1252"
-    return "utf-8"
+def expected_encoding(data: bytes) -> str:
+    """The rule, as decision 41 states it: without a BOM, the first non-ASCII byte decides; UTF-8 when the
+    bytes from it on start with a whole, valid UTF-8 character (a lead byte and its 1-3 continuation bytes),
+    else Windows-1252. A file without non-ASCII bytes is UTF-8."""
+    first = next((i for i, b in enumerate(data) if b >= 0x80), None)
+    if first is None:
+        return "utf-8"
+    for length in (2, 3, 4):
+        try:
+            data[first:first + length].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if len(data[first:first + length]) == length:
+            return "utf-8"
+    return "cp1252"
+
+
+class Trickle(io.BytesIO):
+    """A stream that hands out at most ``step`` bytes a read, as a socket or a slow disk may."""
+
+    def __init__(self, data: bytes, step: int):
+        super().__init__(data)
+        self.step = step
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(self.step if size is None or size < 0 else min(size, self.step))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cells=st.lists(st.lists(PIECE, max_size=6).map(b"".join), min_size=1, max_size=12),
-       block=st.integers(8, 120))
-def test_encoding_is_chosen_by_the_first_block_exactly(cells, block):
+       step=st.integers(1, 120))
+def test_encoding_is_chosen_by_the_first_non_ascii_byte_exactly(cells, step):
     data = b"User ID/Email (Required),First Name\n" + b"".join(
         b"u%d@example.fi,%s\n" % (n, cell) for n, cell in enumerate(cells))
-    encoding = expected_encoding(data, block)
+    encoding = expected_encoding(data)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError:
         text = None
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(reader_module, "SNIFF_BYTES", block)
-        try:
-            reader = open_csv(io.BytesIO(data))
-            rows = [r.cells[col("First Name")] for r in reader]
-        except CsvFileError as exc:
-            assert text is None, (encoding, exc.message)  # refused only when the chosen encoding cannot read it
-            what = "not Windows-1252 (Western European) text either" if encoding == "cp1252" else "not valid UTF-8"
-            assert what in exc.message and "CSV UTF-8" in exc.message
-            return
+    try:  # reads of any size, so the deciding byte falls at every place of a read, and at the file's end
+        reader = open_csv(Trickle(data, step))
+        rows = [r.cells[col("First Name")] for r in reader]
+    except CsvFileError as exc:
+        assert text is None, (encoding, exc.message)  # refused only when the chosen encoding cannot read it
+        what = "not Windows-1252 (Western European) text either" if encoding == "cp1252" else "not valid UTF-8"
+        assert what in exc.message and "CSV UTF-8" in exc.message
+        return
     assert text is not None, f"read although it is not {encoding}"
     assert reader.encoding == ("cp1252" if encoding == "cp1252" else "utf-8-sig")
     assert rows == [line.split(",", 1)[1].strip() for line in text.split("\n")[1:-1]]

@@ -1,10 +1,12 @@
 """Reading user CSV files as people really make them, streamed.
 
-- Encoding: UTF-8 with or without BOM; UTF-16 LE/BE with BOM; without a BOM, a file whose first
-  block (``SNIFF_BYTES``) is not valid UTF-8 is read as Windows-1252, the code page of Excel's plain
-  "CSV" in Western European locales (``encoding == "cp1252"``; the runner notes it on the task). A
-  file that starts as valid UTF-8 and has invalid bytes later, and the five bytes Windows-1252 leaves
-  undefined, are refused with a message that says to save the file as "CSV UTF-8".
+- Encoding: UTF-8 with or without BOM; UTF-16 LE/BE with BOM; without a BOM, the first non-ASCII
+  byte decides: when it starts a valid UTF-8 sequence the file is UTF-8, else it is Windows-1252, the
+  code page of Excel's plain "CSV" in Western European locales (``encoding == "cp1252"``; the runner
+  notes it on the task). ASCII reads the same in both, so nothing before that byte was read wrong, and
+  the file is read once. A file that starts as valid UTF-8 and has invalid bytes later, and the five
+  bytes Windows-1252 leaves undefined, are refused with a message that says to save the file as
+  "CSV UTF-8".
 - Line ends: CRLF, LF or CR (mixed too). Quoted fields may hold delimiters, quotes and line
   breaks; ``CsvRow.line`` is still the physical line the row starts on (header = line 1 unless
   blank lines precede it).
@@ -35,7 +37,6 @@ MAX_LINE_CHARS = 1_000_000  # one physical line; a longer one is not a CSV a per
 MAX_HEADER_LINES = 20  # a header with an unclosed quote must not swallow the file
 _FORMULA_START = frozenset("=+-@")
 SAVE_AS_UTF8 = "save it as 'CSV UTF-8 (comma delimited)' from your spreadsheet program"
-SNIFF_BYTES = 65536  # the first block, read before choosing between UTF-8 and Windows-1252 (decision 41)
 CP1252 = "cp1252"
 
 
@@ -91,33 +92,6 @@ def unneutralise(value: str) -> str:
     return value
 
 
-class _PrefixedRaw(io.RawIOBase):
-    """A raw stream that serves already-read bytes first, then the rest of the caller's stream."""
-
-    def __init__(self, prefix: bytes, stream: BinaryIO):
-        self._prefix = prefix
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        size = len(buffer)
-        if self._prefix:
-            n = min(size, len(self._prefix))
-            buffer[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._stream.read(size)
-        if not data:
-            return 0
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("open_csv needs a binary stream (open the file with 'rb')")
-        n = len(data)
-        buffer[:n] = data
-        return n
-
-
 def _read_prefix(stream: BinaryIO, size: int) -> bytes:
     out = b""
     while len(out) < size:
@@ -128,6 +102,90 @@ def _read_prefix(stream: BinaryIO, size: int) -> bytes:
             raise TypeError("open_csv needs a binary stream (open the file with 'rb')")
         out += bytes(data)
     return out
+
+
+_UNDECIDED = "undecided"
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def _starts_utf8(sequence: bytes) -> bool:
+    """True when ``sequence`` (a non-ASCII byte and the up to 3 bytes after it) starts with one whole, valid
+    UTF-8 character."""
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(sequence[:4], final=False) != ""
+    except UnicodeDecodeError as exc:
+        return exc.start > 0  # the first character is whole; what follows it is judged when it is read
+
+
+class _DecidingRaw(io.RawIOBase):
+    """The caller's binary stream, served to the text layer as the bytes of ``text_encoding``.
+
+    A file with a BOM passes through (``encoding`` is the BOM's). Without one, bytes pass through while they
+    are ASCII, which reads the same in UTF-8 and Windows-1252; the first non-ASCII byte decides (decision 41):
+    when it starts a valid UTF-8 sequence the file is UTF-8 and passes through from then on, else it is
+    Windows-1252 from that byte on and is transcoded to UTF-8 here. The five bytes Windows-1252 leaves
+    undefined come out as themselves, which no UTF-8 text has at that place, so the text layer's decoder stops
+    at the first of them and ``exc.object[exc.start]`` is that byte. Memory: one read's bytes (three times that
+    transcoded), and up to 3 bytes read ahead at the deciding byte."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO, encoding: str):
+        self._pending = prefix  # read from the stream, not served yet
+        self._out = b""  # transcoded, not served yet
+        self._stream = stream
+        self.encoding = encoding  # _UNDECIDED until the first non-ASCII byte of a file without a BOM
+
+    @property
+    def text_encoding(self) -> str:
+        return self.encoding if self.encoding in ("utf-8-sig", "utf-16") else "utf-8"
+
+    def readable(self) -> bool:
+        return True
+
+    def _read(self, size: int) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            return data
+        data = self._stream.read(size)
+        if data and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("open_csv needs a binary stream (open the file with 'rb')")
+        return bytes(data) if data else b""
+
+    def _decide(self, data: bytes) -> bytes:
+        """Serve ASCII as it is; at the first non-ASCII byte choose the encoding (reading up to 3 bytes
+        ahead when ``data`` ends sooner; at the end of the file what there is decides)."""
+        found = _NON_ASCII.search(data)
+        if found is None:
+            return data
+        at = found.start()
+        if len(data) - at < 4:
+            data += self._pending + _read_prefix(self._stream, max(0, 4 - (len(data) - at) - len(self._pending)))
+            self._pending = b""
+        self.encoding = "utf-8-sig" if _starts_utf8(data[at:at + 4]) else CP1252
+        if self.encoding == CP1252:
+            return data[:at] + _cp1252_to_utf8(data[at:])
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        size = len(buffer)
+        if not self._out:
+            data = self._read(size)
+            if not data:
+                return 0
+            if self.encoding == _UNDECIDED:
+                self._out = self._decide(data)
+            elif self.encoding == CP1252:
+                self._out = _cp1252_to_utf8(data)
+            else:
+                self._out = data
+        n = min(size, len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
+def _cp1252_to_utf8(data: bytes) -> bytes:
+    # the undefined bytes (0x81 0x8D 0x8F 0x90 0x9D) stay as they are: invalid UTF-8, refused by the text layer
+    return data.decode(CP1252, "surrogateescape").encode("utf-8", "surrogateescape")
 
 
 _ZIP = b"PK\x03\x04"
@@ -147,19 +205,13 @@ def _not_text(prefix: bytes) -> CsvFileError | None:
     return None
 
 
-def _encoding_for(prefix: bytes, at_end: bool) -> str:
-    """The encoding of a file that starts with ``prefix`` (the first block, or the whole file when
-    ``at_end``): its BOM's; else UTF-8 when the block is valid UTF-8 (a sequence cut at the block's end
-    counts as valid), else Windows-1252."""
+def _bom_encoding(prefix: bytes) -> str:
+    """The encoding a file's BOM names; ``_UNDECIDED`` without one."""
     if prefix.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"  # the codec reads the BOM and picks the byte order
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(prefix, final=at_end)
-    except UnicodeDecodeError:
-        return CP1252
-    return "utf-8-sig"  # also reads UTF-8 without a BOM
+    return _UNDECIDED
 
 
 def _decode_error(exc: UnicodeDecodeError, encoding: str) -> CsvFileError:
@@ -188,7 +240,6 @@ class CsvReader:
 
     header_map: HeaderMap
     delimiter: str
-    encoding: str
     header_line: int
     hinted: bool  # the delimiter was named by a "sep=" line before the header
     rows_read: int
@@ -200,11 +251,8 @@ class CsvReader:
         refused = _not_text(prefix)
         if refused is not None:
             raise refused
-        if len(prefix) == 4:  # the first block decides between UTF-8 and Windows-1252; one block in memory
-            prefix += _read_prefix(stream, SNIFF_BYTES - 4)
-        self.encoding = _encoding_for(prefix, at_end=len(prefix) < SNIFF_BYTES)
-        raw = _PrefixedRaw(prefix, stream)
-        self._text = io.TextIOWrapper(io.BufferedReader(raw, 65536), encoding=self.encoding, errors="strict",
+        self._raw = raw = _DecidingRaw(prefix, stream, _bom_encoding(prefix))
+        self._text = io.TextIOWrapper(io.BufferedReader(raw, 65536), encoding=raw.text_encoding, errors="strict",
                                       newline="")
         self._max_rows = max_rows if max_rows and max_rows > 0 else None
         self._line_no = 0
@@ -213,6 +261,13 @@ class CsvReader:
         self._lines = self._physical_lines()
         self._read_header()
         self._started = False
+
+    @property
+    def encoding(self) -> str:
+        """``utf-8-sig`` (UTF-8, with or without a BOM), ``utf-16`` or ``cp1252``: as far as the file has been
+        read, since the first non-ASCII byte decides (a file read so far only in ASCII is UTF-8)."""
+        encoding = self._raw.encoding
+        return "utf-8-sig" if encoding == _UNDECIDED else encoding
 
     # --- physical lines -------------------------------------------------------------------
     def _physical_lines(self) -> Iterator[str]:
