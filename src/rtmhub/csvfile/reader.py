@@ -142,13 +142,14 @@ class _DecidingRaw(io.RawIOBase):
         return True
 
     def _read(self, size: int) -> bytes:
-        if self._pending:
-            data, self._pending = self._pending[:size], self._pending[size:]
-            return data
-        data = self._stream.read(size)
+        """Up to ``size`` bytes: the pending ones, and the rest from one read of the stream."""
+        pending, self._pending = self._pending[:size], self._pending[size:]
+        if len(pending) == size:
+            return pending
+        data = self._stream.read(size - len(pending))
         if data and not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("open_csv needs a binary stream (open the file with 'rb')")
-        return bytes(data) if data else b""
+        return pending + bytes(data) if data else pending
 
     def _decide(self, data: bytes) -> bytes:
         """Serve ASCII as it is; at the first non-ASCII byte choose the encoding (reading up to 3 bytes
