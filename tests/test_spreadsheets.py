@@ -41,7 +41,7 @@ HEADERS = [EMAIL, "First Name", "Last Name", "Extension", "Phone Number", "Locat
            "Preferred Webex Site"]
 
 
-TAGS = "en fi sv de x c n m h t r s fw sw dw".split()
+TAGS = "en fi sv de x c n m h t r s fw sw dw fp ea".split()
 
 
 def people(tag: str, site: str) -> list[list[object]]:
@@ -102,7 +102,14 @@ def test_locale_files_apply_as_their_true_false_twins(client, world, db):
         "sw": csv_file(people("sw", site), ("SANT", "FALSKT"), delimiter=";", hint=True, encoding="cp1252"),
         "dw": csv_file(people("dw", site), ("WAHR", "FALSCH"), delimiter=";", hint=True, encoding="cp1252"),
     }
-    for tag in ("fw", "sw", "dw"):  # not UTF-8: the names' ä, å, ß are single bytes
+    # the Finnish one with more than 64 KiB of ASCII before its first letter ä: the empty rows Excel writes as
+    # bare delimiters, as many as a sheet of 500 and more users takes up
+    sep_line, header_line, body = csv_file(people("fp", site), ("TOSI", "EPÄTOSI"), delimiter=";", hint=True,
+                                           encoding="cp1252").split(b"\r\n", 2)
+    variants["fp"] = b"\r\n".join([sep_line, header_line, *[b";" * (len(HEADERS) - 1)] * 4000, body])
+    first = min(i for i, b in enumerate(variants["fp"]) if b >= 0x80)
+    assert first > 65536 and variants["fp"][first:first + 1] == "ä".encode("cp1252")
+    for tag in ("fw", "sw", "dw", "fp"):  # not UTF-8: the names' ä, å, ß are single bytes
         content = variants[tag]
         assert not content.startswith(codecs.BOM_UTF8) and "Åström".encode("cp1252") in content, tag
         try:
@@ -122,13 +129,22 @@ def test_locale_files_apply_as_their_true_false_twins(client, world, db):
             assert notices and all(n.startswith("Read '") for n in notices), notices
         # the task (not each row) says once that the file was read as Windows-1252, and only then
         read_as = [n for n in task["notices"] if "Windows-1252" in n["message"]]
-        assert len(read_as) == (1 if tag.endswith("w") else 0), (tag, task["notices"])
+        assert len(read_as) == (1 if tag in ("fw", "sw", "dw", "fp") else 0), (tag, task["notices"])
         if read_as:
             assert read_as[0]["level"] == "notice" and "'CSV UTF-8 (comma delimited)'" in read_as[0]["message"]
     assert outcome["en"][0] and len(outcome["en"][0]) == 3
     assert {u[5] for u in outcome["en"][0]} == {"Väinö", "Åsa", "Jörg"}
-    for tag in ("fi", "sv", "de", "fw", "sw", "dw"):
+    for tag in ("fi", "sv", "de", "fw", "sw", "dw", "fp"):
         assert outcome[tag] == outcome["en"], tag
+    # a file all in ASCII is UTF-8 (and Windows-1252) alike: read, and no notice of Windows-1252
+    ascii_names = {"Väinö": "Vaino", "Mäkelä": "Makela", "Åsa": "Asa", "Åström": "Astrom", "Jörg": "Jorg",
+                   "Strauß": "Strauss"}
+    plain_people = [[ascii_names.get(v, v) if isinstance(v, str) else v for v in p] for p in people("ea", site)]
+    content = csv_file(plain_people, delimiter=";", hint=True)
+    assert content.isascii()
+    task, _ = run(client, world, content, mode="add-remove", preview=False)
+    assert task["status"] == "completed" and task["counts"]["added"] == 3, task
+    assert not [n for n in task["notices"] or [] if "Windows-1252" in n["message"]], task["notices"]
     # a byte Windows-1252 leaves undefined: neither UTF-8 nor Windows-1252, refused with what to save instead
     undefined = variants["fw"].replace(b".fw@", b".fx@").replace("Åström".encode("cp1252"), b"\x81str\xf6m")
     r = upload(client, world, undefined)
