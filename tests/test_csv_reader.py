@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from rtmhub.csvfile import (COLUMNS, Column, CsvFileError, CsvRow, neutralise, open_csv, parse_bool,
                             resolve_headers, template_headers, write_csv)
-from rtmhub.csvfile import reader as reader_module
 from rtmhub.csvfile.columns import EMAIL_COLUMN, find_column
 from rtmhub.errors import ValidationFailed
 
@@ -159,7 +158,8 @@ PAST_A_BLOCK = 70_000 // len(ASCII_ROW)  # ASCII rows before the first letter: m
 
 def test_utf8_first_then_invalid_is_refused():
     # the first non-ASCII byte starts a valid UTF-8 letter: an invalid byte after it is refused, not read as cp1252
-    for rows in ("Äijä,x@example.fi,TRUE\n" * 5000, "Äijä,x@example.fi,TRUE\n", ASCII_ROW * PAST_A_BLOCK + "Ä,x@f.fi\n"):
+    for rows in ("Äijä,x@example.fi,TRUE\n" * 5000, "Äijä,x@example.fi,TRUE\n",
+                 ASCII_ROW * PAST_A_BLOCK + "Ä,x@example.fi\n"):
         data = (SIMPLE + rows).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
         err = file_error(data)
         assert "not UTF-8/UTF-16 text" in err.message and "0xE4" in err.message and "CSV UTF-8" in err.message

@@ -154,7 +154,7 @@ class _DecidingRaw(io.RawIOBase):
     def _decide(self, data: bytes) -> bytes:
         """Serve ASCII as it is; at the first non-ASCII byte choose the encoding (reading up to 3 bytes
         ahead when ``data`` ends sooner; at the end of the file what there is decides)."""
-        found = _NON_ASCII.search(data)
+        found = None if data.isascii() else _NON_ASCII.search(data)
         if found is None:
             return data
         at = found.start()
