@@ -526,19 +526,23 @@ def test_trickle_stream_one_byte_at_a_time_keeps_crlf_and_lines():
     assert {r.cells[col("Title")] for r in rows} == {"x\r\ny", "ä"}
 
 
-def test_memory_is_flat_in_the_row_count():
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252"])
+def test_memory_is_flat_in_the_row_count(encoding):
+    # Windows-1252: its first half ASCII, so the first letter decides far in and the rest is transcoded
     rows_total = 200_000
-    header = "User ID/Email (Required),First Name,Webex Calling\r\n".encode()
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
 
     def chunks():
-        yield codecs.BOM_UTF8 + header
+        yield (codecs.BOM_UTF8 if codec == "utf-8" else b"") + b"User ID/Email (Required),First Name,Webex Calling\r\n"
         for start in range(0, rows_total, 1000):
-            yield "".join(f"user{i}@example.fi,Äijä {i},TRUE\r\n" for i in range(start, start + 1000)).encode()
+            name = "Aino" if encoding == "cp1252" and start < rows_total // 2 else "Äijä"
+            yield "".join(f"user{i}@example.fi,{name} {i},TRUE\r\n" for i in range(start, start + 1000)).encode(codec)
 
     tracemalloc.start()
     try:
         count = last = 0
-        for row in open_csv(GeneratorStream(chunks())):
+        reader = open_csv(GeneratorStream(chunks()))
+        for row in reader:
             count += 1
             last = row.line
         _, peak = tracemalloc.get_traced_memory()
@@ -546,6 +550,8 @@ def test_memory_is_flat_in_the_row_count():
         tracemalloc.stop()
     assert (count, last) == (rows_total, rows_total + 1)
     assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert reader.encoding == encoding and row.cells[col("First Name")] == f"Äijä {rows_total - 1}"
+    assert row.cells[EMAIL_COLUMN] == f"user{rows_total - 1}@example.fi"
 
 
 # --- writer ---------------------------------------------------------------------------------------
