@@ -549,7 +549,7 @@ def test_memory_is_flat_in_the_row_count(encoding):
     finally:
         tracemalloc.stop()
     assert (count, last) == (rows_total, rows_total + 1)
-    assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"  # the file is 7.8 MB; a read is 64 KiB
     assert reader.encoding == encoding and row.cells[col("First Name")] == f"Äijä {rows_total - 1}"
     assert row.cells[EMAIL_COLUMN] == f"user{rows_total - 1}@example.fi"
 
