@@ -131,16 +131,110 @@ def test_stored_utf16le_unicode_text_file():
         (2, "Mäkelä", "TRUE"), (4, "Niemi", "FALSE")]
 
 
-def test_invalid_utf8_is_refused():
+def test_windows_1252_without_bom_is_read_as_windows_1252():
+    # Excel's plain "CSV" in a Finnish, Swedish or German locale: the ANSI code page, no BOM
+    data = "First Name;User ID/Email (Required);Last Name\r\nÄijä;a@example.fi;Strauß – Åberg €\r\n".encode("cp1252")
+    reader = open_csv(io.BytesIO(data))
+    assert reader.encoding == "cp1252" and reader.delimiter == ";"
+    assert [(r.cells[col("First Name")], r.cells[col("Last Name")]) for r in reader] == [
+        ("Äijä", "Strauß – Åberg €")]
+    # UTF-8 without a BOM is still UTF-8, whatever its letters would be in the code page
+    reader = open_csv(io.BytesIO(data.decode("cp1252").encode("utf-8")))
+    assert reader.encoding == "utf-8-sig" and [r.cells[col("First Name")] for r in reader] == ["Äijä"]
+
+
+@pytest.mark.parametrize("undefined", [0x81, 0x8D, 0x8F, 0x90, 0x9D])
+def test_bytes_windows_1252_leaves_undefined_are_refused(undefined):
     data = "First Name,User ID/Email (Required)\nÄijä,a@example.fi\n".encode("cp1252")
+    data += bytes([undefined]) + b",b@example.fi\n"
     err = file_error(data)
-    assert "not UTF-8/UTF-16 text" in err.message and "CSV UTF-8" in err.message and "0xC4" in err.message
+    assert "not Windows-1252 (Western European) text either" in err.message and f"0x{undefined:02X}" in err.message
+    assert "CSV UTF-8" in err.message
+
+
+ASCII_ROW = "x,y@example.fi,TRUE\n"
+PAST_A_BLOCK = 70_000 // len(ASCII_ROW)  # ASCII rows before the first letter: more than 64 KiB, beyond a read
+
+
+def test_utf8_first_then_invalid_is_refused():
+    # the first non-ASCII byte starts a valid UTF-8 letter: an invalid byte after it is refused, not read as cp1252
+    for rows in ("Äijä,x@example.fi,TRUE\n" * 5000, "Äijä,x@example.fi,TRUE\n",
+                 ASCII_ROW * PAST_A_BLOCK + "Ä,x@example.fi\n"):
+        data = (SIMPLE + rows).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252")
+        err = file_error(data)
+        assert "not UTF-8/UTF-16 text" in err.message and "0xE4" in err.message and "CSV UTF-8" in err.message
+    # the first non-ASCII byte is not UTF-8: the file is Windows-1252, and UTF-8 letters after it read as such
+    data = (SIMPLE + ASCII_ROW * 10).encode() + "Mäki,z@example.fi,TRUE\n".encode("cp1252") + "Äijä,x@f.fi\n".encode()
+    reader = open_csv(io.BytesIO(data))
+    assert [r.cells[col("First Name")] for r in reader][-2:] == ["Mäki", "Ã„ijÃ¤"]
+    assert reader.encoding == "cp1252"
+
+
+def test_windows_1252_after_more_than_a_block_of_ascii_is_windows_1252():
+    # a Finnish Excel "CSV" whose first 500 and more rows are ASCII: the name on row 3700 decides
+    head = "sep=;\r\nFirst Name;User ID/Email (Required);Last Name\r\n"
+    ascii_rows = "".join(f"Aino;a{n}@example.fi;Virtanen\r\n" for n in range(3700))
+    tail = "Matti;m@example.fi;Mäkinen\r\nÅsa;a@example.se;Öberg – Straße €\r\n"
+    data = (head + ascii_rows + tail).encode("cp1252")
+    assert data.index(b"\xe4") > 65536 and all(b < 0x80 for b in data[:data.index(b"\xe4")])
+    reader = open_csv(io.BytesIO(data))
+    rows = list(reader)
+    assert reader.encoding == "cp1252"
+    twin = list(open_csv(io.BytesIO((head + ascii_rows + tail).encode("utf-8"))))
+    assert [(r.line, r.cells) for r in rows] == [(r.line, r.cells) for r in twin]
+    assert [(r.line, r.cells[col("Last Name")]) for r in rows[-2:]] == [(3703, "Mäkinen"), (3704, "Öberg – Straße €")]
+
+
+def test_utf8_after_more_than_a_block_of_ascii_stays_utf8():
+    data = (SIMPLE + ASCII_ROW * PAST_A_BLOCK + "Mäkinen,m@example.fi,TRUE\n").encode()
+    assert data.index("ä".encode()) > 65536
+    reader = open_csv(io.BytesIO(data))
+    rows = list(reader)
+    assert reader.encoding == "utf-8-sig" and rows[-1].cells[col("First Name")] == "Mäkinen"
+    assert rows[-1].line == 4 + PAST_A_BLOCK
+
+
+def test_all_ascii_file_is_utf8():
+    reader = open_csv(io.BytesIO((SIMPLE + ASCII_ROW * PAST_A_BLOCK).encode()))
+    assert len(list(reader)) == 2 + PAST_A_BLOCK and reader.encoding == "utf-8-sig"
+
+
+@pytest.mark.parametrize("undefined", [0x81, 0x8D, 0x8F, 0x90, 0x9D])
+def test_undefined_byte_after_a_windows_1252_letter_far_in_is_refused(undefined):
+    data = (SIMPLE + ASCII_ROW * PAST_A_BLOCK).encode() + "Mäki,m@example.fi,TRUE\n".encode("cp1252")
+    data += (ASCII_ROW * 3000).encode() + b"P" + bytes([undefined]) + b"kka,p@example.fi,TRUE\n" + ASCII_ROW.encode()
+    err = file_error(data)
+    assert "not Windows-1252 (Western European) text either" in err.message and f"0x{undefined:02X}" in err.message
+    assert "CSV UTF-8" in err.message
+    assert len(read(data.replace(bytes([undefined]), b"\xe4"))) == 5 + PAST_A_BLOCK + 3000  # the same file, defined
 
 
 def test_invalid_utf8_late_in_a_big_file_is_refused():
-    data = (SIMPLE + "x,y@example.fi,TRUE\n" * 5000).encode() + b"\xff\xfe,z@example.fi,TRUE\n"
-    with pytest.raises(CsvFileError, match="CSV UTF-8"):
+    data = (SIMPLE + "x,y@example.fi,TRUE\n" * 5000).encode() + "ä".encode() + b"\xff\xfe,z@example.fi,TRUE\n"
+    with pytest.raises(CsvFileError, match="not valid UTF-8.*CSV UTF-8"):
         read(data)
+
+
+@pytest.mark.parametrize("letter", ["ä", "€", "😀"])
+def test_first_letter_cut_at_a_read_is_decided_by_its_whole_sequence(letter):
+    # the first non-ASCII byte is the last byte of the reader's first 64 KiB read: the bytes after it decide
+    head = SIMPLE.encode()
+    body = head + ASCII_ROW.encode() * ((65536 - len(head)) // len(ASCII_ROW))
+    body += b"z" * (65536 - 1 - len(body))
+    utf8 = body + f"{letter},w@example.fi,TRUE\n".encode()
+    assert utf8[65535:65536] == letter.encode()[:1]  # cut after its first byte
+    reader = open_csv(io.BytesIO(utf8))
+    assert list(reader)[-1].cells[col("First Name")].endswith("z" + letter) and reader.encoding == "utf-8-sig"
+    if letter != "😀":
+        cp1252 = body + f"{letter},w@example.fi,TRUE\n".encode("cp1252")
+        reader = open_csv(io.BytesIO(cp1252))
+        assert list(reader)[-1].cells[col("First Name")].endswith("z" + letter) and reader.encoding == "cp1252"
+
+
+@pytest.mark.parametrize("end", [b"\xc3", b"\xe2\x82", b"\xf0\x9f\x98"])
+def test_utf8_letter_cut_by_the_end_of_the_file_is_windows_1252(end):
+    reader = open_csv(io.BytesIO(SIMPLE.encode() + b"Z" + end))
+    assert list(reader)[-1].cells[col("First Name")] == "Z" + end.decode("cp1252") and reader.encoding == "cp1252"
 
 
 def test_truncated_utf16_is_refused():
@@ -269,7 +363,7 @@ def test_false_any_case(value):
     assert parse_bool(value) is False
 
 
-@pytest.mark.parametrize("value", ["1", "0", "yes", "no", "T", "F", "TRUEISH", "x"])
+@pytest.mark.parametrize("value", ["yes", "no", "T", "F", "TRUEISH", "x", "2", "kyllä"])
 def test_parse_bool_rejects_other_values(value):
     with pytest.raises(ValueError):
         parse_bool(value)
@@ -432,26 +526,32 @@ def test_trickle_stream_one_byte_at_a_time_keeps_crlf_and_lines():
     assert {r.cells[col("Title")] for r in rows} == {"x\r\ny", "ä"}
 
 
-def test_memory_is_flat_in_the_row_count():
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252"])
+def test_memory_is_flat_in_the_row_count(encoding):
+    # Windows-1252: its first half ASCII, so the first letter decides far in and the rest is transcoded
     rows_total = 200_000
-    header = "User ID/Email (Required),First Name,Webex Calling\r\n".encode()
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
 
     def chunks():
-        yield codecs.BOM_UTF8 + header
+        yield (codecs.BOM_UTF8 if codec == "utf-8" else b"") + b"User ID/Email (Required),First Name,Webex Calling\r\n"
         for start in range(0, rows_total, 1000):
-            yield "".join(f"user{i}@example.fi,Äijä {i},TRUE\r\n" for i in range(start, start + 1000)).encode()
+            name = "Aino" if encoding == "cp1252" and start < rows_total // 2 else "Äijä"
+            yield "".join(f"user{i}@example.fi,{name} {i},TRUE\r\n" for i in range(start, start + 1000)).encode(codec)
 
     tracemalloc.start()
     try:
         count = last = 0
-        for row in open_csv(GeneratorStream(chunks())):
+        reader = open_csv(GeneratorStream(chunks()))
+        for row in reader:
             count += 1
             last = row.line
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert (count, last) == (rows_total, rows_total + 1)
-    assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert peak < 4 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"  # the file is 7.8 MB; a read is 64 KiB
+    assert reader.encoding == encoding and row.cells[col("First Name")] == f"Äijä {rows_total - 1}"
+    assert row.cells[EMAIL_COLUMN] == f"user{rows_total - 1}@example.fi"
 
 
 # --- writer ---------------------------------------------------------------------------------------
@@ -589,6 +689,64 @@ def test_random_csv_shapes_give_rows_or_a_file_error(headers, with_email, rows, 
     else:
         data = text.encode(encoding, "replace" if encoding == "cp1252" else "surrogatepass")
     consume(data)
+
+
+# Cell pieces: ASCII letters, UTF-8 letters, and single bytes 0x80-0xFF (Windows-1252 letters and its five
+# undefined bytes, and bytes that start or continue UTF-8 sequences).
+PIECE = st.one_of(st.sampled_from([b"a", b"Z", b"x y"]), st.sampled_from("äöåÄÖÅß€–…").map(str.encode),
+                  st.integers(0x80, 0xFF).map(lambda b: bytes([b])))
+
+
+def expected_encoding(data: bytes) -> str:
+    """The rule, as decision 41 states it: without a BOM, the first non-ASCII byte decides; UTF-8 when the
+    bytes from it on start with a whole, valid UTF-8 character (a lead byte and its 1-3 continuation bytes),
+    else Windows-1252. A file without non-ASCII bytes is UTF-8."""
+    first = next((i for i, b in enumerate(data) if b >= 0x80), None)
+    if first is None:
+        return "utf-8"
+    for length in (2, 3, 4):
+        try:
+            data[first:first + length].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if len(data[first:first + length]) == length:
+            return "utf-8"
+    return "cp1252"
+
+
+class Trickle(io.BytesIO):
+    """A stream that hands out at most ``step`` bytes a read, as a socket or a slow disk may."""
+
+    def __init__(self, data: bytes, step: int):
+        super().__init__(data)
+        self.step = step
+
+    def read(self, size: int | None = -1) -> bytes:
+        return super().read(self.step if size is None or size < 0 else min(size, self.step))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cells=st.lists(st.lists(PIECE, max_size=6).map(b"".join), min_size=1, max_size=12),
+       step=st.integers(1, 120))
+def test_encoding_is_chosen_by_the_first_non_ascii_byte_exactly(cells, step):
+    data = b"User ID/Email (Required),First Name\n" + b"".join(
+        b"u%d@example.fi,%s\n" % (n, cell) for n, cell in enumerate(cells))
+    encoding = expected_encoding(data)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        text = None
+    try:  # reads of any size, so the deciding byte falls at every place of a read, and at the file's end
+        reader = open_csv(Trickle(data, step))
+        rows = [r.cells[col("First Name")] for r in reader]
+    except CsvFileError as exc:
+        assert text is None, (encoding, exc.message)  # refused only when the chosen encoding cannot read it
+        what = "not Windows-1252 (Western European) text either" if encoding == "cp1252" else "not valid UTF-8"
+        assert what in exc.message and "CSV UTF-8" in exc.message
+        return
+    assert text is not None, f"read although it is not {encoding}"
+    assert reader.encoding == ("cp1252" if encoding == "cp1252" else "utf-8-sig")
+    assert rows == [line.split(",", 1)[1].strip() for line in text.split("\n")[1:-1]]
 
 
 SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20).map(

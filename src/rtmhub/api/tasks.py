@@ -14,6 +14,7 @@ from rtmhub.api.deps import DB, CallerDep, decode_or_404, next_link, org_custome
 from rtmhub.api.people import PEOPLE_READ, PEOPLE_WRITE, PersonBody, _fields_from_body, _In
 from rtmhub.api.responses import ERRORS
 from rtmhub.csvfile import export as csv_export
+from rtmhub.csvfile.workbook import XLSX_TYPE
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.tasks import service as tasks
@@ -94,11 +95,16 @@ def csv_template(caller: CallerDep):
 
 @router.post("/userImports", status_code=202)
 def upload_import(request: Request, db: DB, caller: CallerDep,
-                  file: Annotated[UploadFile, File(description="CSV file in the Control Hub format")],
+                  file: Annotated[UploadFile, File(description="CSV file in the Control Hub format, or an Excel "
+                                                               "workbook (.xlsx: by the file name) with the same "
+                                                               "columns")],
                   orgId: Annotated[str, Form(max_length=200)],
                   mode: Annotated[Literal["add", "add-remove"], Form()] = "add",
-                  preview: Annotated[bool, Form()] = True):
-    """Upload a CSV file: a preview task (dry run) by default, or an import task with preview=false."""
+                  preview: Annotated[bool, Form()] = True,
+                  sheet: Annotated[str | None, Form(max_length=200,
+                                                    description="The sheet of a workbook to import")] = None):
+    """Upload a CSV file or an .xlsx workbook: a preview task (dry run) by default, or an import task with
+    preview=false."""
     # A plain (threadpool) route: the file is copied into the database chunk by chunk from Starlette's
     # spooled temporary file, blocking reads that must not run on the event loop.
     access.require_scope(caller, PEOPLE_WRITE, write=True)
@@ -108,7 +114,7 @@ def upload_import(request: Request, db: DB, caller: CallerDep,
         task = imports.submit_import(s, caller, customer.id, file_name=file.filename or "users.csv",
                                      content=cast(BinaryIO, file.file), mode=mode, preview=preview,
                                      max_rows=settings.csv_max_rows or None, max_bytes=settings.max_upload_bytes,
-                                     quota_bytes=settings.task_file_quota_bytes)
+                                     quota_bytes=settings.task_file_quota_bytes, sheet=sheet or None)
         return _task_with_org(s, caller, task)
 
 
@@ -202,11 +208,17 @@ def delete_task(taskId: str, db: DB, caller: CallerDep):
     return Response(status_code=204)
 
 
-@router.get("/userExport", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
-def export_users(db: DB, caller: CallerDep, orgId: OrgParam = None):
+@router.get("/userExport", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}, XLSX_TYPE: {}}}})
+def export_users(db: DB, caller: CallerDep, orgId: OrgParam = None,
+                 format: Annotated[Literal["csv", "xlsx"], Query(description="csv (default) or xlsx, an Excel "
+                                                                             "workbook")] = "csv"):
     access.require_scope(caller, PEOPLE_READ)
     with db.unit_of_work(write=False) as s:
         customer = org_customer(s, caller, orgId, required=True)
         customer_id = customer.id
+    if format == "xlsx":
+        return StreamingResponse(exports.export_users(db, caller, customer_id, "xlsx"), media_type=XLSX_TYPE,
+                                 headers={"Content-Disposition": 'attachment; filename="rtmhub-users.xlsx"'})
     return StreamingResponse(exports.export_users(db, caller, customer_id), media_type=CSV,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users.csv"'})

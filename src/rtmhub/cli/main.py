@@ -301,10 +301,13 @@ def _run_task(caller: Caller, task_id: str, label: str) -> Any:
 
 @users_app.command("import")
 def users_import(
-    file: typer.FileBinaryRead = typer.Argument(..., help="CSV file in the Control Hub format."),
+    file: typer.FileBinaryRead = typer.Argument(..., help="CSV file in the Control Hub format, or an Excel "
+                                                "workbook (.xlsx) with the same columns."),
     customer: str = typer.Option(..., "--customer", help="Customer id, orgId or UUID."),
     mode: str = typer.Option("add", help="add = Add services only; add-remove = Add and remove services."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Preview only: validate every row, change nothing."),
+    sheet: str | None = typer.Option(None, "--sheet", help="The sheet of an .xlsx workbook to import (default: the "
+                                                           "one sheet with user columns)."),
 ) -> None:
     """Import users from CSV as a task; waits with a progress bar and exits 0 only if every row applied."""
     from rtmhub.jobs.imports import submit_import
@@ -315,7 +318,7 @@ def users_import(
         # The open file itself: it is stored chunk by chunk, never read whole into memory.
         task = submit_import(s, caller, c.id, file_name=getattr(file, "name", "users.csv"), content=file,
                              mode=mode, preview=dry_run, max_rows=settings.csv_max_rows or None,
-                             quota_bytes=settings.task_file_quota_bytes)
+                             quota_bytes=settings.task_file_quota_bytes, sheet=sheet)
         task_id = task.id
     t = _run_task(caller, task_id, "preview" if dry_run else "import")
     summary = _task_row(t)
@@ -337,8 +340,11 @@ def users_import(
 
 @users_app.command("export")
 def users_export(customer: str = typer.Option(..., "--customer", help="Customer id, orgId or UUID."),
-                 output: str = typer.Option(..., "-o", "--output", help="File to write ('-' for stdout).")) -> None:
-    """Export a customer's users in the import format (re-importing it changes nothing)."""
+                 output: str = typer.Option(..., "-o", "--output", help="File to write ('-' for stdout); a name "
+                                                                       "ending in .xlsx writes an Excel workbook."),
+                 ) -> None:
+    """Export a customer's users in the import format (re-importing it changes nothing): CSV, or an Excel
+    workbook when the file name ends in .xlsx."""
     import sys
 
     from rtmhub.jobs.exports import export_users
@@ -347,7 +353,8 @@ def users_export(customer: str = typer.Option(..., "--customer", help="Customer 
         customer_id = _resolve_customer(s, caller, customer).id
     db = Database(get_settings().database_url)
     try:
-        chunks = export_users(db, Caller.operator(), customer_id)
+        chunks = export_users(db, Caller.operator(), customer_id,
+                              "xlsx" if output.lower().endswith(".xlsx") else "csv")
         if output == "-":
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)

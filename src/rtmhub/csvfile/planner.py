@@ -4,7 +4,8 @@ decides whether it is allowed.
 
 Before any row, ``check_file`` holds the file's header against its customer (a licence column's
 ``[subscription id]`` must be the subscription of the customer's partner; a site licence column must name
-one of the customer's meeting sites), and ``file_notices`` says which recognised columns are ignored.
+one of the customer's meeting sites), and ``file_notices`` says which recognised columns are ignored and
+whether the file was read as Windows-1252.
 
 A row is applied either alone inside a SAVEPOINT (``apply_row``, through the single-user services) or
 with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); both go through the same
@@ -12,6 +13,7 @@ with its batch set-wise (``apply_batch``, through users/bulk.py, decision 12); b
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import COLUMNS, Column, HeaderMap
 from rtmhub.csvfile.errors import CsvFileError
-from rtmhub.csvfile.reader import CsvRow, parse_bool
+from rtmhub.csvfile.reader import CP1252, CsvRow, is_literal_bool, parse_bool
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.directory import service as directory
@@ -33,7 +35,7 @@ from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simula
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.users.service import snapshot
-from rtmhub.domain.validation import EMAIL_MAX
+from rtmhub.domain.validation import EMAIL_MAX, _plausible_without_plus
 from rtmhub.errors import DomainError, ErrorDetail, Message, msg, msgn
 
 BY_FIELD = {c.field: c for c in COLUMNS if c.field}
@@ -64,6 +66,7 @@ class RowResult:
     outcome: str = "unchanged"
     changes: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    read_as: dict[str, bool] = field(default_factory=dict)  # boolean cells not written TRUE/FALSE, as read
 
     def error(self, column: str | None, message: str) -> None:
         self.outcome = "error"
@@ -154,16 +157,23 @@ def check_file(header_map: HeaderMap, rules: FileRules) -> None:
                            + " ".join(p.description for p in problems), problems)
 
 
-def file_notices(header_map: HeaderMap) -> list[dict[str, Any]]:
+def file_notices(header_map: HeaderMap, encoding: str | None = None) -> list[dict[str, Any]]:
     """The file-level notices of a recognised header: ONE notice naming every column that is ignored (the
     older service and hybrid columns and the address columns of a Control Hub export, and its licence
-    columns that are no package: the customer's own site licences and IGNORED_LICENCES)."""
+    columns that are no package: the customer's own site licences and IGNORED_LICENCES); and, when the
+    reader chose Windows-1252 for a file that is not UTF-8 (``encoding``, decision 41), one saying so."""
+    notices = []
+    if encoding == CP1252:
+        notices.append(_stored("notice", None, msg(
+            "The file is not UTF-8, so it was read as Windows-1252 (Western European), the code page Excel's "
+            "plain 'CSV' type saves in; check that letters such as ä, ö and å look right. Save the file as "
+            "'CSV UTF-8 (comma delimited)' to avoid the guess.")))
     ignored = [*header_map.ignored, *(e.header for e in header_map.licences)]
-    if not ignored:
-        return []
-    return [_stored("notice", None, msg(
-        "These columns of the file are not used by rtmhub and were ignored: {columns}.",
-        columns=", ".join(f"'{h}'" for h in ignored)))]
+    if ignored:
+        notices.append(_stored("notice", None, msg(
+            "These columns of the file are not used by rtmhub and were ignored: {columns}.",
+            columns=", ".join(f"'{h}'" for h in ignored))))
+    return notices
 
 
 class Plan(NamedTuple):
@@ -258,6 +268,43 @@ def _chosen_package(result: RowResult, chosen: list[Column]) -> str | None:
 
 def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
           known: dict[str, User] | None = None) -> Plan | None:
+    """The row's plan; how its boolean cells in a spreadsheet's own words were read is noted on the row."""
+    plan = _plan_cells(session, ctx, row, result, known)
+    for value, flag in result.read_as.items():
+        result.messages.append(_stored("notice", None, msg("Read '{value}' as {flag}.", value=value,
+                                                            flag="TRUE" if flag else "FALSE")))
+    return plan
+
+
+# Number columns a spreadsheet may have turned into numbers (decision 42).
+NUMBER_COLUMNS = (BY_FIELD["extension"], BY_FIELD["phone_number"], BY_FIELD["caller_id_number"])
+PHONE_COLUMNS = (BY_FIELD["phone_number"], BY_FIELD["caller_id_number"])
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+_DECIMAL = re.compile(r"^\d+[.,]0+$")
+_DIGITS = re.compile(r"^\d{7,15}$")
+
+
+def _spreadsheet_number(result: RowResult, column: Column, value: str) -> None:
+    """A number cell a spreadsheet changed: scientific notation, decimals, or a phone number's lost '+'."""
+    if _SCIENTIFIC.match(value):
+        result.error(column.header, msg(
+            "'{value}' is a number a spreadsheet turned into scientific notation, so its digits are lost. Type the "
+            "number again and keep the cell as text: format the column as Text before typing or pasting the "
+            "numbers, or type an apostrophe before the number.", value=value))
+    elif _DECIMAL.match(value):
+        result.error(column.header, msg(
+            "'{value}' is a number a spreadsheet wrote with decimals; write it as '{digits}' and keep the cell as "
+            "text: format the column as Text before typing or pasting the numbers, or type an apostrophe before "
+            "the number.", value=value, digits=re.split(r"[.,]", value)[0]))
+    elif column in PHONE_COLUMNS and _DIGITS.match(value) and _plausible_without_plus(value):
+        result.error(column.header, msg(
+            "'{value}' has lost its leading '+' (or '00'): a spreadsheet read it as a number. Write it as "
+            "'+{value}' and keep the cell as text: format the column as Text before typing or pasting the "
+            "numbers, or type an apostrophe before the number ('+{value}).", value=value))
+
+
+def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
+                known: dict[str, User] | None = None) -> Plan | None:
     cells = row.cells
     if row.extra_cells:
         result.error(None, msgn("The row has {count} more cell than the header; check for an unquoted delimiter "
@@ -295,6 +342,9 @@ def _plan(session: Session, ctx: ImportContext, row: CsvRow, result: RowResult,
         value = cells.get(column, "")
         if value != "":
             values[name] = value
+    for column in NUMBER_COLUMNS:
+        if value := cells.get(column, ""):
+            _spreadsheet_number(result, column, value)
     status = cells.get(STATUS, "")
     # R19: read-only. An exported value is ignored; another one is ignored with a warning, and the row applies.
     if status and user is None:
@@ -407,11 +457,14 @@ def missing_package_columns(ctx: ImportContext, user: User, present: list[Column
 
 def _bool(result: RowResult, column: Column, value: str) -> bool | None:
     try:
-        return parse_bool(value)
+        flag = parse_bool(value)
     except ValueError:
         result.error(column.header, msg("{column} must be TRUE or FALSE (found '{value}').", column=column.header,
                                         value=value))
         return None
+    if flag is not None and not is_literal_bool(value):
+        result.read_as.setdefault(value.strip(), flag)
+    return flag
 
 
 def _package_column(package: str) -> Column | None:

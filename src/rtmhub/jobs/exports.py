@@ -10,7 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from rtmhub.csvfile.export import error_report_csv, export_csv, export_row
+from rtmhub.csvfile.export import error_report_csv, export_csv, export_headers, export_row
+from rtmhub.csvfile.workbook import export_xlsx
 from rtmhub.db import Database
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import get_customer
@@ -20,9 +21,9 @@ from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.users.models import User
 
 
-def export_users(db: Database, caller: Caller, customer_id: str) -> Iterator[bytes]:
+def export_users(db: Database, caller: Caller, customer_id: str, fmt: str = "csv") -> Iterator[bytes]:
     """The customer's users in the import format, streamed in chunks; licence headers carry the subscription
-    of the customer's partner, as Control Hub's export does."""
+    of the customer's partner, as Control Hub's export does. ``fmt`` "xlsx" writes an Excel workbook."""
     with db.unit_of_work(write=False) as s:
         customer = get_customer(s, caller, customer_id)
         names = {i: n for i, n in s.execute(select(Location.id, Location.name)
@@ -49,6 +50,8 @@ def export_users(db: Database, caller: Caller, customer_id: str) -> Iterator[byt
                 return
             yield from rendered
 
+    if fmt == "xlsx":
+        return export_xlsx(rows(), export_headers(subscription))
     return export_csv(rows(), subscription)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from rtmhub.csvfile.errors import CsvFileError
 from rtmhub.csvfile.planner import FileRules, check_file
 from rtmhub.csvfile.reader import open_csv
+from rtmhub.csvfile.workbook import is_workbook_name, workbook_to_csv
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import Task
@@ -40,17 +41,25 @@ class _Capped(io.RawIOBase):
 
 def submit_import(session: Session, caller: Caller, customer_id: str, *, file_name: str, content: bytes | BinaryIO,
                   mode: str = "add", preview: bool = True, max_rows: int | None = None,
-                  max_bytes: int | None = None, quota_bytes: int | None = None) -> Task:
+                  max_bytes: int | None = None, quota_bytes: int | None = None, sheet: str | None = None) -> Task:
     """Queue a preview (the default) or an import of ``content`` (a readable binary stream, or bytes) for the
     customer, in the caller's transaction. A caller who may not start it is refused first; the file is then
     stored in chunks (413 past ``max_bytes`` or the customer's ``quota_bytes``), and a broken file is refused
     now (CsvFileError: also a licence column of another subscription, or another organisation's site), not
-    later by a worker; ``max_rows`` caps the rows the runner will read."""
+    later by a worker; ``max_rows`` caps the rows the runner will read. A file named ``.xlsx`` is an Excel
+    workbook: its first sheet with user columns (or ``sheet``) is stored as the CSV the runner reads (decision
+    43); ``sheet`` is refused for a CSV file."""
     customer = tasks.authorise_import(session, caller, customer_id, mode=mode, preview=preview)
     rules = FileRules.load(session, customer)
     stream: BinaryIO = io.BytesIO(content) if isinstance(content, (bytes, bytearray)) else content
     if max_bytes is not None:
         stream = _Capped(stream, max_bytes)  # type: ignore[assignment]
+    if is_workbook_name(file_name):
+        stream = workbook_to_csv(stream, name=file_name, sheet=sheet, max_rows=max_rows,  # type: ignore[assignment]
+                                 max_bytes=quota_bytes)
+    elif sheet:
+        raise CsvFileError(f"A sheet ('{sheet}') can only be chosen in an Excel workbook (.xlsx); '{file_name}' is "
+                           "read as a CSV file.")
 
     def read_header(stored: BinaryIO) -> list[str]:
         reader = open_csv(stored, max_rows=max_rows)  # the header only: rows stream in the runner

@@ -201,7 +201,7 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Colu
     with db.unit_of_work() as s:
         task = _task(s, task_id)
         task.total_rows = total
-        task.notices = file_notices(reader.header_map) or None
+        task.notices = file_notices(reader.header_map, reader.encoding) or None
     suspended = {e.column for e in reader.header_map.entries if e.suspended}
     return suspended, {e for e, n in counts.items() if n > 1}
 

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from rtmhub.csvfile import export as csv_export
+from rtmhub.csvfile.workbook import XLSX_TYPE
 from rtmhub.domain.access import service as access
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
@@ -193,6 +194,7 @@ def csv_upload(request: Request, cid: str):
     upload = form.get("file")
     mode = str(form.get("mode", "add"))
     mode = mode if mode in ("add", "add-remove") else "add"
+    sheet = str(form.get("sheet") or "").strip()[:200] or None
     errors: Errors = {}
     settings = request.app.state.settings
     if upload is None or isinstance(upload, str) or not upload.filename:
@@ -208,7 +210,8 @@ def csv_upload(request: Request, cid: str):
         access.get_customer(s, ctx.caller, cid, write=True)
         task = imports.submit_import(s, ctx.caller, cid, file_name=upload.filename, content=upload.file, mode=mode,
                                      preview=True, max_rows=settings.csv_max_rows or None,
-                                     max_bytes=settings.max_upload_bytes, quota_bytes=settings.task_file_quota_bytes)
+                                     max_bytes=settings.max_upload_bytes, quota_bytes=settings.task_file_quota_bytes,
+                                     sheet=sheet)
         return f"/tasks/{task.id}"
 
     return submit(ctx, work, lambda found: show(ctx, cid, "hub_csv.html", errors=found, mode=mode), errors=errors,
@@ -223,6 +226,15 @@ def export_csv(request: Request, cid: str):
         customer_id = customer.id
     return StreamingResponse(exports.export_users(ctx.db, ctx.caller, customer_id), media_type=CSV_TYPE,
                              headers={"Content-Disposition": 'attachment; filename="rtmhub-users.csv"'})
+
+
+@router.get("/customers/{cid}/hub/users/export.xlsx")
+def export_xlsx(request: Request, cid: str):
+    ctx = opened(request)
+    with reading(ctx) as s:
+        customer_id = access.get_customer(s, ctx.caller, cid).id
+    return StreamingResponse(exports.export_users(ctx.db, ctx.caller, customer_id, "xlsx"), media_type=XLSX_TYPE,
+                             headers={"Content-Disposition": 'attachment; filename="rtmhub-users.xlsx"'})
 
 
 @router.get("/customers/{cid}/hub/users/template.csv")
