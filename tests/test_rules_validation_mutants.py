@@ -72,6 +72,8 @@ def test_email_fast_path_is_taken_and_agrees():
     assert v.validated_email("z@Fast-Path.Example") == "z@fast-path.example"
     info = v._ascii_domain.cache_info()
     assert (info.misses, info.hits) == (1, 1)
+    assert v.validated_email("w@Other.Example") == "w@other.example"
+    assert v._ascii_domain.cache_info().currsize == 2  # one entry per domain
     assert v._ascii_domain("Example.COM") == "example.com"
     assert v._ascii_domain("-bad-.example") is None
     # Non-ASCII and quoted local parts take email-validator's full path (which refuses quoting).
