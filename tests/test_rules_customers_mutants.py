@@ -255,3 +255,33 @@ def test_package_use_and_full(w, db):
         assert customers.package_use(s, c, "cx_essentials") is None
         assert [p.id for p in customers.package_choices(s, c)] == ["webex_calling", "webex_meetings", "webex_suite",
                                                                    "webex_voice"]
+
+
+# --- the operator's and the onboarding form's views ---------------------------------------------
+
+def test_units_by_package_sums_every_customer(w, db):
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "webex_calling", 20)
+        rows = {r.package: r for r in customers.units_by_package(s)}
+        with_counts = {p: (r.used, r.allocated, r.customers) for p, r in rows.items()}
+        expected = {}
+        for row in s.scalars(select(CustomerPackage)):
+            used, allocated, count = expected.get(row.package, (0, 0, 0))
+            allocated = None if allocated is None or row.allocation is None else allocated + row.allocation
+            expected[row.package] = (used + row.used, allocated, count + 1)
+    assert with_counts == expected
+    assert list(rows) == sorted(rows)
+    assert with_counts["webex_meetings"][0] == 2  # um in ca, ua1 in ca1
+
+
+def test_onboarding_choices_and_templates(w, db):
+    choices = customers.onboarding_choices()
+    assert [c[0] for c in choices] == list(customers.ONBOARDING_PACKAGES)
+    by_id = {c[0]: c for c in choices}
+    assert by_id["webex_calling"][2:] == (True, True)
+    assert by_id["webex_meetings"][2:] == (True, False)
+    assert by_id["cisco_calling_plan"][2:] == (False, False)
+    assert by_id["webex_meetings"][1] == "Webex Meetings"
+    with db.unit_of_work(write=False) as s:
+        names = [t.name for t in customers.onboarding_templates(s, OPERATOR)]
+        assert names == sorted(names) and {"A default", "A1 default", "B default"} <= set(names)
