@@ -285,3 +285,28 @@ def test_onboarding_choices_and_templates(w, db):
     with db.unit_of_work(write=False) as s:
         names = [t.name for t in customers.onboarding_templates(s, OPERATOR)]
         assert names == sorted(names) and {"A default", "A1 default", "B default"} <= set(names)
+
+
+def test_package_use_reads_the_customers_own_row(w, db):
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca1"], "webex_meetings", 7)
+    with db.unit_of_work(write=False) as s:
+        use = customers.package_use(s, s.get(Customer, w.raw["ca1"]), "webex_meetings")
+        assert (use.used, use.allocation, use.full) == (1, 7, False)  # ca1's row, not ca's (50)
+
+
+def test_usage_summary_ranks_the_fullest(w, db):
+    """The fullest limited package of each customer, fullest customers first; an allocation of 0 counts as full
+    (ratio 1.0), a tie is broken by the customer's name, and `nearest` customers at most."""
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "webex_calling", 2)        # 1 of 2: 0.5
+        customers.set_allocation(s, OPERATOR, w.raw["ca1"], "webex_calling", 0)       # 0 allowed: full
+    with db.unit_of_work(write=False) as s:
+        summary = customers.usage_summary(s, OPERATOR)
+        first = customers.usage_summary(s, OPERATOR, nearest=1)
+        names = {c.id: c.name for c in s.scalars(select(Customer))}
+    got = [(c.customer_id, c.customer_name, c.package, c.used, c.allocation, c.ratio) for c in summary.nearest_full]
+    assert got[:2] == [(w.raw["ca1"], names[w.raw["ca1"]], "webex_calling", 0, 0, 1.0),
+                       (w.raw["ca"], names[w.raw["ca"]], "webex_calling", 1, 2, 0.5)]
+    assert [c.customer_id for c in first.nearest_full] == [w.raw["ca1"]]
+    assert summary.customer_count == 3
