@@ -212,3 +212,27 @@ def test_last_full_admin_cannot_be_deleted(world, db):
     with db.unit_of_work(write=False) as s:
         assert not access.admin_exists(s, "ro@a.example") and not access.admin_exists(s, "full@b.example")
         assert access.admin_exists(s, "toinen@b.example")
+
+
+def test_admin_and_token_changes_are_audited(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        account = access.create_admin(s, OPERATOR, email="kirjattu@a.example", role="partner_readonly_admin",
+                                      password=None, partner="Partner A")
+        row, _ = access.issue_token(s, OPERATOR, email="kirjattu@a.example", scopes=[READ], expires_in_days=2)
+        access.revoke_token(s, OPERATOR, row.id)
+        access.delete_admin(s, OPERATOR, email="kirjattu@a.example")
+        token_id, account_id, expires = row.id, account.id, row.expires.isoformat()
+    with db.unit_of_work(write=False) as s:
+        events = {e.action: e for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.entity_id.in_([token_id, account_id])))}
+    created = {"email": "kirjattu@a.example", "role": "partner_readonly_admin", "partnerId": world.raw["pa"],
+               "customerId": None}
+    assert (events["admin.create"].entity_type, events["admin.create"].before, events["admin.create"].after) == (
+        "admin", None, created)
+    assert (events["admin.delete"].before, events["admin.delete"].after) == (created, None)
+    assert events["token.create"].after == {"admin": "kirjattu@a.example", "scopes": READ, "expires": expires}
+    assert (events["token.revoke"].entity_type, events["token.revoke"].after) == ("token",
+                                                                                  {"admin": "kirjattu@a.example"})
+    assert {e.actor for e in events.values()} == {OPERATOR.actor}
