@@ -236,3 +236,20 @@ def test_admin_and_token_changes_are_audited(world, db):
     assert (events["token.revoke"].entity_type, events["token.revoke"].after) == ("token",
                                                                                   {"admin": "kirjattu@a.example"})
     assert {e.actor for e in events.values()} == {OPERATOR.actor}
+
+
+def test_set_password_checks_the_policy_and_signs_in(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        with pytest.raises(ValidationFailed) as caught:
+            access.set_password(s, OPERATOR, email="ro@a.example", password="lyhyt")
+        assert str(caught.value).startswith("The password is too short (5 characters)")
+        account = access.set_password(s, OPERATOR, email=" RO@a.example ", password="uusi pitkä salalause tässä")
+        assert account.email == "ro@a.example"
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_password(s, "ro@a.example", "uusi pitkä salalause tässä").id == account.id
+        assert refused(Unauthorized, access.authenticate_password, s, "ro@a.example", "correct horse battery") == (
+            "The e-mail address or password is wrong.")
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
+        assert (event.entity_id, event.before, event.after) == (account.id, None, {"email": "ro@a.example"})
