@@ -198,17 +198,25 @@ def test_r53_active_sub_partner_may_create_and_update(client, world, db):
     _set_state(db, world.raw["pa1"], "active")
     r = client.post(CUSTOMERS, headers=auth, json=_new_customer(world, ["webex_meetings"], "A1-NEW", template="ta1"))
     assert r.status_code == 202, r.text
+    assert "A1-NEW" in _external_ids(client, world, "a1_full")  # written, not only answered
+    meetings_before = package_row(db, world.raw["ca1"], "webex_meetings").used
+    assert package_row(db, world.raw["ca1"], "webex_voice") is None
     r = client.put(f"{CUSTOMERS}/{world.ids['ca1']}", headers=auth,
                    json={"packages": ["webex_calling", "webex_meetings", "webex_voice"]})
     assert r.status_code == 202, r.text
+    assert package_row(db, world.raw["ca1"], "webex_voice") is not None
     r = client.post(SUBSCRIBERS, headers=auth, json={"customerId": world.ids["ca1"],
                                                      "email": "uusi@alihankkija.example",
                                                      "packages": ["webex_meetings"]})
     assert r.status_code == 200, r.text
+    assert package_row(db, world.raw["ca1"], "webex_meetings").used == meetings_before + 1 == holders(
+        db, world.raw["ca1"], "webex_meetings")
     r = client.put(f"{SUBSCRIBERS}/{subscriber_id(world.raw['ua1'])}", headers=auth, json={
         "packages": ["webex_calling"], "provisioningParameters": {"extension": "3001",
                                                                   "locationId": world.ids["loc_ca1"]}})
     assert r.status_code == 200, r.text
+    moved = user_row(db, world.raw["ua1"])
+    assert (moved.package, moved.extension) == ("webex_calling", "3001")
 
 
 # --- customer precheck -----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from rtmhub.db import Database
 from rtmhub.domain.access.schemas import Caller
@@ -413,29 +413,58 @@ def test_stalled_worker_whose_lease_lapsed_does_not_apply_rows_twice(db):
     with workers(db) as pool:
         first = pool.start("first")
         first.name  # wait until it runs
+        second = None
+        took_over = False
         try:
             wait_midway(db, task_id, first, pool)
-            first.proc.send_signal(signal.SIGSTOP)
-            frozen = consistency(db, ca, task_id)["rows_done"]  # the frozen transaction is invisible
-            second = pool.start("second")
-            second_name = second.name
-            # Frozen for longer than the lease: the second worker may take the task over (it cannot while the
-            # frozen one holds the task in an open transaction).
-            deadline = time.monotonic() + LEASE_SECONDS + 1.5
-            while time.monotonic() < deadline and task_state(db, task_id).worker != second_name:
+            # Frozen for longer than the lease: the second worker takes the task over. It cannot while the
+            # frozen one holds the task in an open transaction (a batch locks the task row), so the freeze is
+            # retried until it lands between two batches (PostgreSQL shows that in pg_stat_activity; on SQLite
+            # it is thawed a moment to commit and frozen again), up to five lease waits.
+            for _ in range(5):
+                first.proc.send_signal(signal.SIGSTOP)
+                for _ in range(2000):
+                    if not _open_transactions(db):
+                        break
+                    first.proc.send_signal(signal.SIGCONT)
+                    time.sleep(0.001)
+                    first.proc.send_signal(signal.SIGSTOP)
+                frozen = consistency(db, ca, task_id)["rows_done"]  # the frozen transaction is invisible
+                if second is None:
+                    second = pool.start("second")
+                    second_name = second.name
+                deadline = time.monotonic() + LEASE_SECONDS + 1.5
+                while time.monotonic() < deadline and not took_over:
+                    took_over = task_state(db, task_id).worker == second_name
+                    time.sleep(0.05)
+                if took_over or finished(db, [task_id]):
+                    break
+                first.proc.send_signal(signal.SIGCONT)
                 time.sleep(0.05)
+            assert took_over, "the second worker never took over the task of the frozen one"
             time.sleep(0.5)  # let the second worker get into the rows
         finally:
             first.proc.send_signal(signal.SIGCONT)
         wait_for("the import to finish", lambda: finished(db, [task_id]), pool)
         state = task_state(db, task_id)
         assert state.status != "failed", f"the task failed: {state.message}"
+        # The thawed worker saw the task was no longer its own and left it: the second one ended it.
+        assert state.worker == second_name, f"the task ended under {state.worker}, not the worker that took it over"
         consistency(db, ca, task_id)
         result = outcome(db, ca, task_id)
         assert first.alive() and second.alive(), "a worker exited"
         assert "Traceback" not in first.output() + second.output()
         assert 0 < frozen < CRASH_ROWS
     assert_same(result, site, reference, ref_site)
+
+
+def _open_transactions(db: Database) -> int:
+    """PostgreSQL: transactions open in this database other than the asking one (0 on SQLite: not known)."""
+    if db.is_sqlite:
+        return 0
+    with db.engine.connect() as conn:
+        return conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND xact_start IS NOT NULL AND pid <> pg_backend_pid()")) or 0
 
 
 def _replace_text(value: Any, old: str, new: str) -> Any:

@@ -79,7 +79,21 @@ def test_sign_in_pages_and_sign_out(client, world):
                  f"/customers/{ca}/hub/locations/{world.raw['loc_ca']}", f"/customers/{ca}/hub/settings",
                  f"/customers/{ca}/hub/tasks", "/tasks", f"/customers/{ca}/hub/users/export.csv",
                  f"/customers/{ca}/hub/users/template.csv", f"/customers/{ca}/hub/users?q=matti&package=webex_calling"):
-        assert client.get(path).status_code == 200, path
+        response = client.get(path)
+        assert response.status_code == 200, path
+        # Each page shows what it is about, not only a 200: the customer, its user, location or file.
+        expected = {f"/customers/{ca}/hub/users/{world.raw['ua']}": "matti.meikalainen@asiakas.example",
+                    f"/customers/{ca}/hub/users/{world.raw['um']}/package": "Maija",
+                    f"/customers/{ca}/hub/users": "matti.meikalainen@asiakas.example",
+                    f"/customers/{ca}/hub/users/export.csv": "matti.meikalainen@asiakas.example",
+                    f"/customers/{ca}/hub/users/template.csv": "User ID/Email (Required)",
+                    f"/customers/{ca}/hub/locations": "Helsinki HQ",
+                    f"/customers/{ca}/hub/locations/{world.raw['loc_ca']}": "Helsinki HQ",
+                    f"/customers/{ca}/hub/users?q=matti&package=webex_calling": "matti.meikalainen@asiakas.example",
+                    "/customers": "Asiakas Oy"}.get(path, "Asiakas Oy" if ca in path else None)
+        assert expected is None or expected in response.text, (path, expected)
+    users_page = client.get(f"/customers/{ca}/hub/users?q=matti&package=webex_calling").text
+    assert "maija.meikalainen@asiakas.example" not in users_page  # the search and the filter applied
     # the sub-partner's customer is in reach too
     assert client.get(f"/customers/{world.raw['ca1']}").status_code == 200
     page = client.get("/customers")

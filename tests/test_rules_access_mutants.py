@@ -1,0 +1,255 @@
+"""Access rules (domain/access/service.py) observed through the service: tokens (scopes, expiry bounds,
+revocation, last use), scopes and read-only callers, administrator accounts (roles, duplicates, the last full
+administrator). Every refusal by its type and its message word for word; every acceptance by what was written.
+Written against `make mutation` (docs/testing.md)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from rtmhub.domain.access import service as access
+from rtmhub.domain.access.models import AdminAccount, ApiToken
+from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.access.token_cache import token_cache
+from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+
+from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
+from tests.conftest import OPERATOR
+
+READ = "spark-admin:wholesale_customers_read"
+WRITE = "spark-admin:wholesale_customers_write"
+
+
+def refused(error, call, *args, **kwargs) -> str:
+    with pytest.raises(error) as caught:
+        call(*args, **kwargs)
+    assert type(caught.value) is error
+    return str(caught.value)
+
+
+def _token_row(db, token: str) -> ApiToken:
+    with db.unit_of_work(write=False) as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == access.hash_token(token)))
+        s.expunge(row)
+        return row
+
+
+# --- issuing tokens ------------------------------------------------------------------------
+
+def test_token_scopes_checked_and_stored_sorted_once(world, db):
+    with db.unit_of_work() as s:
+        assert refused(ValidationFailed, access.issue_token, s, OPERATOR, email="full@a.example",
+                       scopes=[READ, "nope", "also-nope"]) == (
+            f"Unknown scope(s) nope, also-nope; use any of: {', '.join(SCOPES)}.")
+        assert refused(ValidationFailed, access.issue_token, s, OPERATOR, email="full@a.example", scopes=[]) == (
+            f"Unknown scope(s) (none given); use any of: {', '.join(SCOPES)}.")
+        row, token = access.issue_token(s, OPERATOR, email=" Full@A.example ", scopes=[WRITE, READ, WRITE])
+        assert token.startswith("rtm_") and len(token) > 40
+        assert row.token_hash == access.hash_token(token) != token
+        assert row.scopes == f"{READ} {WRITE}"
+        assert row.expires is None and row.revoked is None and row.last_used is None
+        assert s.get(AdminAccount, row.admin_id).email == "full@a.example"
+
+
+@pytest.mark.parametrize("days", [0, -1, 3651])
+def test_token_expiry_outside_1_to_3650_days_refused(world, db, days):
+    with db.unit_of_work() as s:
+        assert refused(ValidationFailed, access.issue_token, s, OPERATOR, email="full@a.example", scopes=[READ],
+                       expires_in_days=days) == (
+            f"--expires-in takes a whole number of days from 1 to 3650 (got {days}); leave it out for a token "
+            "that lasts until revoked.")
+
+
+@pytest.mark.parametrize("days", [1, 3650])
+def test_token_expiry_bounds_accepted(world, db, days):
+    with db.unit_of_work() as s:
+        row, _ = access.issue_token(s, OPERATOR, email="full@a.example", scopes=[READ], expires_in_days=days)
+        assert row.expires - row.created == timedelta(days=days)
+
+
+def test_token_for_unknown_admin(world, db):
+    with db.unit_of_work() as s:
+        assert refused(NotFound, access.issue_token, s, OPERATOR, email="nobody@a.example", scopes=[READ]) == (
+            "No administrator with e-mail nobody@a.example; create one with 'rtmhub admin create'.")
+        assert refused(NotFound, access.find_admin, s, " nobody@a.example ") == (
+            "No administrator with e-mail nobody@a.example; 'rtmhub admin list' shows them.")
+
+
+# --- using tokens --------------------------------------------------------------------------
+
+def test_bearer_refusals_word_for_word(world, db):
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        assert refused(Unauthorized, access.authenticate_bearer, s, None) == access.NO_TOKEN
+        assert refused(Unauthorized, access.authenticate_bearer, s, "") == access.NO_TOKEN
+        assert refused(Unauthorized, access.authenticate_bearer, s, "rtm_unknown") == (
+            "The access token is not valid; create a new one with 'rtmhub token create'.")
+    assert access.cached_bearer(None) is None and access.cached_bearer("rtm_unknown") is None
+
+
+def test_bearer_caller_scopes_and_last_use(world, db):
+    token_cache.clear()
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="ro@a.example", scopes=[READ])
+    with db.unit_of_work(write=False) as s:
+        caller, to_touch = access.authenticate_bearer(s, token, "req-1")
+    assert caller.scopes == frozenset({READ}) and caller.read_only and caller.request_id == "req-1"
+    assert caller.partner_id == world.raw["pa"]
+    assert to_touch == row.id  # never used: this request records the use
+    with db.unit_of_work() as s:
+        access.touch_token(s, row.id)
+    assert _token_row(db, token).last_used is not None
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        _, to_touch = access.authenticate_bearer(s, token)
+    assert to_touch is None  # used less than a minute ago: nothing to record
+    cached = access.cached_bearer(token, "req-2")
+    assert cached is not None and cached[0].request_id == "req-2" and cached[1] is None
+
+
+def test_revoked_and_expired_tokens(world, db):
+    token_cache.clear()
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="full@a.example", scopes=[READ])
+        assert access.token_state(row) == "active"
+        access.revoke_token(s, OPERATOR, f" {row.id} ")
+        revoked = row.revoked
+        assert revoked is not None and access.token_state(row) == "revoked"
+        assert refused(Conflict, access.revoke_token, s, OPERATOR, row.id) == (
+            f"Token {row.id} was already revoked on {revoked:%Y-%m-%d %H:%M} UTC.")
+        assert refused(NotFound, access.revoke_token, s, OPERATOR, "no-such-id") == (
+            "No token with id 'no-such-id'; 'rtmhub token list --email E' shows the ids.")
+    with db.unit_of_work(write=False) as s:
+        assert refused(Unauthorized, access.authenticate_bearer, s, token) == (
+            f"The access token was revoked on {revoked:%Y-%m-%d %H:%M} UTC; ask the operator for a new one "
+            "('rtmhub token create').")
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="full@a.example", scopes=[READ], expires_in_days=1)
+        row.expires = row.created - timedelta(seconds=1)
+        expires = row.expires
+    with db.unit_of_work(write=False) as s:
+        assert refused(Unauthorized, access.authenticate_bearer, s, token) == (
+            f"The access token expired on {expires:%Y-%m-%d %H:%M} UTC; ask the operator for a new one "
+            "('rtmhub token create --expires-in DAYS').")
+
+
+def test_token_state_at_the_expiry_instant():
+    now = datetime(2030, 1, 1, 12, 0)
+    row = ApiToken(admin_id="x", token_hash="h", scopes=READ, created=now - timedelta(days=1), expires=now)
+    assert access.token_state(row, now) == "expired"
+    assert access.token_state(row, now - timedelta(microseconds=1)) == "active"
+    row.expires = None
+    assert access.token_state(row, now) == "active"
+
+
+def test_require_scope_and_read_only():
+    reader = Caller(actor="t", role="partner_readonly_admin", scopes=frozenset({READ}))
+    assert refused(Forbidden, access.require_scope, reader, WRITE) == (
+        f"This request needs the scope '{WRITE}', which the access token does not have.")
+    access.require_scope(reader, READ)  # reading is allowed
+    assert refused(Forbidden, access.require_scope, reader, READ, write=True) == (
+        "A read-only administrator cannot change anything.")
+    writer = Caller(actor="t", role="partner_full_admin", scopes=frozenset({READ}))
+    access.require_scope(writer, READ, write=True)
+
+
+# --- administrator accounts ----------------------------------------------------------------
+
+def test_create_admin_refusals(world, db):
+    with db.unit_of_work() as s:
+        assert refused(ValidationFailed, access.create_admin, s, OPERATOR, email="x@a.example", role="boss",
+                       password=None) == (
+            "Unknown role 'boss'; use one of: partner_full_admin, partner_readonly_admin, customer_full_admin.")
+        assert refused(Conflict, access.create_admin, s, OPERATOR, email="FULL@a.example",
+                       role="partner_full_admin", password=None, partner="Partner A") == (
+            "An administrator with e-mail FULL@a.example already exists.")
+        assert refused(ValidationFailed, access.create_admin, s, OPERATOR, email="c@a.example",
+                       role="customer_full_admin", password=None) == (
+            "A customer_full_admin needs --customer CUSTOMER_ID.")
+        assert refused(NotFound, access.create_admin, s, OPERATOR, email="p@a.example", role="partner_full_admin",
+                       password=None, partner="Nobody Oy") == "No partner named or with id 'Nobody Oy'."
+        # Two top-level partners (A and B): which one must be said.
+        assert refused(ValidationFailed, access.create_admin, s, OPERATOR, email="p@a.example",
+                       role="partner_full_admin", password=None) == "Name the partner with --partner NAME_OR_ID."
+
+
+def test_create_admin_writes_the_account(world, db):
+    with db.unit_of_work() as s:
+        account = access.create_admin(s, OPERATOR, email=" Uusi.Admin@A.example ", role="partner_readonly_admin",
+                                      password=None, partner="Partner A1")
+        assert (account.email, account.email_key, account.role) == (
+            "Uusi.Admin@a.example", "uusi.admin@a.example", "partner_readonly_admin")
+        assert (account.partner_id, account.customer_id, account.password_hash) == (world.raw["pa1"], None, None)
+        customer_admin = access.create_admin(s, OPERATOR, email="toinen@asiakas.example",
+                                             role="customer_full_admin", password=None, customer=world.raw["ca"])
+        assert (customer_admin.customer_id, customer_admin.partner_id) == (world.raw["ca"], None)
+        assert access.admin_exists(s, " TOINEN@asiakas.example ")
+        assert not access.admin_exists(s, "kolmas@asiakas.example")
+
+
+def test_last_full_admin_cannot_be_deleted(world, db):
+    with db.unit_of_work() as s:
+        assert refused(Conflict, access.delete_admin, s, OPERATOR, email="full@b.example") == (
+            "full@b.example is the last partner_full_admin of its organisation; create another one with "
+            "'rtmhub admin create --role partner_full_admin' first, then delete this one.")
+        # Customer B has two full administrators (its primary e-mail's and admin@kund.example): one may go.
+        first, *others = [a.email for a in access.customer_admins(s, OPERATOR, world.raw["cb"])]
+        assert len(others) == 1
+        access.delete_admin(s, OPERATOR, email=first)
+        assert refused(Conflict, access.delete_admin, s, OPERATOR, email=others[0]) == (
+            f"{others[0]} is the last customer_full_admin of its organisation; create another one with "
+            "'rtmhub admin create --role customer_full_admin' first, then delete this one.")
+        reader = Caller(actor="t", role="partner_readonly_admin", scopes=frozenset(SCOPES))
+        assert refused(Forbidden, access.delete_admin, s, reader, email="ro@a.example") == (
+            "A read-only administrator cannot change anything.")
+        # A read-only administrator is never the last full one: it goes; a second full admin lets the first go.
+        access.delete_admin(s, OPERATOR, email="ro@a.example")
+        access.create_admin(s, OPERATOR, email="toinen@b.example", role="partner_full_admin", password=None,
+                            partner="Partner B")
+        access.delete_admin(s, OPERATOR, email="full@b.example")
+    with db.unit_of_work(write=False) as s:
+        assert not access.admin_exists(s, "ro@a.example") and not access.admin_exists(s, "full@b.example")
+        assert access.admin_exists(s, "toinen@b.example")
+
+
+def test_admin_and_token_changes_are_audited(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        account = access.create_admin(s, OPERATOR, email="kirjattu@a.example", role="partner_readonly_admin",
+                                      password=None, partner="Partner A")
+        row, _ = access.issue_token(s, OPERATOR, email="kirjattu@a.example", scopes=[READ], expires_in_days=2)
+        access.revoke_token(s, OPERATOR, row.id)
+        access.delete_admin(s, OPERATOR, email="kirjattu@a.example")
+        token_id, account_id, expires = row.id, account.id, row.expires.isoformat()
+    with db.unit_of_work(write=False) as s:
+        events = {e.action: e for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.entity_id.in_([token_id, account_id])))}
+    created = {"email": "kirjattu@a.example", "role": "partner_readonly_admin", "partnerId": world.raw["pa"],
+               "customerId": None}
+    assert (events["admin.create"].entity_type, events["admin.create"].before, events["admin.create"].after) == (
+        "admin", None, created)
+    assert (events["admin.delete"].before, events["admin.delete"].after) == (created, None)
+    assert events["token.create"].after == {"admin": "kirjattu@a.example", "scopes": READ, "expires": expires}
+    assert (events["token.revoke"].entity_type, events["token.revoke"].after) == ("token",
+                                                                                  {"admin": "kirjattu@a.example"})
+    assert {e.actor for e in events.values()} == {OPERATOR.actor}
+
+
+def test_set_password_checks_the_policy_and_signs_in(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        with pytest.raises(ValidationFailed) as caught:
+            access.set_password(s, OPERATOR, email="ro@a.example", password="lyhyt")
+        assert str(caught.value).startswith("The password is too short (5 characters)")
+        account = access.set_password(s, OPERATOR, email=" RO@a.example ", password="uusi pitkä salalause tässä")
+        assert account.email == "ro@a.example"
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_password(s, "ro@a.example", "uusi pitkä salalause tässä").id == account.id
+        assert refused(Unauthorized, access.authenticate_password, s, "ro@a.example", "correct horse battery") == (
+            "The e-mail address or password is wrong.")
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
+        assert (event.entity_id, event.before, event.after) == (account.id, None, {"email": "ro@a.example"})

@@ -1,0 +1,312 @@
+"""Customer rules (domain/customers/service.py) observed through the service: each refusal of provision,
+update, precheck and set_allocation by its field, message word for word and code; each acceptance by what was
+written (packages, allocations, the first location, the meeting site). Written against `make mutation`
+(docs/testing.md)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from rtmhub.domain.customers import service as customers
+from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
+from rtmhub.domain.customers.schemas import CustomerCreate, CustomerPrecheck, CustomerUpdate
+from rtmhub.domain.locations.models import Location
+from rtmhub.errors import Conflict, NotFound, ValidationFailed
+
+from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
+from tests.conftest import OPERATOR, customer_body
+
+LIMITS = "provisioningParameters.packages.limits"
+
+
+def problems(error) -> list[tuple[str | None, str, int | None]]:
+    return [(e.field, str(e.description), e.error_code) for e in error.errors]
+
+
+def _body(world, packages, **over) -> dict:
+    body = customer_body(world.raw["ta_pid"], over.pop("external_id", "A-MUT-1"), "Mutaatio Oy", packages,
+                         over.pop("limits", None)).model_dump(exclude_none=True)
+    body.update(over)
+    return body
+
+
+def _provision(db, world, body: dict) -> str:
+    with db.unit_of_work() as s:
+        return customers.provision(s, OPERATOR, CustomerCreate.model_validate(body), (world.raw["pa"],)).id
+
+
+def _refused(db, world, body: dict, error=ValidationFailed) -> list:
+    with pytest.raises(error) as caught, db.unit_of_work() as s:
+        customers.provision(s, OPERATOR, CustomerCreate.model_validate(body), (world.raw["pa"],))
+    assert type(caught.value) is error
+    return problems(caught.value)
+
+
+@pytest.fixture
+def w(world, db):
+    with db.unit_of_work(write=False) as s:
+        from rtmhub.domain.partners.models import OnboardingTemplate
+        world.raw["ta_pid"] = s.scalar(select(OnboardingTemplate.provisioning_id).where(
+            OnboardingTemplate.partner_id == world.raw["pa"]))
+    return world
+
+
+def _packages(db, customer_id: str) -> dict[str, int | None]:
+    with db.unit_of_work(write=False) as s:
+        return {p.package: p.allocation for p in s.scalars(select(CustomerPackage).where(
+            CustomerPackage.customer_id == customer_id))}
+
+
+# --- packages and limits -------------------------------------------------------------------
+
+def test_package_list_refusals(w, db):
+    assert _refused(db, w, _body(w, [])) == [("packages", "packages must list at least one package.", None)]
+    assert _refused(db, w, _body(w, ["webex_meetings", "webex_nope", "x"]))[0] == (
+        "packages", f"Unknown package(s) webex_nope, x; use any of: {', '.join(customers.CUSTOMER_PACKAGES)}.",
+        None)
+    assert _refused(db, w, _body(w, ["webex_meetings", "webex_meetings"])) == [
+        ("packages", "packages lists the same package twice.", None)]
+    assert _refused(db, w, _body(w, ["webex_meetings", "attendant_console"])) == [
+        ("packages", "attendant_console requires one of webex_calling, webex_suite, cx_essentials on the same "
+                     "customer.", None)]
+
+
+def test_limit_refusals(w, db):
+    assert _refused(db, w, _body(w, ["webex_meetings"], limits={"cx_voice_ports": 1})) == [
+        (LIMITS, f"No limit can be set for 'cx_voice_ports'; limits exist for: {', '.join(customers.LIMIT_KEYS)}.",
+         None)]
+    assert _refused(db, w, _body(w, ["webex_meetings"], limits={"webex_suite": 1})) == [
+        (LIMITS, "A limit is given for webex_suite, which is not in packages; add it or drop the limit.", None)]
+    for bad in (-1, 10_000_001):
+        assert _refused(db, w, _body(w, ["webex_meetings"], limits={"webex_meetings": bad})) == [
+            (LIMITS, f"The limit of webex_meetings must be a whole number from 0 to 10000000 (got {bad}).", None)]
+
+
+def test_limits_at_the_bounds_are_written(w, db):
+    cid = _provision(db, w, _body(w, ["webex_meetings", "webex_calling", "webex_suite"],
+                                  limits={"webex_meetings": 0, "webex_calling": 10_000_000}))
+    assert _packages(db, cid) == {"webex_meetings": 0, "webex_calling": 10_000_000, "webex_suite": None,
+                                  "basic_messaging": None, "basic_space_meetings": None, "call_on_webex": None}
+
+
+# --- address, calling location, customer info -----------------------------------------------
+
+def test_address_and_location_refusals(w, db):
+    body = _body(w, ["webex_calling"])
+    body["address"] = {**body["address"], "addressLine1": " ", "city": "", "country": "fi"}
+    got = _refused(db, w, body)
+    assert got == [
+        ("address.country", "address.country 'fi' must be a two-letter ISO 3166 country code in capitals, e.g. 'FI'.",
+         None),
+        ("address.addressLine1", "address.addressLine1 is required.", None),
+        ("address.city", "address.city is required.", None)]
+    body = _body(w, ["webex_calling"])
+    location = body["provisioningParameters"]["calling"]["location"]
+    location.update(name=" ", timezone="Mars/Olympus", language="suomi")
+    location["address"] = {**location["address"], "city": " "}
+    prefix = "provisioningParameters.calling.location"
+    assert _refused(db, w, body) == [
+        (f"{prefix}.name", "The location name is required.", None),
+        (f"{prefix}.address.city", f"{prefix}.address.city is required.", None),
+        (f"{prefix}.timezone", f"{prefix}.timezone 'Mars/Olympus' is not a known time zone; use an IANA name such as "
+                               "'Europe/Helsinki'.", None),
+        (f"{prefix}.language", f"{prefix}.language 'suomi' must be a language code like 'en', 'fi' or 'en_us'.", None)]
+
+
+def test_calling_needs_the_first_location(w, db):
+    body = _body(w, ["webex_calling"])
+    del body["provisioningParameters"]["calling"]
+    assert _refused(db, w, body) == [(
+        "provisioningParameters.calling.location",
+        "Calling packages need provisioningParameters.calling.location (name, address, timezone, language) for the "
+        "first location.", None)]
+    # Meetings alone need no location: none is made, and the meeting site is.
+    cid = _provision(db, w, {**body, "packages": ["webex_meetings"]})
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(Location.id).where(Location.customer_id == cid)) is None
+        customer = s.get(Customer, cid)
+        site = s.scalar(select(MeetingSite).where(MeetingSite.customer_id == cid))
+        assert site.url == customer.preferred_site_url == f"mutaatio-oy-{customer.org_id[:8]}.webex.com"
+        assert site.timezone == customer.meetings_timezone == "Europe/Helsinki"
+    assert customers.needs_first_location(["webex_meetings"]) is False
+    assert customers.needs_first_location(["webex_meetings", "webex_voice"]) is True
+
+
+def test_customer_info_refusals(w, db):
+    body = _body(w, ["webex_meetings"])
+    body["customerInfo"] = {"name": "50% Oy", "primaryEmail": "ei-at-merkkia.example", "language": "suomi"}
+    assert _refused(db, w, body) == [
+        ("customerInfo.name", "customerInfo.name is required and must not contain '%'.", None),
+        ("customerInfo.primaryEmail", "customerInfo.primaryEmail: 'ei-at-merkkia.example' must contain exactly one "
+                                      "'@' (username@domain).", 4802),
+        ("customerInfo.language", "customerInfo.language 'suomi' must be a language code like 'en', 'fi' or "
+                                  "'en_us'.", None)]
+    body["customerInfo"] = {"name": "Oy", "primaryEmail": "uusi@mutaatio.example"}
+    assert _refused(db, w, {**body, "externalId": " "}) == [("externalId", "externalId must not be empty.", None)]
+    assert _refused(db, w, {**body, "orgId": "x"}) == [
+        ("orgId", "rtmhub provisions new organisations only: leave out orgId and give customerInfo.", None)]
+
+
+def test_conflicts_are_409_with_their_codes(w, db):
+    body = _body(w, ["webex_meetings"], external_id="A-CUST-1")
+    body["customerInfo"] = {"name": "Oy", "primaryEmail": "vapaa@mutaatio.example"}
+    assert _refused(db, w, body, Conflict) == [
+        ("externalId", "A customer with externalId 'A-CUST-1' already exists.", 409)]
+    body = _body(w, ["webex_meetings"])
+    body["customerInfo"] = {"name": "Oy", "primaryEmail": "Matti.Meikalainen@asiakas.example"}
+    assert _refused(db, w, body, Conflict) == [
+        ("customerInfo.primaryEmail", "The email Matti.Meikalainen@asiakas.example is already associated with an "
+                                      "existing user.", 10022)]
+    body["customerInfo"] = {"name": "Oy", "primaryEmail": " full@a.example "}
+    assert _refused(db, w, body, Conflict) == [
+        ("customerInfo.primaryEmail", "The email full@a.example already belongs to an administrator account, and it "
+                                      "would become this customer's first administrator; give another "
+                                      "primaryEmail.", 409)]
+    # A conflict with a plain refusal beside it is a 400.
+    body["address"] = {**body["address"], "country": "fi"}
+    assert [p[0] for p in _refused(db, w, body)] == ["address.country", "customerInfo.primaryEmail"]
+
+
+def test_unknown_template_and_no_partner(w, db):
+    body = _body(w, ["webex_meetings"], provisioningId="nope")
+    assert _refused(db, w, body) == [(None, "provisioningId 'nope' does not name an onboarding template of yours; "
+                                            "list them with 'rtmhub templates list'.", None)]
+    with pytest.raises(ValidationFailed) as caught, db.unit_of_work() as s:
+        customers.provision(s, OPERATOR, CustomerCreate.model_validate(_body(w, ["webex_meetings"])))
+    assert str(caught.value) == ("The operator must act for a partner; give onBehalfOfSubPartnerOrgId or use a "
+                                 "partner administrator's token.")
+
+
+def test_provision_writes_the_customer(w, db):
+    cid = _provision(db, w, _body(w, ["webex_calling", "webex_meetings"], limits={"webex_calling": 5}))
+    with db.unit_of_work(write=False) as s:
+        c = s.get(Customer, cid)
+        assert (c.name, c.primary_email, c.language, c.external_id, c.status, c.country, c.city) == (
+            "Mutaatio Oy", "admin@a-mut-1.example", "fi", "A-MUT-1", "provisioned", "FI", "Helsinki")
+        loc = s.scalar(select(Location).where(Location.customer_id == cid))
+        assert (loc.name, loc.time_zone, loc.preferred_language, loc.announcement_language, loc.city) == (
+            "Helsinki HQ", "Europe/Helsinki", "fi_fi", "fi_fi", "Helsinki")
+        assert customers.snapshot(s, c) == {"name": "Mutaatio Oy", "externalId": "A-MUT-1", "status": "provisioned",
+                                            "country": "FI", "packages": {"webex_calling": 5, "webex_meetings": None}}
+    with db.unit_of_work(write=False) as s:
+        customers.precheck(s, OPERATOR, CustomerPrecheck.model_validate(
+            {k: v for k, v in _body(w, ["webex_meetings"], external_id="A-MUT-2").items() if k != "customerInfo"}),
+            (w.raw["pa"],))
+
+
+# --- update and set_allocation ---------------------------------------------------------------
+
+def _update(db, w, cid, **body):
+    with db.unit_of_work() as s:
+        customers.update(s, OPERATOR, cid, CustomerUpdate.model_validate(body))
+
+
+def test_update_refuses_removing_or_limiting_a_package_in_use(w, db):
+    ca = w.raw["ca"]  # webex_calling: 1 user (ua); webex_meetings: 1 user (um)
+    with pytest.raises(Conflict) as caught:
+        _update(db, w, ca, packages=["webex_calling", "webex_suite", "webex_voice"])
+    assert str(caught.value) == ("1 user holds Webex Meetings; give the user another package before removing "
+                                 "webex_meetings from the customer.")
+    with pytest.raises(Conflict) as caught:
+        _update(db, w, ca, packages=["webex_calling", "webex_meetings", "webex_suite", "webex_voice"],
+                provisioningParameters={"packages": {"limits": {"webex_meetings": 0}}})
+    assert str(caught.value) == ("Webex Meetings cannot be limited to 0: 1 units are assigned. Free units first or "
+                                 "choose a limit of at least that many.")
+    assert _packages(db, ca)["webex_meetings"] == 50
+
+
+def test_update_writes_packages_limits_and_external_id(w, db):
+    ca = w.raw["ca"]
+    _update(db, w, ca, packages=["webex_calling", "webex_meetings", "webex_voice", "cx_essentials"],
+            externalId="A-CUST-1B", provisioningParameters={"packages": {"limits": {"webex_meetings": 1,
+                                                                                     "cx_essentials": 3}}})
+    assert _packages(db, ca) == {"webex_calling": 20, "webex_meetings": 1, "webex_voice": None, "cx_essentials": 3,
+                                 "basic_messaging": None, "basic_space_meetings": None, "call_on_webex": None}
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Customer, ca).external_id == "A-CUST-1B"
+    other = _provision(db, w, _body(w, ["webex_meetings"]))
+    # (A 400 whose error carries code 409 here, where provision answers 409: left as it is, see docs/testing.md.)
+    with pytest.raises((Conflict, ValidationFailed)) as caught:
+        _update(db, w, other, packages=["webex_meetings"], externalId="A-CUST-1B")
+    assert problems(caught.value) == [("externalId", "A customer with externalId 'A-CUST-1B' already exists.",
+                                       409)]
+
+
+@pytest.mark.parametrize("value", [-1, 10_000_001])
+def test_set_allocation_bounds(w, db, value):
+    with pytest.raises(ValidationFailed) as caught, db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "webex_meetings", value)
+    assert str(caught.value) == ("The allocation of Webex Meetings must be a whole number from 0 to 10,000,000, or "
+                                 f"none for unlimited (got {value}).")
+    with pytest.raises(NotFound) as caught, db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "cx_essentials", 1)
+    assert str(caught.value) == "The customer has no package cx_essentials."
+
+
+def test_package_use_and_full(w, db):
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "webex_meetings", 1)
+    with db.unit_of_work(write=False) as s:
+        c = s.get(Customer, w.raw["ca"])
+        use = customers.package_use(s, c, "webex_meetings")
+        assert (use.used, use.allocation, use.full, use.calling) == (1, 1, True, False)
+        calling = customers.package_use(s, c, "webex_calling")
+        assert (calling.used, calling.allocation, calling.full, calling.calling) == (1, 20, False, True)
+        assert customers.package_use(s, c, "cx_essentials") is None
+        assert [p.id for p in customers.package_choices(s, c)] == ["webex_calling", "webex_meetings", "webex_suite",
+                                                                   "webex_voice"]
+
+
+# --- the operator's and the onboarding form's views ---------------------------------------------
+
+def test_units_by_package_sums_every_customer(w, db):
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "webex_calling", 20)
+        rows = {r.package: r for r in customers.units_by_package(s)}
+        with_counts = {p: (r.used, r.allocated, r.customers) for p, r in rows.items()}
+        expected = {}
+        for row in s.scalars(select(CustomerPackage)):
+            used, allocated, count = expected.get(row.package, (0, 0, 0))
+            allocated = None if allocated is None or row.allocation is None else allocated + row.allocation
+            expected[row.package] = (used + row.used, allocated, count + 1)
+    assert with_counts == expected
+    assert list(rows) == sorted(rows)
+    assert with_counts["webex_meetings"][0] == 2  # um in ca, ua1 in ca1
+
+
+def test_onboarding_choices_and_templates(w, db):
+    choices = customers.onboarding_choices()
+    assert [c[0] for c in choices] == list(customers.ONBOARDING_PACKAGES)
+    by_id = {c[0]: c for c in choices}
+    assert by_id["webex_calling"][2:] == (True, True)
+    assert by_id["webex_meetings"][2:] == (True, False)
+    assert by_id["cisco_calling_plan"][2:] == (False, False)
+    assert by_id["webex_meetings"][1] == "Webex Meetings"
+    with db.unit_of_work(write=False) as s:
+        names = [t.name for t in customers.onboarding_templates(s, OPERATOR)]
+        assert names == sorted(names) and {"A default", "A1 default", "B default"} <= set(names)
+
+
+def test_package_use_reads_the_customers_own_row(w, db):
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca1"], "webex_meetings", 7)
+    with db.unit_of_work(write=False) as s:
+        use = customers.package_use(s, s.get(Customer, w.raw["ca1"]), "webex_meetings")
+        assert (use.used, use.allocation, use.full) == (1, 7, False)  # ca1's row, not ca's (50)
+
+
+def test_usage_summary_ranks_the_fullest(w, db):
+    """The fullest limited package of each customer, fullest customers first; an allocation of 0 counts as full
+    (ratio 1.0), a tie is broken by the customer's name, and `nearest` customers at most."""
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca"], "webex_calling", 2)        # 1 of 2: 0.5
+        customers.set_allocation(s, OPERATOR, w.raw["ca1"], "webex_calling", 0)       # 0 allowed: full
+    with db.unit_of_work(write=False) as s:
+        summary = customers.usage_summary(s, OPERATOR)
+        first = customers.usage_summary(s, OPERATOR, nearest=1)
+        names = {c.id: c.name for c in s.scalars(select(Customer))}
+    got = [(c.customer_id, c.customer_name, c.package, c.used, c.allocation, c.ratio) for c in summary.nearest_full]
+    assert got[:2] == [(w.raw["ca1"], names[w.raw["ca1"]], "webex_calling", 0, 0, 1.0),
+                       (w.raw["ca"], names[w.raw["ca"]], "webex_calling", 1, 2, 0.5)]
+    assert [c.customer_id for c in first.nearest_full] == [w.raw["ca1"]]
+    assert summary.customer_count == 3
