@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-x -k csv"`.
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean mutation mutation-report
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,20 @@ BENCH_ARGS ?=
 bench: $(TEST_STAMP)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py $(BENCH_ARGS) || exit 1; done
 
+# Mutation testing of the rule modules (docs/testing.md): mutmut plants bugs in them and runs the rule tests
+# (SQLite only) against each; prints killed/survived per module and the score. Not part of `make test`: it
+# takes a long while. One module: `make mutation MODULES=domain/validation`; the table of the last run alone:
+# `make mutation-report`. MUTATION_CHILDREN mutants are tested at once.
+MODULES ?=
+MUTATION_CHILDREN ?= 1
+mutation: $(TEST_STAMP)
+	$(PY) tools/mutation_report.py --run --max-children $(MUTATION_CHILDREN) $(MODULES)
+
+mutation-report: $(TEST_STAMP)
+	$(PY) tools/mutation_report.py $(MODULES)
+
 # Removes build output, caches and the install stamps (the next make reinstalls); keeps .venv
 # and the database file. `rm -rf .venv rtmhub.db` for a full reset.
 clean:
-	rm -rf build dist src/*.egg-info .pytest_cache .hypothesis test-artifacts $(STAMP) $(TEST_STAMP)
+	rm -rf build dist src/*.egg-info .pytest_cache .hypothesis test-artifacts mutants $(STAMP) $(TEST_STAMP)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -286,14 +286,14 @@ def fresh_url(request, tmp_path):
     """An empty database of its own (the shared one must stay at head)."""
     from sqlalchemy import create_engine, text
 
-    from conftest import _postgres_base_url
+    from conftest import _postgres_base_url, skip_or_fail
 
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrate.db'}"
         return
     base, reason = _postgres_base_url()
     if base is None:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     name = f"rtmhub_audit_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
