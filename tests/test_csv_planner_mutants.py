@@ -347,3 +347,12 @@ def test_check_file_and_notices():
     with pytest.raises(CsvFileError) as info:
         check_file(resolve_headers([EMAIL, "Webex Calling [SUB-B]"]), FileRules(None, frozenset()))
     assert "from the subscription '-'" in str(info.value.errors[0].description)
+
+
+def test_a_simulation_adds_its_units_to_an_allocation_snapshot():
+    sim = Simulation(delta=Counter({"webex_meetings": 2, "webex_calling": -1}))
+    assert sim.used({"webex_meetings": {"used": 3, "allocation": 5}, "webex_calling": {"used": 1, "allocation": None},
+                     "webex_voice": {"used": 0, "allocation": 1}}) == {
+        "webex_meetings": {"used": 5, "allocation": 5}, "webex_calling": {"used": 0, "allocation": None},
+        "webex_voice": {"used": 0, "allocation": 1}}
+    assert Simulation().used({}) == {}

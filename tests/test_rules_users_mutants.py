@@ -507,3 +507,121 @@ def test_filters_each_narrow_the_list(db, world):
         for bad in (world.raw["ub"], None, "nobody"):
             with pytest.raises(NotFound, match="Person not found; check the id."):
                 users.get_user(s, ca, bad)
+
+
+# --- manual add (R11/D7), subscribers, R46, R23 defaults ----------------------------------------
+
+def test_manual_add_bounds_defaults_and_one_savepoint_per_user(db, world):
+    with db.unit_of_work(write=False) as s:
+        site = s.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"]))
+    exc = refusal(db, lambda s: users.add_many(s, OPERATOR, customer(s, world), []))
+    assert str(exc) == "Give at least one user to add."
+    many = [UserFields(email=f"m{i}@asiakas.example") for i in range(26)]
+    exc = refusal(db, lambda s: users.add_many(s, OPERATOR, customer(s, world), many))
+    assert str(exc) == "At most 25 users can be added at once (26 given); use a CSV import for more."
+    with db.unit_of_work() as s:
+        got = users.add_many(s, OPERATOR, customer(s, world), [
+            UserFields(email="eka@asiakas.example", package="webex_meetings"),
+            UserFields(email="Matti.Meikalainen@asiakas.example"),
+            UserFields(email="toka@asiakas.example", basic_messaging=False, package="webex_voice", extension="1301",
+                       location_id=world.raw["loc_ca"], first_name="T", last_name="K"),
+        ] + [UserFields(email=f"m{i}@asiakas.example") for i in range(22)])
+    assert [type(r).__name__ for r in got[:3]] == ["User", "Conflict", "User"] and len(got) == 25
+    assert got[1].errors[0].error_code == 10022
+    eka, toka = user_by_email(db, "eka@asiakas.example"), user_by_email(db, "toka@asiakas.example")
+    assert (eka.basic_messaging, eka.basic_space_meetings, eka.call_on_webex, eka.preferred_site_url) == (
+        True, True, True, site)
+    assert (toka.basic_messaging, toka.basic_space_meetings, toka.preferred_site_url) == (False, True, None)
+    assert user_by_email(db, "m21@asiakas.example") is not None
+    with db.unit_of_work() as s:  # the page's own site choice wins over the default
+        users.add_many(s, OPERATOR, customer(s, world), [UserFields(email="kolm@asiakas.example",
+                                                                    package="webex_meetings")], site=site)
+    assert user_by_email(db, "kolm@asiakas.example").preferred_site_url == site
+
+
+def test_site_choices_prefer_the_customers_own_site(db, world):
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        s.add(MeetingSite(customer_id=ca.id, url="zz-toinen.webex.com", timezone="Europe/Helsinki"))
+        s.flush()
+        sites, default = users.site_choices(s, ca)
+        assert default == sites[0] and len(sites) == 2 and "zz-toinen.webex.com" in sites
+        ca.preferred_site_url = "zz-toinen.webex.com"
+        assert users.site_choices(s, ca) == (sites, "zz-toinen.webex.com")
+        ca.preferred_site_url = "ei-oma.webex.com"
+        assert users.site_choices(s, ca) == (sites, sites[0])
+        fields = UserFields(email="x@asiakas.example", package="webex_voice")
+        assert users.with_preferred_site(s, ca, fields) is fields  # Webex Voice has no meetings
+        given = UserFields(package="webex_meetings", preferred_site_url="zz-toinen.webex.com")
+        assert users.with_preferred_site(s, ca, given) is given
+        chosen = users.with_preferred_site(s, ca, UserFields(package="webex_suite"), "zz-toinen.webex.com")
+        assert chosen.preferred_site_url == "zz-toinen.webex.com" and "preferred_site_url" in chosen.model_fields_set
+        s.execute(delete(MeetingSite).where(MeetingSite.customer_id == ca.id))
+        assert users.site_choices(s, ca) == ([], None)
+        bare = UserFields(package="webex_meetings")
+        assert users.with_preferred_site(s, ca, bare) is bare
+        s.rollback()
+
+
+def test_r46_warnings_by_value(db, world):
+    with db.unit_of_work(write=False) as s:
+        before = users.snapshot(s.get(User, world.raw["ua"]))
+    fields = UserFields(package="webex_suite", extension="1999", phone_number="+358912345601", location_id="",
+                        title="Uusi")
+    kept, warnings = users.keep_calling_identity(before, fields)
+    assert kept.model_fields_set == {"package", "title"}
+    assert [(w.field, w.error_code, str(w.description)) for w in warnings] == [
+        ("extension", None, "extension '1999' was ignored: the user already has calling, and a calling user keeps "
+                            "its number, extension and location when its package changes.")]
+    # Not staying in calling, or no kept field given: the fields as they came.
+    for f in (UserFields(package="webex_meetings", extension="1999"), UserFields(title="X")):
+        assert users.keep_calling_identity(before, f) == (f, [])
+    same = UserFields(extension="1999")
+    assert users.keep_calling_identity(before, same)[1][0].field == "extension"
+    with db.unit_of_work() as s:
+        got = users.change_package(s, OPERATOR, customer(s, world), s.get(User, world.raw["ua"]), fields)
+    assert [w.field for w in got] == ["extension"]
+    row = user_row(db, world.raw["ua"])
+    assert (row.package, row.extension, row.title) == ("webex_suite", "1001", "Uusi")
+
+
+def test_provision_subscriber_and_precheck(db, world):
+    taken = "The email {} is already associated with an existing user."
+    exc = refusal(db, lambda s: users.provision_subscriber(s, OPERATOR, customer(s, world, "cb"),
+                                                           "MAIJA.meikalainen@asiakas.example", UserFields()))
+    assert problems(exc) == [(None, 10022, taken.format("MAIJA.meikalainen@asiakas.example"))]
+    exc = refusal(db, lambda s: users.provision_subscriber(s, OPERATOR, customer(s, world),
+                                                           "maija.meikalainen@asiakas.example", UserFields()))
+    assert problems(exc) == [(None, 10022, taken.format("maija.meikalainen@asiakas.example"))]
+    with db.unit_of_work() as s:  # a person of this organisation without a package takes one (and the site)
+        ca = customer(s, world)
+        users.create_user(s, OPERATOR, ca, UserFields(email="ilman@asiakas.example"))
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        users.provision_subscriber(s, OPERATOR, ca, " ILMAN@asiakas.example ", UserFields(package="webex_meetings"))
+        site = users.site_choices(s, ca)[1]
+    row = user_by_email(db, "ilman@asiakas.example")
+    assert (row.package, row.preferred_site_url) == ("webex_meetings", site)
+
+    exc = refusal(db, lambda s: users.precheck_subscriber(s, OPERATOR, " Matti.Meikalainen@ASIAKAS.example"))
+    assert problems(exc) == [(None, 10022, taken.format(" Matti.Meikalainen@ASIAKAS.example"))]
+    exc = refusal(db, lambda s: users.precheck_subscriber(s, OPERATOR, "ei-at-merkkia"))
+    assert [p[:2] for p in problems(exc)] == [("email", 4802)]
+    with db.unit_of_work() as s:
+        assert users.precheck_subscriber(s, OPERATOR, "vapaa@asiakas.example") is None
+        users.precheck_subscriber(s, OPERATOR, "vapaa@asiakas.example", customer(s, world))
+        assert users.get_user(s, customer(s, world), s.scalar(select(User.id).where(
+            User.email_key == "vapaa@asiakas.example"))).package is None
+        s.rollback()
+    assert user_by_email(db, "vapaa@asiakas.example") is None
+
+
+def test_is_external_and_api_names(db, world):
+    with db.unit_of_work(write=False) as s:
+        ca = customer(s, world)
+        assert users.is_external(s.get(User, world.raw["ua"]), ca) is False
+        assert users.is_external(s.get(User, world.raw["ub"]), ca) is True
+    assert [users._api_name(n) for n in ("extension", "phone_number", "caller_id_first_name")] == [
+        "extension", "phoneNumber", "callerIdFirstName"]
+    assert users.blank_snapshot()["basic_messaging"] is False and users.blank_snapshot()["email"] is None
+    assert users.blank_snapshot()["jabber_calling"] is False
