@@ -59,20 +59,48 @@ def test_take_and_release_move_one_unit_of_one_customer(db, world):
 def test_customer_licences_count_base_licences_from_users(db, world):
     ca = world.raw["ca"]
     with db.unit_of_work() as s:
-        s.execute(update(User).where(User.id == world.raw["ua"]).values(basic_messaging=True, call_on_webex=True))
-        s.execute(update(User).where(User.id == world.raw["um"]).values(basic_messaging=True,
-                                                                      basic_space_meetings=False))
-        s.execute(update(User).where(User.id == world.raw["ub"]).values(basic_messaging=True))  # another customer
+        # Three users of A: each base licence held by a count of its own (3, 2, 1 of 3), so that no count
+        # equals its complement, the total or another licence's; a user of B holds all three.
+        from rtmhub.domain.customers.models import Customer  # noqa: PLC0415
+        from rtmhub.domain.users import service as users  # noqa: PLC0415
+        from rules_support import OPERATOR  # noqa: PLC0415
+        from rtmhub.domain.users.schemas import UserFields  # noqa: PLC0415
+        users.create_user(s, OPERATOR, s.get(Customer, ca), UserFields(email="kolmas@asiakas.example"))
+        s.flush()
+        s.execute(update(User).where(User.customer_id == ca).values(basic_messaging=True, basic_space_meetings=True,
+                                                                      call_on_webex=False))
+        s.execute(update(User).where(User.id == world.raw["ua"]).values(call_on_webex=True))
+        s.execute(update(User).where(User.id == world.raw["um"]).values(basic_space_meetings=False))
+        s.execute(update(User).where(User.id == world.raw["ub"]).values(basic_messaging=True,
+                                                                      basic_space_meetings=True, call_on_webex=True))
+        # Rows created at one instant are listed by package id: the first id is written last.
+        first = s.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == ca)
+                         .order_by(CustomerPackage.package))
+        copy = {c.key: getattr(first, c.key) for c in CustomerPackage.__table__.columns}
+        s.delete(first)
+        s.flush()
+        s.execute(update(CustomerPackage).where(CustomerPackage.customer_id == ca).values(created=copy["created"]))
+        s.add(CustomerPackage(**copy))
     with db.unit_of_work(write=False) as s:
-        got = {row.package: used for row, used in packages.customer_licences(s, ca)}
-        order = [row.package for row, _ in packages.customer_licences(s, ca)]
-        rows = list(s.execute(select(CustomerPackage.created, CustomerPackage.package)
-                              .where(CustomerPackage.customer_id == ca)))
-    assert order == [p for _, p in sorted(rows)]
+        listed = packages.customer_licences(s, ca)
+        got = {row.package: used for row, used in listed}
+        ids = sorted(s.scalars(select(CustomerPackage.package).where(CustomerPackage.customer_id == ca)))
+    assert [row.package for row, _ in listed] == ids
     assert {p: got[p] for p in ("webex_calling", "webex_meetings", "webex_suite", "webex_voice")} == {
         "webex_calling": 1, "webex_meetings": 1, "webex_suite": 0, "webex_voice": 0}
-    base = {p: got[p] for p in ("basic_messaging", "basic_space_meetings", "call_on_webex") if p in got}
-    assert base == {"basic_messaging": 2, "basic_space_meetings": 0, "call_on_webex": 1}
+    assert {p: got[p] for p in ("basic_messaging", "basic_space_meetings", "call_on_webex")} == {
+        "basic_messaging": 3, "basic_space_meetings": 2, "call_on_webex": 1}
+
+
+def test_customer_licences_without_base_licences(db, world):
+    with db.unit_of_work() as s:
+        s.execute(CustomerPackage.__table__.delete().where(CustomerPackage.customer_id == world.raw["ca1"],
+                                                           CustomerPackage.package.in_(
+                                                               ["basic_messaging", "basic_space_meetings",
+                                                                "call_on_webex"])))
+    with db.unit_of_work(write=False) as s:
+        got = {row.package: used for row, used in packages.customer_licences(s, world.raw["ca1"])}
+    assert got == {"webex_calling": 0, "webex_meetings": 1}
 
 
 def test_licence_packages_are_the_customers_own(db, world):
@@ -177,5 +205,6 @@ def test_licence_operations():
     with pytest.raises(ValidationFailed) as info:
         packages.change_licences(LICENCES, None, [("c", "L-cac", True)])
     assert described(info.value)[0][2] == "Licence of common_area_calling cannot be assigned to a user."
-    with pytest.raises(UnknownLicence):
+    with pytest.raises(UnknownLicence) as info:
         packages.change_licences(LICENCES, None, [("x", "L-nope", False)])
+    assert info.value.licence == "x"
