@@ -475,6 +475,15 @@ def test_each_change_records_its_ledger_and_audit(db, world):
     with db.unit_of_work() as s:  # nothing changes: no event at all
         update(world, "um", title=None)(s)
     assert events() == (audit, ledger)
+    with db.unit_of_work() as s:
+        users.delete_user(s, OPERATOR, customer(s, world), s.get(User, world.raw["um"]))
+    audit, ledger = events()
+    assert ledger[1][4:] == ("webex_voice", False)  # the interval of the deleted user's package ended
+    with db.unit_of_work(write=False) as s:
+        last = s.scalars(select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())).first()
+        assert (last.action, last.entity_type, last.entity_id, last.customer_id, last.after) == (
+            "user.delete", "user", world.raw["um"], world.raw["ca"], None)
+        assert last.before["package"] == "webex_voice"
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -505,8 +514,16 @@ def test_filters_each_narrow_the_list(db, world):
             "maija.meikalainen@asiakas.example"]
         assert users.get_user(s, ca, world.raw["um"]).email == "maija.meikalainen@asiakas.example"
         for bad in (world.raw["ub"], None, "nobody"):
-            with pytest.raises(NotFound, match="Person not found; check the id."):
+            with pytest.raises(NotFound) as info:
                 users.get_user(s, ca, bad)
+            assert str(info.value) == "Person not found; check the id."
+        # '_' and '%' in a prefix are letters, not wildcards; the search looks at e-mails too.
+        assert emails(display_name="matti_") == [] and emails(display_name="%") == []
+        assert emails(search="@asiakas.example") == emails()
+        users.create_user(s, OPERATOR, ca, UserFields(email="ilman@asiakas.example"))
+        s.flush()
+        assert emails(package="none") == ["ilman@asiakas.example"]
+        s.rollback()
 
 
 # --- manual add (R11/D7), subscribers, R46, R23 defaults ----------------------------------------
@@ -534,9 +551,12 @@ def test_manual_add_bounds_defaults_and_one_savepoint_per_user(db, world):
     assert (toka.basic_messaging, toka.basic_space_meetings, toka.preferred_site_url) == (False, True, None)
     assert user_by_email(db, "m21@asiakas.example") is not None
     with db.unit_of_work() as s:  # the page's own site choice wins over the default
+        s.add(MeetingSite(customer_id=world.raw["ca"], url="zz-toinen.webex.com", timezone="Europe/Helsinki"))
+        s.flush()
         users.add_many(s, OPERATOR, customer(s, world), [UserFields(email="kolm@asiakas.example",
-                                                                    package="webex_meetings")], site=site)
-    assert user_by_email(db, "kolm@asiakas.example").preferred_site_url == site
+                                                                    package="webex_meetings")],
+                       site="zz-toinen.webex.com")
+    assert user_by_email(db, "kolm@asiakas.example").preferred_site_url == "zz-toinen.webex.com"
 
 
 def test_site_choices_prefer_the_customers_own_site(db, world):
@@ -625,3 +645,34 @@ def test_is_external_and_api_names(db, world):
         "extension", "phoneNumber", "callerIdFirstName"]
     assert users.blank_snapshot()["basic_messaging"] is False and users.blank_snapshot()["email"] is None
     assert users.blank_snapshot()["jabber_calling"] is False
+
+
+def test_change_package_passes_on_whether_calling_data_was_given(db, world):
+    """The subscriber PUT says whether provisioningParameters came: without them, entering calling is refused
+    even when the fields carry an extension."""
+    exc = refusal(db, lambda s: users.change_package(
+        s, OPERATOR, customer(s, world), s.get(User, world.raw["um"]),
+        UserFields(package="webex_calling", extension="1401", location_id=world.raw["loc_ca"]),
+        calling_data_given=False))
+    assert problems(exc)[0][0] == "package" and "needs the caller ID data" in problems(exc)[0][2]
+
+
+def test_r53_a_suspended_sub_partner_may_only_delete(db, world):
+    from rtmhub.domain.partners.models import Partner  # noqa: PLC0415
+    from rtmhub.errors import Forbidden  # noqa: PLC0415
+
+    with db.unit_of_work() as s:
+        s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+    said = "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers."
+    for action in (create(world, "ca1", email="uusi@alihankkija.example"),
+                   update(world, "ua1", "ca1", first_name="Muutettu"),
+                   lambda s: users.add_many(s, OPERATOR, customer(s, world, "ca1"),
+                                            [UserFields(email="uusi@alihankkija.example")])):
+        exc = refusal(db, action)
+        assert isinstance(exc, Forbidden) and str(exc) == said
+    with db.unit_of_work() as s:
+        users.remove_package(s, OPERATOR, customer(s, world, "ca1"), s.get(User, world.raw["ua1"]))
+    assert user_row(db, world.raw["ua1"]).package is None
+    with db.unit_of_work() as s:
+        users.delete_user(s, OPERATOR, customer(s, world, "ca1"), s.get(User, world.raw["ua1"]))
+    assert user_row(db, world.raw["ua1"]) is None
