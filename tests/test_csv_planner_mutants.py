@@ -53,16 +53,16 @@ def package(name: str | None, **cells: str) -> dict[str, str]:
 
 
 def apply(db, world, path: str, *cells: dict[str, str], mode: str = "add-remove", key: str = "ca",
-          duplicates: set[str] | None = None, suspended: tuple[str, ...] = ()) -> list[tuple]:
+          duplicates: set[str] | None = None, suspended: tuple[str, ...] = (), caller=OPERATOR) -> list[tuple]:
     rows = csv_rows(*cells)
     before = state(db)
     with db.unit_of_work(write=path != "preview") as s:
         customer = s.get(Customer, world.raw[key])
         ctx = ImportContext.load(s, customer, mode, {COL[h] for h in suspended}, duplicates or set())
         if path == "row":
-            results = [apply_row(s, OPERATOR, ctx, r) for r in rows]
+            results = [apply_row(s, caller, ctx, r) for r in rows]
         else:
-            results = apply_batch(s, OPERATOR, ctx, rows, Simulation() if path == "preview" else None)
+            results = apply_batch(s, caller, ctx, rows, Simulation() if path == "preview" else None)
     if path == "preview":
         assert state(db) == before
     return [(r.line, r.email, r.outcome, r.changes, [(m["level"], m["column"], m["message"]) for m in r.messages])
@@ -356,3 +356,39 @@ def test_a_simulation_adds_its_units_to_an_allocation_snapshot():
         "webex_meetings": {"used": 5, "allocation": 5}, "webex_calling": {"used": 0, "allocation": None},
         "webex_voice": {"used": 0, "allocation": 1}}
     assert Simulation().used({}) == {}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_deleted_users_number_and_extension_are_free_for_the_next_row(db, world, path):
+    from rtmhub.domain.audit.models import AuditEvent  # noqa: PLC0415
+    from rtmhub.domain.usage.models import PackageInterval  # noqa: PLC0415
+
+    got = apply(db, world, path, package(None, **{EMAIL: MATTI}),
+                package("Webex Calling", **{EMAIL: "perija@asiakas.example", "Extension": "1001",
+                                            "Phone Number": "+358912345601", "Location": "Helsinki HQ",
+                                            "First Name": "P", "Last Name": "Q", "Jabber Calling": "FALSE",
+                                            "Jabber with Webex Teams": "FALSE", "Preferred Webex Site": _site(db, world)}))
+    assert [g[2] for g in got] == ["delete", "add"] and got[1][4] == []
+    if path == "preview":
+        return
+    with db.unit_of_work(write=False) as s:
+        ended = [(i.package, i.ended is not None) for i in s.scalars(select(PackageInterval).where(
+            PackageInterval.user_id == world.raw["ua"]))]
+        event = s.scalar(select(AuditEvent).where(AuditEvent.entity_id == world.raw["ua"],
+                                                  AuditEvent.action == "user.delete"))
+        assert (event.entity_type, event.customer_id, event.after, event.before["email"]) == (
+            "user", world.raw["ca"], None, MATTI)
+    assert ended == [("webex_calling", True)]
+    assert user_by_email(db, "perija@asiakas.example").extension == "1001"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_read_only_caller_changes_nothing_by_csv(db, world, path):
+    from rtmhub.domain.access.schemas import Caller  # noqa: PLC0415
+
+    reader = Caller(actor="ro@a.example", role="partner_readonly_admin", partner_id=world.raw["pa"],
+                    partner_ids=(world.raw["pa"], world.raw["pa1"]))
+    got = apply(db, world, path, package(None, **{EMAIL: MATTI}), {EMAIL: MAIJA, "Title": "X"}, caller=reader)
+    said = ("error", "", "A read-only administrator cannot change anything.")
+    assert got == [(2, MATTI, "error", [], [said]), (3, MAIJA, "error", [], [said])]
+    assert user_by_email(db, MATTI) is not None
