@@ -3,6 +3,8 @@ the licence counts, R1/R8 refusals with their codes and words, and the licence-l
 Licenses faces (foreign and unassignable licences, complete lists, add/remove operations)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, update
 
@@ -81,11 +83,16 @@ def test_customer_licences_count_base_licences_from_users(db, world):
         s.flush()
         s.execute(update(CustomerPackage).where(CustomerPackage.customer_id == ca).values(created=copy["created"]))
         s.add(CustomerPackage(**copy))
+        # ... and an earlier row comes first whatever its id.
+        s.flush()
+        s.execute(update(CustomerPackage).where(CustomerPackage.customer_id == ca,
+                                                CustomerPackage.package == "webex_voice")
+                  .values(created=copy["created"] - timedelta(days=1)))
     with db.unit_of_work(write=False) as s:
         listed = packages.customer_licences(s, ca)
         got = {row.package: used for row, used in listed}
         ids = sorted(s.scalars(select(CustomerPackage.package).where(CustomerPackage.customer_id == ca)))
-    assert [row.package for row, _ in listed] == ids
+    assert [row.package for row, _ in listed] == ["webex_voice"] + [p for p in ids if p != "webex_voice"]
     assert {p: got[p] for p in ("webex_calling", "webex_meetings", "webex_suite", "webex_voice")} == {
         "webex_calling": 1, "webex_meetings": 1, "webex_suite": 0, "webex_voice": 0}
     assert {p: got[p] for p in ("basic_messaging", "basic_space_meetings", "call_on_webex")} == {

@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select
@@ -562,10 +563,14 @@ def test_manual_add_bounds_defaults_and_one_savepoint_per_user(db, world):
 def test_site_choices_prefer_the_customers_own_site(db, world):
     with db.unit_of_work() as s:
         ca = customer(s, world)
-        s.add(MeetingSite(customer_id=ca.id, url="zz-toinen.webex.com", timezone="Europe/Helsinki"))
+        first = s.scalar(select(MeetingSite).where(MeetingSite.customer_id == ca.id))
+        later = first.created + timedelta(seconds=1)
+        # Listed by creation, ties by URL: the world's site, then the two later ones alphabetically.
+        s.add(MeetingSite(customer_id=ca.id, url="zz-toinen.webex.com", timezone="Europe/Helsinki", created=later))
+        s.add(MeetingSite(customer_id=ca.id, url="aa-kolmas.webex.com", timezone="Europe/Helsinki", created=later))
         s.flush()
         sites, default = users.site_choices(s, ca)
-        assert default == sites[0] and len(sites) == 2 and "zz-toinen.webex.com" in sites
+        assert sites == [first.url, "aa-kolmas.webex.com", "zz-toinen.webex.com"] and default == first.url
         ca.preferred_site_url = "zz-toinen.webex.com"
         assert users.site_choices(s, ca) == (sites, "zz-toinen.webex.com")
         ca.preferred_site_url = "ei-oma.webex.com"
