@@ -18,7 +18,6 @@ from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.users.bulk import Simulation
 from rtmhub.domain.users.models import User
-
 from rules_support import OPERATOR, fast_password_hashes, set_allocation, state, user_by_email  # noqa: F401
 
 COL = {c.header: c for c in COLUMNS}
@@ -367,7 +366,8 @@ def test_a_deleted_users_number_and_extension_are_free_for_the_next_row(db, worl
                 package("Webex Calling", **{EMAIL: "perija@asiakas.example", "Extension": "1001",
                                             "Phone Number": "+358912345601", "Location": "Helsinki HQ",
                                             "First Name": "P", "Last Name": "Q", "Jabber Calling": "FALSE",
-                                            "Jabber with Webex Teams": "FALSE", "Preferred Webex Site": _site(db, world)}))
+                                            "Jabber with Webex Teams": "FALSE",
+                                            "Preferred Webex Site": _site(db, world)}))
     assert [g[2] for g in got] == ["delete", "add"] and got[1][4] == []
     if path == "preview":
         return

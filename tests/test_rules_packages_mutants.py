@@ -13,7 +13,6 @@ from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.service import LicenceChanges, TooManyPackages, UnknownLicence, UserLicences
 from rtmhub.domain.users.models import User
 from rtmhub.errors import AllocationExceeded, ValidationFailed
-
 from rules_support import fast_password_hashes, package_row, set_allocation  # noqa: F401 - autouse fixture
 
 
@@ -65,8 +64,8 @@ def test_customer_licences_count_base_licences_from_users(db, world):
         # equals its complement, the total or another licence's; a user of B holds all three.
         from rtmhub.domain.customers.models import Customer  # noqa: PLC0415
         from rtmhub.domain.users import service as users  # noqa: PLC0415
-        from rules_support import OPERATOR  # noqa: PLC0415
         from rtmhub.domain.users.schemas import UserFields  # noqa: PLC0415
+        from rules_support import OPERATOR  # noqa: PLC0415
         users.create_user(s, OPERATOR, s.get(Customer, ca), UserFields(email="kolmas@asiakas.example"))
         s.flush()
         s.execute(update(User).where(User.customer_id == ca).values(basic_messaging=True, basic_space_meetings=True,
