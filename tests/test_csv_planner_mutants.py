@@ -392,3 +392,53 @@ def test_a_read_only_caller_changes_nothing_by_csv(db, world, path):
     said = ("error", "", "A read-only administrator cannot change anything.")
     assert got == [(2, MATTI, "error", [], [said]), (3, MAIJA, "error", [], [said])]
     assert user_by_email(db, MATTI) is not None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_batch_updates_record_ledger_audit_and_free_what_they_leave(db, world, path):
+    from rtmhub.domain.audit.models import AuditEvent  # noqa: PLC0415
+    from rtmhub.domain.usage.models import PackageInterval  # noqa: PLC0415
+
+    assigned = user_by_email(db, MATTI).package_assigned
+    new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE", "Location": "Helsinki HQ",
+           "First Name": "N", "Last Name": "M", "Preferred Webex Site": _site(db, world)}
+    got = apply(db, world, path,
+                {EMAIL: MATTI, "Title": "Myyjä"},                                         # same package
+                package("Webex Voice", **{EMAIL: MAIJA, "Extension": "1002", "Location": "Helsinki HQ"}),
+                package("Webex Calling", **{EMAIL: "vie@asiakas.example", "Extension": "1001"}, **new),
+                package("Webex Calling", **{EMAIL: "nro@asiakas.example", "Extension": "1003",
+                                            "Phone Number": "+358912345601"}, **new),
+                package("Webex Calling", **{EMAIL: "ext@asiakas.example", "Extension": "1002"}, **new))
+    assert [g[2] for g in got] == ["modify", "modify", "error", "error", "error"]
+    assert got[2][4] == [("error", "", "Extension 1001 is already in use in this location.")]
+    assert got[3][4] == [("error", "", "Phone number +358912345601 is already in use by another user.")]
+    assert got[4][4] == [("error", "", "Extension 1002 is already in use in this location.")]
+    if path == "preview":
+        return
+    assert user_by_email(db, MATTI).package_assigned == assigned
+    maija = user_by_email(db, MAIJA)
+    assert maija.package == "webex_voice" and maija.package_assigned is not None
+    with db.unit_of_work(write=False) as s:
+        intervals = sorted((i.package, i.email, i.ended is None) for i in s.scalars(
+            select(PackageInterval).where(PackageInterval.user_id == world.raw["um"])))
+        events = [(e.action, e.entity_type, (e.before or {}).get("package"), (e.after or {}).get("package"))
+                  for e in s.scalars(select(AuditEvent).where(AuditEvent.entity_id == world.raw["um"])
+                                     .order_by(AuditEvent.at, AuditEvent.id))]
+    assert intervals == [("webex_meetings", MAIJA, False), ("webex_voice", MAIJA, True)]
+    assert events[-1] == ("user.update", "user", "webex_meetings", "webex_voice")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_suspended_sub_partner_may_only_delete_by_csv(db, world, path):
+    from rtmhub.domain.partners.models import Partner  # noqa: PLC0415
+
+    with db.unit_of_work() as s:
+        s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+    aino = "aino@alihankkija.example"
+    said = ("error", "", "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers.")
+    got = apply(db, world, path, {EMAIL: aino, "Title": "X"}, {EMAIL: "uusi@alihankkija.example"}, key="ca1")
+    no_site = ("warning", "Preferred Webex Site", "Preferred Webex Site is empty; Webex Meetings users need it for "
+                                                  "their meeting site.")  # Aino has none
+    assert got == [(2, aino, "error", [], [no_site, said]), (3, "uusi@alihankkija.example", "error", [], [said])]
+    got = apply(db, world, path, {EMAIL: aino, "Webex Calling": "FALSE", "Webex Meetings": "FALSE"}, key="ca1")
+    assert got == [(2, aino, "delete", [], [])]
