@@ -403,14 +403,16 @@ def test_batch_updates_record_ledger_audit_and_free_what_they_leave(db, world, p
     new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE", "Location": "Helsinki HQ",
            "First Name": "N", "Last Name": "M", "Preferred Webex Site": _site(db, world)}
     got = apply(db, world, path,
-                {EMAIL: MATTI, "Title": "Myyjä"},                                         # same package
+                {EMAIL: MATTI, "Title": "Myyjä", "Extension": "1004"},                    # same package
                 package("Webex Voice", **{EMAIL: MAIJA, "Extension": "1002", "Location": "Helsinki HQ"}),
                 package("Webex Calling", **{EMAIL: "vie@asiakas.example", "Extension": "1001"}, **new),
                 package("Webex Calling", **{EMAIL: "nro@asiakas.example", "Extension": "1003",
                                             "Phone Number": "+358912345601"}, **new),
-                package("Webex Calling", **{EMAIL: "ext@asiakas.example", "Extension": "1002"}, **new))
-    assert [g[2] for g in got] == ["modify", "modify", "error", "error", "error"]
-    assert got[2][4] == [("error", "", "Extension 1001 is already in use in this location.")]
+                package("Webex Calling", **{EMAIL: "ext@asiakas.example", "Extension": "1002"}, **new),
+                package("Webex Calling", **{EMAIL: "ext2@asiakas.example", "Extension": "1004"}, **new))
+    assert [g[2] for g in got] == ["modify", "modify", "add", "error", "error", "error"]
+    assert got[0][3] == ["Extension", "Title"]
+    assert got[5][4] == [("error", "", "Extension 1004 is already in use in this location.")]
     assert got[3][4] == [("error", "", "Phone number +358912345601 is already in use by another user.")]
     assert got[4][4] == [("error", "", "Extension 1002 is already in use in this location.")]
     if path == "preview":
