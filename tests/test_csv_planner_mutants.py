@@ -444,3 +444,27 @@ def test_a_suspended_sub_partner_may_only_delete_by_csv(db, world, path):
     assert got == [(2, aino, "error", [], [no_site, said]), (3, "uusi@alihankkija.example", "error", [], [said])]
     got = apply(db, world, path, {EMAIL: aino, "Webex Calling": "FALSE", "Webex Meetings": "FALSE"}, key="ca1")
     assert got == [(2, aino, "delete", [], [])]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_batch_creates_record_the_user_its_ledger_and_audit_and_hold_their_extension(db, world, path):
+    from rtmhub.domain.audit.models import AuditEvent  # noqa: PLC0415
+    from rtmhub.domain.usage.models import PackageInterval  # noqa: PLC0415
+
+    new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE", "Location": "Helsinki HQ",
+           "First Name": "N", "Last Name": "M", "Preferred Webex Site": _site(db, world)}
+    got = apply(db, world, path, package("Webex Calling", **{EMAIL: "eka@asiakas.example", "Extension": "1005"}, **new),
+                package("Webex Calling", **{EMAIL: "toka@asiakas.example", "Extension": "1005"}, **new))
+    assert [g[2] for g in got] == ["add", "error"]
+    assert got[1][4] == [("error", "", "Extension 1005 is already in use in this location.")]
+    if path == "preview":
+        return
+    eka = user_by_email(db, "eka@asiakas.example")
+    assert (eka.status, eka.customer_id, eka.home_org_id is not None, eka.created is not None) == (
+        "provisioned", world.raw["ca"], True, True)
+    with db.unit_of_work(write=False) as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.entity_id == eka.id))
+        interval = s.scalar(select(PackageInterval).where(PackageInterval.user_id == eka.id))
+    assert (event.action, event.entity_type, event.before, event.after["status"], event.after["email"]) == (
+        "user.create", "user", None, "provisioned", "eka@asiakas.example")
+    assert (interval.package, interval.email, interval.ended) == ("webex_calling", "eka@asiakas.example", None)
