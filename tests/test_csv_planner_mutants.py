@@ -1,0 +1,470 @@
+"""The CSV row rules asserted by value (issue 15), each row planned and applied three ways: alone through the
+single-user services (``apply_row``), set-wise with its batch (``apply_batch``) and as a preview (a batch with
+a ``Simulation``, written nowhere). The three must answer alike: outcome, changed columns, and every message's
+level, column and words. Runs on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from rtmhub.csvfile.columns import COLUMNS, resolve_headers
+from rtmhub.csvfile.errors import CsvFileError
+from rtmhub.csvfile.planner import FileRules, ImportContext, apply_batch, apply_row, check_file, file_notices
+from rtmhub.csvfile.reader import CsvRow
+from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
+from rtmhub.domain.locations.models import Location
+from rtmhub.domain.packages.models import BASE_LICENCES
+from rtmhub.domain.users.bulk import Simulation
+from rtmhub.domain.users.models import User
+from rules_support import OPERATOR, fast_password_hashes, set_allocation, state, user_by_email  # noqa: F401
+
+COL = {c.header: c for c in COLUMNS}
+EMAIL = "User ID/Email (Required)"
+PACKAGE_HEADERS = ["Webex Calling", "Webex Calling Standard", "Webex Suite", "Webex Voice", "Webex Meetings",
+                   "Customer Assist"]
+MATTI = "matti.meikalainen@asiakas.example"  # world: Webex Calling, ext 1001, Helsinki HQ
+MAIJA = "maija.meikalainen@asiakas.example"  # world: Webex Meetings
+PATHS = ["row", "batch", "preview"]
+
+
+@pytest.fixture
+def world(world, db):
+    """The conftest world, its users of customer A on the customer's meeting site (no R23 warnings)."""
+    with db.unit_of_work() as s:
+        site = s.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"]))
+        for key in ("ua", "um"):
+            s.get(User, world.raw[key]).preferred_site_url = site
+    return world
+
+
+def csv_rows(*cells: dict[str, str]) -> list[CsvRow]:
+    """Rows of one file: every row has a cell for every column any row names ("" when absent)."""
+    headers = [c.header for c in COLUMNS if any(c.header in r for r in cells)]
+    return [CsvRow(line, {COL[h]: r.get(h, "") for h in headers}) for line, r in enumerate(cells, start=2)]
+
+
+def package(name: str | None, **cells: str) -> dict[str, str]:
+    row = {h: ("TRUE" if h == name else "FALSE") for h in PACKAGE_HEADERS}
+    row.update(cells)
+    return row
+
+
+def apply(db, world, path: str, *cells: dict[str, str], mode: str = "add-remove", key: str = "ca",
+          duplicates: set[str] | None = None, suspended: tuple[str, ...] = (), caller=OPERATOR) -> list[tuple]:
+    rows = csv_rows(*cells)
+    before = state(db)
+    with db.unit_of_work(write=path != "preview") as s:
+        customer = s.get(Customer, world.raw[key])
+        ctx = ImportContext.load(s, customer, mode, {COL[h] for h in suspended}, duplicates or set())
+        if path == "row":
+            results = [apply_row(s, caller, ctx, r) for r in rows]
+        else:
+            results = apply_batch(s, caller, ctx, rows, Simulation() if path == "preview" else None)
+    if path == "preview":
+        assert state(db) == before
+    return [(r.line, r.email, r.outcome, r.changes, [(m["level"], m["column"], m["message"]) for m in r.messages])
+            for r in results]
+
+
+def assert_accounting(db) -> dict:
+    with db.unit_of_work(write=False) as s:
+        rows = {(c, p): u for c, p, u in s.execute(select(
+            CustomerPackage.customer_id, CustomerPackage.package, CustomerPackage.used)
+            .where(CustomerPackage.package.not_in(BASE_LICENCES)))}
+        held = Counter(s.execute(select(User.customer_id, User.package).where(User.package.is_not(None))).tuples())
+    assert rows == {k: held.get(k, 0) for k in rows} and set(held) <= set(rows)
+    return rows
+
+
+def add_location(db, world, name: str = "Tampere") -> str:
+    with db.unit_of_work() as s:
+        loc = Location(customer_id=world.raw["ca"], name=name, time_zone="Europe/Helsinki", address1="Katu 1",
+                       city="Tampere", country="FI")
+        s.add(loc)
+        s.flush()
+        return loc.id
+
+
+# --- packages the customer never bought, full packages ------------------------------------------
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_row_for_a_package_the_customer_never_bought(db, world, path):
+    got = apply(db, world, path, package("Customer Assist", **{EMAIL: "cx@asiakas.example", "Extension": "3001",
+                                                              "Location": "Helsinki HQ", "Jabber Calling": "FALSE",
+                                                              "Jabber with Webex Teams": "FALSE", "First Name": "C",
+                                                              "Last Name": "X"}))
+    assert got == [(2, "cx@asiakas.example", "error", [], [
+        ("warning", "Preferred Webex Site", "Preferred Webex Site is empty; Customer Assist users need it for "
+                                            "their meeting site."),
+        ("error", "", "The customer has no Customer Assist package (cx_essentials); add it to the customer or "
+                      "choose one of the customer's packages.")])]
+    assert user_by_email(db, "cx@asiakas.example") is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_user_of_a_fully_used_package_may_be_modified(db, world, path):
+    set_allocation(db, world.raw["ca"], "webex_meetings", 1)  # Maija holds the one unit
+    got = apply(db, world, path,
+                package("Webex Meetings", **{EMAIL: MAIJA, "Title": "Päällikkö"}),
+                package("Webex Meetings", **{EMAIL: "uusi@asiakas.example", "Jabber Calling": "FALSE",
+                                             "Jabber with Webex Teams": "FALSE", "First Name": "Uusi"}),
+                {EMAIL: MATTI.upper(), "Department": "Myynti"})
+    assert got[0] == (2, MAIJA, "modify", ["Title"], [])
+    assert got[1][2:4] == ("error", [])
+    assert got[1][4][-1] == ("error", "", "Webex Meetings is fully used: 1 of 1 allocated units are assigned. "
+                                          "Free a unit or raise the customer's allocation first.")
+    assert got[2] == (4, MATTI.upper(), "modify", ["Department"], [])
+    if path != "preview":
+        row = user_by_email(db, MAIJA)
+        assert (row.title, row.package) == ("Päällikkö", "webex_meetings")
+        assert user_by_email(db, MATTI).department == "Myynti"
+    assert assert_accounting(db)[(world.raw["ca"], "webex_meetings")] == 1
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_units_stay_per_customer_through_csv_deletes_and_changes(db, world, path):
+    got = apply(db, world, path, package(None, **{EMAIL: MAIJA}),
+                package("Webex Meetings", **{EMAIL: MATTI}),
+                package("Webex Meetings", **{EMAIL: "uusi@asiakas.example", "Jabber Calling": "FALSE",
+                                             "Jabber with Webex Teams": "FALSE",
+                                             "Preferred Webex Site": _site(db, world)}))
+    assert [g[2] for g in got] == ["delete", "modify", "add"]
+    assert got[1][3] == ["Extension", "Phone Number", "Caller ID First Name", "Caller ID Last Name", "Location",
+                         "Webex Meetings"]
+    assert got[2][3] == [EMAIL, "Preferred Webex Site", "Webex Meetings"]  # FALSE flags are no change to list
+    rows = assert_accounting(db)
+    assert (rows[(world.raw["ca"], "webex_meetings")], rows[(world.raw["ca"], "webex_calling")],
+            rows[(world.raw["ca1"], "webex_meetings")], rows[(world.raw["cb"], "webex_calling")]) == (
+        (1, 1, 1, 1) if path == "preview" else (2, 0, 1, 1))
+
+
+def _site(db, world) -> str:
+    with db.unit_of_work(write=False) as s:
+        return s.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"]))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_preview_counts_units_across_rows(db, world, path):
+    set_allocation(db, world.raw["ca"], "webex_meetings", 2)  # one free unit
+    new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE"}
+    got = apply(db, world, path, package("Webex Meetings", **{EMAIL: "eka@asiakas.example"}, **new),
+                package("Webex Meetings", **{EMAIL: "toka@asiakas.example"}, **new),
+                package(None, **{EMAIL: MAIJA}),
+                package("Webex Meetings", **{EMAIL: "kolmas@asiakas.example"}, **new))
+    assert [g[2] for g in got] == ["add", "error", "delete", "add"]
+    assert got[1][4][-1][2].startswith("Webex Meetings is fully used: 2 of 2")
+
+
+# --- R27 and locations ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", PATHS)
+def test_r27_location_rows(db, world, path):
+    add_location(db, world)
+    got = apply(db, world, path,
+                package("Webex Calling", **{EMAIL: MATTI, "Location": "Tampere"}),
+                package("Webex Meetings", **{EMAIL: MAIJA, "Location": "Turku"}),
+                package("Webex Calling", **{EMAIL: MATTI.replace("matti", "x"), "Location": "helsinki hq",
+                                            "Extension": "3002", "Jabber Calling": "FALSE",
+                                            "Jabber with Webex Teams": "FALSE", "First Name": "X",
+                                            "Last Name": "Y", "Preferred Webex Site": _site(db, world)}),
+                package("Webex Calling", **{EMAIL: MATTI.replace("matti", "z"), "Location": "Tampere",
+                                            "Extension": "1001", "Jabber Calling": "FALSE",
+                                            "Jabber with Webex Teams": "FALSE", "First Name": "Z",
+                                            "Last Name": "Y", "Preferred Webex Site": _site(db, world)}))
+    assert got[0] == (2, MATTI, "error", [], [
+        ("error", "Location", "The location of an existing calling user cannot be changed by CSV (now "
+                              "'Helsinki HQ').")])
+    assert got[1] == (3, MAIJA, "error", [], [
+        ("error", "Location", "Location 'Turku' does not exist in this organisation; use one of: Helsinki HQ, "
+                              "Tampere.")])
+    assert got[2][2] == "add" and "Location" in got[2][3]
+    # The extension Matti holds in Helsinki is free in Tampere.
+    assert got[3] == (5, MATTI.replace("matti", "z"), "add", ["First Name", "Last Name", EMAIL, "Extension",
+                                                              "Location", "Preferred Webex Site", "Webex Calling"],
+                      [])
+
+
+@pytest.mark.parametrize("path", ["row", "batch"])
+def test_r27_leaving_calling_may_name_a_new_location_only_with_calling_again_later(db, world, path):
+    add_location(db, world)
+    got = apply(db, world, path, package("Webex Meetings", **{EMAIL: MATTI, "Location": "Tampere"}))
+    # Leaving calling: the location is calling data for a non-calling package.
+    assert got == [(2, MATTI, "error", [], [("error", "Location", "locationId can only be set with a calling "
+                                                                  "package, not Webex Meetings.")])]
+
+
+# --- the row's package columns ----------------------------------------------------------------
+
+@pytest.mark.parametrize("path", PATHS)
+def test_package_column_rules_by_value(db, world, path):
+    new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE"}
+    got = apply(db, world, path,
+                {EMAIL: "kaksi@asiakas.example", "Webex Meetings": "TRUE", "Webex Voice": "TRUE", **new},
+                {EMAIL: "ei@asiakas.example", **{h: "FALSE" for h in PACKAGE_HEADERS}},
+                {EMAIL: MAIJA, "Webex Meetings": "FALSE"},
+                {EMAIL: MATTI, "Webex Meetings": "kyllä"},
+                {EMAIL: "kesk@asiakas.example", "Webex Suite": "TRUE", **new}, suspended=("Webex Suite",))
+    assert got[0] == (2, "kaksi@asiakas.example", "error", [], [
+        ("error", "Webex Meetings", "A user holds exactly one package; mark only one package column TRUE (found "
+                                    "Webex Voice, Webex Meetings).")])
+    assert got[1] == (3, "ei@asiakas.example", "error", [], [
+        ("error", EMAIL, "No user ei@asiakas.example to delete in this organisation.")])
+    # The held package's column FALSE, the others absent: the package goes, the user stays.
+    assert got[2][:4] == (4, MAIJA, "modify", ["Webex Meetings"])
+    assert got[3] == (5, MATTI, "error", [], [
+        ("error", "Webex Meetings", "Webex Meetings must be TRUE or FALSE (found 'kyllä').")])
+    assert got[4][:3] == (6, "kesk@asiakas.example", "error")
+    assert got[4][4][0] == ("error", "Webex Suite", "Webex Suite is suspended; it cannot be assigned (set it to "
+                                                    "FALSE or remove the column).")
+    if path != "preview":
+        assert user_by_email(db, MAIJA).package is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_deleting_rows_need_add_remove_and_every_package_column(db, world, path):
+    got = apply(db, world, path, package(None, **{EMAIL: MAIJA}), mode="add")
+    assert got == [(2, MAIJA, "error", [], [
+        ("error", "", "Every package column is FALSE, which deletes the user; choose the import behaviour 'Add "
+                      "and remove services' to delete users.")])]
+    got = apply(db, world, path, {EMAIL: MAIJA, "Webex Meetings": "FALSE", "Webex Calling": "FALSE"})
+    assert got == [(2, MAIJA, "error", [], [
+        ("error", "", "Every package column of the row is FALSE, but the file has no column for 'Webex Suite', "
+                      "'Webex Voice', which this organisation holds; a user is deleted only when the file has a "
+                      "column for every package. Add the missing columns (FALSE to delete the user), or leave "
+                      "the package cells empty to keep the user.")])]
+    assert user_by_email(db, MAIJA).package == "webex_meetings"
+
+
+# --- the row's other cells ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", PATHS)
+def test_row_cells_by_value(db, world, path):
+    long = "a" * 160 + "@x.fi"
+    got = apply(db, world, path,
+                {EMAIL: ""},
+                {EMAIL: long},
+                {EMAIL: "Tupla@asiakas.example", "Title": "X"},
+                {EMAIL: "sven@kund.example", "Title": "X"},
+                {EMAIL: MATTI, "User Status": "Active", "Title": "Myyjä"},
+                {EMAIL: MAIJA, "User Status": "PROVISIONED"},
+                {EMAIL: "tila@asiakas.example", "User Status": "active"},
+                duplicates={"tupla@asiakas.example"})
+    assert got[0] == (2, None, "error", [], [
+        ("error", EMAIL, f"{EMAIL} is empty; every row needs the user's e-mail address.")])
+    assert got[1] == (3, long, "error", [], [
+        ("error", EMAIL, f"{EMAIL}: '{long[:40]}…' is longer than 161 characters.")])
+    assert got[2] == (4, "Tupla@asiakas.example", "error", [], [
+        ("error", EMAIL, "Tupla@asiakas.example appears more than once in the file; keep one row per user.")])
+    assert got[3] == (5, "sven@kund.example", "error", [], [
+        ("error", EMAIL, "The email sven@kund.example is already associated with a user of another organisation.")])
+    assert got[4] == (6, MATTI, "modify", ["Title"], [
+        ("warning", "User Status", "User Status is read-only; the value 'Active' was ignored (rtmhub's value is "
+                                   "'provisioned').")])
+    assert got[5] == (7, MAIJA, "unchanged", [], [])
+    assert got[6] == (8, "tila@asiakas.example", "add", [EMAIL], [
+        ("warning", "User Status", "User Status is read-only; the value 'active' was ignored.")])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_new_users_need_the_jabber_columns_and_get_base_licences_in_add_mode(db, world, path):
+    got = apply(db, world, path, package("Webex Voice", **{EMAIL: "j@asiakas.example", "Extension": "3003",
+                                                           "Location": "Helsinki HQ", "First Name": "J",
+                                                           "Last Name": "K"}),
+                {EMAIL: "base@asiakas.example", "Basic Messaging": "FALSE"},
+                {EMAIL: MAIJA, "Call on Webex (1:1 call, non-PSTN)": "FALSE", "Basic Messaging": ""},
+                mode="add")
+    assert got[0] == (2, "j@asiakas.example", "error", [], [
+        ("error", "Jabber Calling", "Jabber Calling is required (TRUE or FALSE) for users with a package."),
+        ("error", "Jabber with Webex Teams", "Jabber with Webex Teams is required (TRUE or FALSE) for users with "
+                                             "a package.")])
+    assert got[1] == (3, "base@asiakas.example", "add", [EMAIL, "Basic Messaging", "Basic Space Meetings",
+                                                         "Call on Webex (1:1 call, non-PSTN)"], [])
+    assert got[2][:4] == (4, MAIJA, "modify", ["Basic Messaging", "Basic Space Meetings",
+                                               "Call on Webex (1:1 call, non-PSTN)"])
+    if path != "preview":
+        row = user_by_email(db, "base@asiakas.example")
+        assert (row.basic_messaging, row.basic_space_meetings, row.call_on_webex, row.package) == (
+            True, True, True, None)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_add_remove_applies_base_licence_cells_exactly(db, world, path):
+    with db.unit_of_work() as s:
+        s.get(User, world.raw["um"]).basic_messaging = True
+    got = apply(db, world, path, {EMAIL: MAIJA, "Basic Messaging": "FALSE", "Call on Webex (1:1 call, non-PSTN)":
+                                  "TRUE", "Basic Space Meetings": ""})
+    assert got == [(2, MAIJA, "modify", ["Basic Messaging", "Call on Webex (1:1 call, non-PSTN)"], [])]
+    if path != "preview":
+        row = user_by_email(db, MAIJA)
+        assert (row.basic_messaging, row.basic_space_meetings, row.call_on_webex) == (False, False, True)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_service_refusals_land_on_their_columns(db, world, path):
+    got = apply(db, world, path,
+                {EMAIL: MATTI, "Caller ID First Name": "Pa%ha"},
+                {EMAIL: MAIJA, "Preferred Webex Site": "https://muu.example"},
+                {EMAIL: MATTI.replace("matti", "k"), "Extension": "3004", "First Name": "K",
+                 "Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE"})
+    assert got[0][2:4] == ("error", [])
+    assert got[0][4] == [("error", "Caller ID First Name", "callerIdFirstName 'Pa%ha' must not contain % (not "
+                                                           "allowed: % # < > \\ / \").")]
+    assert got[1] == (3, MAIJA, "error", [], [
+        ("error", "Preferred Webex Site", f"Webex site 'https://muu.example' is not a site of this organisation; "
+                                          f"use one of: {_site(db, world)}.")])
+    assert got[2][4] == [("error", "Extension", "extension can only be set with a calling package.")]
+
+
+# --- the file's header against its customer ------------------------------------------------------
+
+def test_check_file_and_notices():
+    rules = FileRules("SUB-A", frozenset({"asiakas.webex.com"}))
+    header = resolve_headers([EMAIL, "Webex Calling [SUB-A]", "Webex Meetings",
+                              "https://asiakas.webex.com/ - WebEx Enterprise Edition [SUB-A]"])
+    check_file(header, rules)
+    assert file_notices(header) == [{
+        "level": "notice", "column": "",
+        "message": "These columns of the file are not used by rtmhub and were ignored: "
+                   "'https://asiakas.webex.com/ - WebEx Enterprise Edition [SUB-A]'.",
+        "template": "These columns of the file are not used by rtmhub and were ignored: {columns}.",
+        "params": {"columns": "'https://asiakas.webex.com/ - WebEx Enterprise Edition [SUB-A]'"}}]
+    assert file_notices(resolve_headers([EMAIL, "Webex Calling"])) == []
+    bad = resolve_headers([EMAIL, "Webex Calling [SUB-B]", "http://muu.webex.com - WebEx Enterprise Edition"])
+    with pytest.raises(CsvFileError) as info:
+        check_file(bad, rules)
+    assert [(p.field, str(p.description)) for p in info.value.errors] == [
+        ("Webex Calling [SUB-B]", "The column 'Webex Calling [SUB-B]' names the subscription 'SUB-B', but this "
+                                  "organisation's licences come from the subscription 'SUB-A' (its partner's); "
+                                  "write '[SUB-A]' in the header or leave the suffix out."),
+        ("http://muu.webex.com - WebEx Enterprise Edition", "The column 'http://muu.webex.com - WebEx Enterprise "
+                                                            "Edition' is the licence of the meeting site "
+                                                            "'http://muu.webex.com', which is not a site of this "
+                                                            "organisation; delete the column.")]
+    assert str(info.value).startswith("The header line of the file cannot be used. The column 'Webex Calling")
+    with pytest.raises(CsvFileError) as info:
+        check_file(resolve_headers([EMAIL, "Webex Calling [SUB-B]"]), FileRules(None, frozenset()))
+    assert "from the subscription '-'" in str(info.value.errors[0].description)
+
+
+def test_a_simulation_adds_its_units_to_an_allocation_snapshot():
+    sim = Simulation(delta=Counter({"webex_meetings": 2, "webex_calling": -1}))
+    assert sim.used({"webex_meetings": {"used": 3, "allocation": 5}, "webex_calling": {"used": 1, "allocation": None},
+                     "webex_voice": {"used": 0, "allocation": 1}}) == {
+        "webex_meetings": {"used": 5, "allocation": 5}, "webex_calling": {"used": 0, "allocation": None},
+        "webex_voice": {"used": 0, "allocation": 1}}
+    assert Simulation().used({}) == {}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_deleted_users_number_and_extension_are_free_for_the_next_row(db, world, path):
+    from rtmhub.domain.audit.models import AuditEvent  # noqa: PLC0415
+    from rtmhub.domain.usage.models import PackageInterval  # noqa: PLC0415
+
+    got = apply(db, world, path, package(None, **{EMAIL: MATTI}),
+                package("Webex Calling", **{EMAIL: "perija@asiakas.example", "Extension": "1001",
+                                            "Phone Number": "+358912345601", "Location": "Helsinki HQ",
+                                            "First Name": "P", "Last Name": "Q", "Jabber Calling": "FALSE",
+                                            "Jabber with Webex Teams": "FALSE",
+                                            "Preferred Webex Site": _site(db, world)}))
+    assert [g[2] for g in got] == ["delete", "add"] and got[1][4] == []
+    if path == "preview":
+        return
+    with db.unit_of_work(write=False) as s:
+        ended = [(i.package, i.ended is not None) for i in s.scalars(select(PackageInterval).where(
+            PackageInterval.user_id == world.raw["ua"]))]
+        event = s.scalar(select(AuditEvent).where(AuditEvent.entity_id == world.raw["ua"],
+                                                  AuditEvent.action == "user.delete"))
+        assert (event.entity_type, event.customer_id, event.after, event.before["email"]) == (
+            "user", world.raw["ca"], None, MATTI)
+    assert ended == [("webex_calling", True)]
+    assert user_by_email(db, "perija@asiakas.example").extension == "1001"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_read_only_caller_changes_nothing_by_csv(db, world, path):
+    from rtmhub.domain.access.schemas import Caller  # noqa: PLC0415
+
+    reader = Caller(actor="ro@a.example", role="partner_readonly_admin", partner_id=world.raw["pa"],
+                    partner_ids=(world.raw["pa"], world.raw["pa1"]))
+    got = apply(db, world, path, package(None, **{EMAIL: MATTI}), {EMAIL: MAIJA, "Title": "X"}, caller=reader)
+    said = ("error", "", "A read-only administrator cannot change anything.")
+    assert got == [(2, MATTI, "error", [], [said]), (3, MAIJA, "error", [], [said])]
+    assert user_by_email(db, MATTI) is not None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_batch_updates_record_ledger_audit_and_free_what_they_leave(db, world, path):
+    from rtmhub.domain.audit.models import AuditEvent  # noqa: PLC0415
+    from rtmhub.domain.usage.models import PackageInterval  # noqa: PLC0415
+
+    assigned = user_by_email(db, MATTI).package_assigned
+    new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE", "Location": "Helsinki HQ",
+           "First Name": "N", "Last Name": "M", "Preferred Webex Site": _site(db, world)}
+    got = apply(db, world, path,
+                {EMAIL: MATTI, "Title": "Myyjä", "Extension": "1004"},                    # same package
+                package("Webex Voice", **{EMAIL: MAIJA, "Extension": "1002", "Location": "Helsinki HQ"}),
+                package("Webex Calling", **{EMAIL: "vie@asiakas.example", "Extension": "1001"}, **new),
+                package("Webex Calling", **{EMAIL: "nro@asiakas.example", "Extension": "1003",
+                                            "Phone Number": "+358912345601"}, **new),
+                package("Webex Calling", **{EMAIL: "ext@asiakas.example", "Extension": "1002"}, **new),
+                package("Webex Calling", **{EMAIL: "ext2@asiakas.example", "Extension": "1004"}, **new))
+    assert [g[2] for g in got] == ["modify", "modify", "add", "error", "error", "error"]
+    assert got[0][3] == ["Extension", "Title"]
+    assert got[5][4] == [("error", "", "Extension 1004 is already in use in this location.")]
+    assert got[3][4] == [("error", "", "Phone number +358912345601 is already in use by another user.")]
+    assert got[4][4] == [("error", "", "Extension 1002 is already in use in this location.")]
+    if path == "preview":
+        return
+    assert user_by_email(db, MATTI).package_assigned == assigned
+    maija = user_by_email(db, MAIJA)
+    assert maija.package == "webex_voice" and maija.package_assigned is not None
+    with db.unit_of_work(write=False) as s:
+        intervals = sorted((i.package, i.email, i.ended is None) for i in s.scalars(
+            select(PackageInterval).where(PackageInterval.user_id == world.raw["um"])))
+        events = [(e.action, e.entity_type, (e.before or {}).get("package"), (e.after or {}).get("package"))
+                  for e in s.scalars(select(AuditEvent).where(AuditEvent.entity_id == world.raw["um"])
+                                     .order_by(AuditEvent.at, AuditEvent.id))]
+    assert intervals == [("webex_meetings", MAIJA, False), ("webex_voice", MAIJA, True)]
+    assert events[-1] == ("user.update", "user", "webex_meetings", "webex_voice")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_suspended_sub_partner_may_only_delete_by_csv(db, world, path):
+    from rtmhub.domain.partners.models import Partner  # noqa: PLC0415
+
+    with db.unit_of_work() as s:
+        s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+    aino = "aino@alihankkija.example"
+    said = ("error", "", "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers.")
+    got = apply(db, world, path, {EMAIL: aino, "Title": "X"}, {EMAIL: "uusi@alihankkija.example"}, key="ca1")
+    no_site = ("warning", "Preferred Webex Site", "Preferred Webex Site is empty; Webex Meetings users need it for "
+                                                  "their meeting site.")  # Aino has none
+    assert got == [(2, aino, "error", [], [no_site, said]), (3, "uusi@alihankkija.example", "error", [], [said])]
+    got = apply(db, world, path, {EMAIL: aino, "Webex Calling": "FALSE", "Webex Meetings": "FALSE"}, key="ca1")
+    assert got == [(2, aino, "delete", [], [])]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_batch_creates_record_the_user_its_ledger_and_audit_and_hold_their_extension(db, world, path):
+    from rtmhub.domain.audit.models import AuditEvent  # noqa: PLC0415
+    from rtmhub.domain.usage.models import PackageInterval  # noqa: PLC0415
+
+    new = {"Jabber Calling": "FALSE", "Jabber with Webex Teams": "FALSE", "Location": "Helsinki HQ",
+           "First Name": "N", "Last Name": "M", "Preferred Webex Site": _site(db, world)}
+    got = apply(db, world, path, package("Webex Calling", **{EMAIL: "eka@asiakas.example", "Extension": "1005"}, **new),
+                package("Webex Calling", **{EMAIL: "toka@asiakas.example", "Extension": "1005"}, **new))
+    assert [g[2] for g in got] == ["add", "error"]
+    assert got[1][4] == [("error", "", "Extension 1005 is already in use in this location.")]
+    if path == "preview":
+        return
+    eka = user_by_email(db, "eka@asiakas.example")
+    assert (eka.status, eka.customer_id, eka.home_org_id is not None, eka.created is not None) == (
+        "provisioned", world.raw["ca"], True, True)
+    with db.unit_of_work(write=False) as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.entity_id == eka.id))
+        interval = s.scalar(select(PackageInterval).where(PackageInterval.user_id == eka.id))
+    assert (event.action, event.entity_type, event.before, event.after["status"], event.after["email"]) == (
+        "user.create", "user", None, "provisioned", "eka@asiakas.example")
+    assert (interval.package, interval.email, interval.ended) == ("webex_calling", "eka@asiakas.example", None)
