@@ -671,6 +671,13 @@ def test_random_csv_shapes_give_rows_or_a_file_error(headers, with_email, rows, 
                                                      encoding, blank_lines):
     if with_email:
         headers = [EMAIL, *headers]
+    consume(written_file(headers, rows, delimiter, quoting, newline, encoding, blank_lines, lenient=True))
+
+
+def written_file(headers, rows, delimiter, quoting, newline, encoding, blank_lines, *, lenient=False) -> bytes:
+    """The bytes of a CSV file as a spreadsheet program or a script writes it (``quoting="raw"``: cells joined
+    as they are); ``blank_lines`` empty lines after each row. ``lenient``: characters the encoding cannot hold
+    are replaced (cp1252) or kept as surrogates, as a careless writer would."""
     buffer = io.StringIO()
     if quoting == "raw":
         for line in [headers, *rows]:
@@ -682,13 +689,12 @@ def test_random_csv_shapes_give_rows_or_a_file_error(headers, with_email, rows, 
             writer.writerow(row)
             buffer.write(newline * blank_lines)
     text = buffer.getvalue()
+    errors = ("replace" if encoding == "cp1252" else "surrogatepass") if lenient else "strict"
     if encoding == "utf-16-le-bom":
-        data = codecs.BOM_UTF16_LE + text.encode("utf-16-le", "surrogatepass")
-    elif encoding == "utf-16-be-bom":
-        data = codecs.BOM_UTF16_BE + text.encode("utf-16-be", "surrogatepass")
-    else:
-        data = text.encode(encoding, "replace" if encoding == "cp1252" else "surrogatepass")
-    consume(data)
+        return codecs.BOM_UTF16_LE + text.encode("utf-16-le", errors)
+    if encoding == "utf-16-be-bom":
+        return codecs.BOM_UTF16_BE + text.encode("utf-16-be", errors)
+    return text.encode(encoding, errors)
 
 
 # Cell pieces: ASCII letters, UTF-8 letters, and single bytes 0x80-0xFF (Windows-1252 letters and its five
@@ -783,19 +789,7 @@ def test_valid_generated_file_parses_to_the_rows_written(columns, values, delimi
                                                         blank_lines):
     headers = [EMAIL, *(c.header for c in columns)]
     rows = [v[:len(headers)] for v in values]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, quoting=quoting, lineterminator=newline)
-    writer.writerow(headers)
-    for row in rows:
-        writer.writerow(row)
-        buffer.write(newline * blank_lines)
-    text = buffer.getvalue()
-    if encoding == "utf-16-le-bom":
-        data = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
-    elif encoding == "utf-16-be-bom":
-        data = codecs.BOM_UTF16_BE + text.encode("utf-16-be")
-    else:
-        data = text.encode(encoding)
+    data = written_file(headers, rows, delimiter, quoting, newline, encoding, blank_lines)
     reader = open_csv(io.BytesIO(data))
     got = list(reader)
     assert_well_formed(got, reader)
