@@ -38,6 +38,16 @@ def test_take_unit_refuses_an_unbought_package_and_a_full_one_by_value(db, world
     assert package_row(db, ca, "webex_meetings").used == 1
 
 
+def test_take_unit_names_a_package_unbought_here_as_unbought_although_another_customer_bought_it(db, world):
+    """The refusal looks at the customer's own package rows: customer A holds Webex Suite, B never bought it."""
+    cb = world.raw["cb"]
+    assert package_row(db, world.raw["ca"], "webex_suite") is not None
+    with pytest.raises(ValidationFailed) as info, db.unit_of_work() as s:
+        packages.take_unit(s, cb, "webex_suite")
+    assert [e.error_code for e in info.value.errors] == [400000]
+    assert "has no Webex Suite package" in str(info.value.errors[0].description)
+
+
 def test_take_and_release_move_one_unit_of_one_customer(db, world):
     ca, ca1, cb = world.raw["ca"], world.raw["ca1"], world.raw["cb"]
     set_allocation(db, ca, "webex_meetings", 3)
