@@ -687,3 +687,22 @@ def test_r53_a_suspended_sub_partner_may_only_delete(db, world):
     with db.unit_of_work() as s:
         users.delete_user(s, OPERATOR, customer(s, world, "ca1"), s.get(User, world.raw["ua1"]))
     assert user_row(db, world.raw["ua1"]) is None
+
+
+def test_the_user_list_pages_by_creation_then_id_through_users_made_in_one_instant(db, world):
+    """An import makes many users in the same instant: pages of ``limit`` follow (created, id) ascending, so
+    paging through ties neither repeats nor skips a user."""
+    from sqlalchemy import update
+
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        made = [users.create_user(s, OPERATOR, ca, UserFields(email=f"tie{n}@asiakas.example")).id for n in range(5)]
+        instant = s.get(User, made[0]).created
+        s.execute(update(User).where(User.id.in_(made)).values(created=instant))
+    with db.unit_of_work(write=False) as s:
+        ca = customer(s, world)
+        everyone = [u.id for u in users.list_users(s, ca, UserFilter())]
+        assert everyone[-5:] == sorted(made) and len(everyone) == 7
+        assert [len(users.list_users(s, ca, UserFilter(), offset=o, limit=2)) for o in (0, 2, 4, 6)] == [2, 2, 2, 1]
+        paged = [u.id for o in (0, 2, 4, 6) for u in users.list_users(s, ca, UserFilter(), offset=o, limit=2)]
+        assert paged == everyone
