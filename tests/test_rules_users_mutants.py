@@ -706,3 +706,20 @@ def test_the_user_list_pages_by_creation_then_id_through_users_made_in_one_insta
         assert [len(users.list_users(s, ca, UserFilter(), offset=o, limit=2)) for o in (0, 2, 4, 6)] == [2, 2, 2, 1]
         paged = [u.id for o in (0, 2, 4, 6) for u in users.list_users(s, ca, UserFilter(), offset=o, limit=2)]
         assert paged == everyone
+
+
+def test_r12_lets_a_hand_change_resend_the_directory_values_it_does_not_change(db, world):
+    """R12 compares with the user as stored: an owned field sent with its current value is no change and passes;
+    a different value is refused."""
+    from rtmhub.domain.directory import service as directory
+
+    with db.unit_of_work() as s:
+        directory.enable(s, OPERATOR, world.raw["ca"])
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        maija = s.get(User, world.raw["um"])
+        same = UserFields(first_name=maija.first_name, email=maija.email, timezone="Europe/Helsinki")
+        assert users.update_user(s, OPERATOR, ca, maija, same).timezone == "Europe/Helsinki"
+    with pytest.raises(ValidationFailed) as info, db.unit_of_work() as s:
+        users.update_user(s, OPERATOR, customer(s, world), s.get(User, world.raw["um"]), UserFields(first_name="Other"))
+    assert "the directory owns firstName" in str(info.value)
