@@ -12,7 +12,10 @@ customers, 200 users), one ``rtmhub serve`` (``--workers N`` app processes) answ
   what the framework alone serves on this machine;
 - writes: ``POST /v1/wholesale/subscribers`` (subscriber provisioning), every request a new e-mail
   (a wrk Lua script), into a customer whose package allocation is large but limited, so the allocation
-  check runs as in production.
+  check runs as in production; and, as its floor, the same requests to the bare app, whose endpoint
+  validates the body with a pydantic model and inserts one row into a SQLite file of its own (WAL,
+  ``synchronous=NORMAL`` as rtmhub's, one transaction a request) before answering 201: what the framework
+  and one committed INSERT cost on this machine.
 
 Printed per run: requests/s, p50 and p99 latency (wrk ``--latency``), the server's CPU time per request
 (all its processes; less disturbed by other work on the machine than requests/s), non-2xx answers and
@@ -27,14 +30,19 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -66,9 +74,19 @@ end
 
 # --- the bare app ------------------------------------------------------------------------------
 
+class Provisioning(BaseModel):
+    """The bare write's body: the contract's fields, validated as a FastAPI app would."""
+
+    customerId: str  # noqa: N815 - the contract's names
+    email: str
+    package: str
+    provisioningParameters: dict = {}  # noqa: N815
+
+
 def bare_app():
     """A page of the same shape as rtmhub's subscriber list, from a plain FastAPI endpoint."""
     from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
 
     app = FastAPI()
     items = [{
@@ -82,7 +100,40 @@ def bare_app():
     def subscribers(max: int = 50, offset: int = 0):  # noqa: A002 - the contract's parameter name
         return {"items": [dict(item) for item in items[offset:offset + max]]}
 
+    local = threading.local()
+
+    def connection() -> sqlite3.Connection:
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = sqlite3.connect(os.environ["BARE_DATABASE"], timeout=30, isolation_level=None)
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @app.post("/v1/wholesale/subscribers", status_code=201)
+    def provision(body: Provisioning):
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        row = {"id": uuid.uuid4().hex, "email": body.email, "customerId": body.customerId, "package": body.package,
+               "status": "provisioned", "created": now}
+        conn = connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT INTO subscribers (id, email, customer, package, created) VALUES (?, ?, ?, ?, ?)",
+                         (row["id"], row["email"], row["customerId"], row["package"], now))
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK")
+            return JSONResponse({"message": "taken"}, status_code=409)
+        conn.execute("COMMIT")
+        return {**row, "packages": [body.package], "errors": [], "lastStatusChange": now}
+
     return app
+
+
+def bare_database(path: Path) -> None:
+    """The bare app's table: a subscriber per row, its e-mail unique (as rtmhub's users)."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE subscribers (id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, "
+                     "customer TEXT NOT NULL, package TEXT NOT NULL, created TEXT NOT NULL)")
 
 
 # --- set-up ------------------------------------------------------------------------------------
@@ -286,16 +337,16 @@ def main() -> None:
     results: dict[str, Result] = {}
     try:
         wait_ready(f"{base}/healthz", rtmhub)
+        bare_port = args.port + 1
+        bare_base = f"http://127.0.0.1:{bare_port}"
+        bare_database(work / "bare.db")
+        bare = start([sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)],
+                     {**env, "BARE_DATABASE": str(work / "bare.db")}, work / "bare.log")
+        wait_ready(bare_base + READ_PATH, bare)
         if args.only in ("read", "all"):
-            bare_port = args.port + 1
-            bare = start([sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)], env,
-                         work / "bare.log")
-            bare_url = f"http://127.0.0.1:{bare_port}{READ_PATH}"
-            wait_ready(bare_url, bare)
-            warm_up(bare_url, [], args)
-            results["bare"] = wrk("bare FastAPI, GET page of 100", bare_url, args, [], server=bare)
+            warm_up(bare_base + READ_PATH, [], args)
+            results["bare"] = wrk("bare FastAPI, GET page of 100", bare_base + READ_PATH, args, [], server=bare)
             show(results["bare"])
-            stop(bare)
             warm_up(base + READ_PATH, auth, args)
             results["read"] = wrk("rtmhub GET subscribers?max=100", base + READ_PATH, args, auth, server=rtmhub)
             show(results["read"])
@@ -304,8 +355,13 @@ def main() -> None:
             script.write_text(WRITE_LUA.replace("{customer}", customer).replace("{package}", WRITE_PACKAGE)
                               .replace("{run}", os.urandom(4).hex()))
             headers = [*auth, "Content-Type: application/json"]
+            results["bare write"] = wrk("bare FastAPI, POST + one SQLite INSERT", bare_base + WRITE_PATH, args,
+                                        ["Content-Type: application/json"], script, server=bare)
+            show(results["bare write"])
             results["write"] = wrk("rtmhub POST subscribers", base + WRITE_PATH, args, headers, script, server=rtmhub)
             show(results["write"])
+        stop(bare)
+        bare = None
     finally:
         if bare is not None:
             stop(bare)
@@ -322,6 +378,11 @@ def main() -> None:
     if "write" in results:
         w = results["write"]
         print(f"writes: {w.rps:.0f}/s, p99 {w.p99_ms:.0f} ms (goal on SQLite: >= 500/s, p99 < 200 ms)")
+        if "bare write" in results:
+            b = results["bare write"]
+            cpu = (f", {b.cpu_ms:.1f} against {w.cpu_ms:.1f} server CPU-ms a request"
+                   if b.cpu_ms is not None and w.cpu_ms is not None else "")
+            print(f"        {w.rps / b.rps:.0%} of the bare POST with one INSERT ({b.rps:.0f}/s{cpu})")
 
 
 if __name__ == "__main__":
