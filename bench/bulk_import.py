@@ -10,6 +10,11 @@ own) against a freshly migrated database holding one customer with some existing
             earlier runs)
   preview   the dry-run task (validates every row through the services, writes nothing but results)
   apply     the import task (every row through the services, set-wise batches of up to 500 rows)
+  writes    after the apply, in its child: the rows it inserted (new users, their package intervals and
+            audit events, the task's row results) taken out again and inserted by the DBAPI alone, one
+            ``executemany`` per table, one transaction: what the apply's inserts cost the database with no
+            rule, ORM or batch commit in between. A lower bound of the apply's own time (its modifies,
+            deletes and per-batch commits are left out), so apply rows/s can never exceed it.
 The preview and apply run the task runner the CLI's ``rtmhub users import`` runs. Figures are printed,
 never asserted. Targets (issue 12): preview >= 20,000 rows/s, apply >= 10,000 rows/s and within 12x of
 raw (SQLite, 50,000 rows), apply >= 5,000 rows/s on PostgreSQL, peak RSS < 300 MB at 100,000 rows.
@@ -120,9 +125,11 @@ def setup_database(url: str, existing: int) -> dict:
 def _new_users(info: dict, path: str) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["User ID/Email (Required)"].startswith("user")]
+    from rtmhub.ids import new_uuid
+
     now = time.strftime("%Y-%m-%d %H:%M:%S.000000+00:00", time.gmtime())
     return [{
-        "id": str(uuid.uuid4()), "customer_id": info["customer_id"], "home_org_id": info["org_id"],
+        "id": new_uuid(),  # the ids rtmhub gives "customer_id": info["customer_id"], "home_org_id": info["org_id"],
         "email": r["User ID/Email (Required)"], "email_key": r["User ID/Email (Required)"].lower(),
         "first_name": r["First Name"], "last_name": r["Last Name"], "display_name": r["Display Name"],
         "package": "webex_calling" if r["Webex Calling"] == "TRUE" else "webex_meetings",
@@ -177,6 +184,64 @@ def run_baseline(url: str, info: dict, path: str) -> float:
     return elapsed
 
 
+WRITTEN_TABLES = ("users", "package_intervals", "audit_events", "task_rows")  # in an order the foreign keys allow
+
+
+def _dbapi(url: str):
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1])
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn, "?"
+    import psycopg
+
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)), "%s"
+
+
+def table_ids(url: str) -> dict[str, set]:
+    conn, _ = _dbapi(url)
+    ids = {t: {r[0] for r in conn.execute(f"SELECT id FROM {t}")} for t in WRITTEN_TABLES}
+    conn.close()
+    return ids
+
+
+def _as_parameter(value):
+    """A value read back as the DBAPI's parameter again: psycopg reads JSON columns as dicts and lists."""
+    if isinstance(value, (dict, list)):
+        from psycopg.types.json import Json
+
+        return Json(value)
+    return value
+
+
+def run_writes(url: str, before: dict[str, set]) -> tuple[float, int]:
+    """The rows the apply inserted (those not there ``before`` it), taken out and inserted again by the DBAPI
+    alone, one executemany per table in one transaction. Returns (seconds, rows inserted)."""
+    conn, mark = _dbapi(url)
+    cur = conn.cursor()
+    written: dict[str, tuple[list[str], list[tuple]]] = {}
+    for table in WRITTEN_TABLES:
+        cur.execute(f"SELECT * FROM {table}")
+        columns = [d[0] for d in cur.description]
+        rows = [tuple(map(_as_parameter, r)) for r in cur.fetchall() if r[0] not in before[table]]
+        written[table] = (columns, rows)
+    for table in reversed(WRITTEN_TABLES):
+        ids = [(r[0],) for r in written[table][1]]
+        cur.executemany(f"DELETE FROM {table} WHERE id = {mark}", ids)
+    conn.commit()
+    started = time.perf_counter()
+    for table in WRITTEN_TABLES:
+        columns, rows = written[table]
+        if rows:
+            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})",
+                            rows)
+    conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed, sum(len(rows) for _, rows in written.values())
+
+
 def run_task(url: str, info: dict, path: str, preview: bool) -> tuple[float, dict]:
     from rtmhub.db import Database
     from rtmhub.domain.access.schemas import Caller
@@ -205,10 +270,12 @@ def run_task(url: str, info: dict, path: str, preview: bool) -> tuple[float, dic
 
 def child(args: argparse.Namespace) -> None:
     info = json.loads(args.info)
+    counts: dict = {}
+    before = table_ids(args.url) if args.child == "apply" else {}
     if args.child == "raw":
-        elapsed, counts = run_raw(args.url, info, args.file), {}
+        elapsed = run_raw(args.url, info, args.file)
     elif args.child == "core":
-        elapsed, counts = run_baseline(args.url, info, args.file), {}
+        elapsed = run_baseline(args.url, info, args.file)
     elif args.profile:
         import cProfile
 
@@ -219,8 +286,11 @@ def child(args: argparse.Namespace) -> None:
         profile.dump_stats(args.profile)
     else:
         elapsed, counts = run_task(args.url, info, args.file, preview=args.child == "preview")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, **counts}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # the step's own, before the writes step below
+    if args.child == "apply":
+        counts["writes_seconds"], counts["writes_rows"] = run_writes(args.url, before)
+    print(json.dumps({"seconds": elapsed, "peak_mb": usage.ru_maxrss / 1024,
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime, **counts}))
 
 
 def fresh_url(kind: str, tmp: Path) -> tuple[str, callable]:
@@ -282,7 +352,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    print(f"{'db':<11}{'rows':>8}  {'step':<9}{'seconds':>9}{'rows/s':>10}{'peak MB':>9}{'x raw':>8}  result")
+    print(f"{'db':<11}{'rows':>8}  {'step':<9}{'seconds':>9}{'rows/s':>10}{'CPU s':>8}{'peak MB':>9}{'x raw':>8}  "
+          "result")
     with tempfile.TemporaryDirectory() as tmpdir:
         for kind in args.databases:
             for rows in args.rows:
@@ -295,8 +366,13 @@ def main() -> None:
                     detail = "" if step in ("raw", "core") else (
                         f"{m['status']}: +{m['added']} ~{m['modified']} -{m['deleted']} ={m['unchanged']} "
                         f"!{m['failed']}")
-                    print(f"{kind:<11}{rows:>8}  {step:<9}{m['seconds']:>9.2f}{rate:>10.0f}{m['peak_mb']:>9.0f}"
-                          f"{ratio:>7.1f}x  {detail}", flush=True)
+                    print(f"{kind:<11}{rows:>8}  {step:<9}{m['seconds']:>9.2f}{rate:>10.0f}{m['cpu_seconds']:>8.2f}"
+                          f"{m['peak_mb']:>9.0f}{ratio:>7.1f}x  {detail}", flush=True)
+                if "writes_seconds" in r["apply"]:
+                    w = r["apply"]
+                    print(f"{kind:<11}{rows:>8}  {'writes':<9}{w['writes_seconds']:>9.2f}"
+                          f"{rows / w['writes_seconds']:>10.0f}{'':>17}{w['writes_seconds'] / raw:>7.1f}x  "
+                          f"{w['writes_rows']} rows the apply inserted, by the DBAPI alone", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,23 @@ import base64
 import binascii
 import uuid
 
+import uuid_utils
+
 PREFIX = "ciscospark://us/"
 
 
 def new_uuid() -> str:
-    return str(uuid.uuid4())
+    """A new row id: a UUID of version 7 (RFC 9562), its first 48 bits the creation time in milliseconds and
+    the rest increasing or random. Ids made one after the other sort in that order, so each table's primary
+    key and the indexes that hold ids grow at their end instead of at random pages: a batch of inserts
+    dirties a few pages instead of one per row (decision 53)."""
+    return str(uuid_utils.uuid7())
+
+
+def short(raw: str) -> str:
+    """Eight characters that tell ids apart where a whole one is too long (a site's name, a link's text): the
+    last eight, random in every version. The first eight of ids made within the same minute are the same."""
+    return raw[-8:]
 
 
 def encode(kind: str, raw: str) -> str:

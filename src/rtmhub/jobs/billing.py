@@ -20,6 +20,7 @@ from rtmhub.db import Database
 from rtmhub.domain.billing import content
 from rtmhub.domain.billing import service as billing
 from rtmhub.domain.billing.models import CHUNK_BYTES, BillingReport
+from rtmhub.ids import short
 
 log = logging.getLogger("rtmhub.worker")
 
@@ -94,7 +95,7 @@ def make_report(db: Database, report_id: str, worker: str, lease: timedelta, chu
 
     stop = threading.Event()
     beat = threading.Thread(target=_keep_lease, args=(db, report_id, worker, lease, stop), daemon=True,
-                            name=f"rtmhub-report-lease-{report_id[:8]}")
+                            name=f"rtmhub-report-lease-{short(report_id)}")
     beat.start()
     try:
         writer = ChunkWriter(store, chunk_bytes)

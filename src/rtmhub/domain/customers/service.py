@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Float, Select, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 
+from rtmhub import ids
 from rtmhub.db import utcnow
 from rtmhub.domain.access.models import AdminAccount
 from rtmhub.domain.access.schemas import Caller
@@ -370,7 +371,7 @@ def _ensure_site(session: Session, customer: Customer, packages: list[str]) -> N
     if session.scalar(select(MeetingSite.id).where(MeetingSite.customer_id == customer.id).limit(1)):
         return
     slug = re.sub(r"[^a-z0-9]+", "-", customer.name.lower()).strip("-")[:40] or "site"
-    url = f"{slug}-{customer.org_id[:8]}.webex.com"
+    url = f"{slug}-{ids.short(customer.org_id)}.webex.com"
     session.add(MeetingSite(customer_id=customer.id, url=url, timezone=customer.meetings_timezone))
     customer.preferred_site_url = url
 

@@ -6,7 +6,7 @@ from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rtmhub.db import Base, UTCDateTime, utcnow
-from rtmhub.ids import new_uuid
+from rtmhub.ids import new_uuid, short
 
 PROVISIONING_STATES = ("active", "suspended")
 
@@ -20,7 +20,7 @@ class Partner(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("partners.id"), index=True)
     provisioning_state: Mapped[str] = mapped_column(String(20), default="active")
-    subscription_id: Mapped[str] = mapped_column(String(64), default=lambda: "Sub" + new_uuid()[:8])
+    subscription_id: Mapped[str] = mapped_column(String(64), default=lambda: "Sub" + short(new_uuid()))
     billing_start_date: Mapped[date | None] = mapped_column(Date)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
