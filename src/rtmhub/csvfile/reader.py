@@ -384,7 +384,7 @@ class CsvReader:
                 raise CsvFileError(f"Line {start}: a quoted value that starts on this row is never closed, so the "
                                    "rest of the file would be read as one cell. Close the quote (a quote inside a "
                                    "quoted value is written twice: \"\").", line=start)
-            values = [f.strip() for f in fields]
+            values = list(map(str.strip, fields))
             if not any(values):
                 continue  # blank row (empty line, only delimiters or spaces)
             self.rows_read += 1

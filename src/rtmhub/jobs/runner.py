@@ -228,15 +228,12 @@ def _stops_here(task: Task, worker: str) -> bool:
     return False
 
 
-def _row_record(task_id: str, result: RowResult, cells: dict[str, str] | None) -> dict[str, Any]:
+def _row_record(task_id: str, result: RowResult, row: CsvRow) -> dict[str, Any]:
+    """A row's result as stored; a failed row keeps its cells, by header, for the error report."""
     return {"task_id": task_id, "line": result.line, "email": _echo(result.email, _EMAIL_ECHO),
             "outcome": result.outcome,
             "changes": result.changes or None, "messages": result.messages or None,
-            "cells": cells if result.failed else None}
-
-
-def _cells(row: CsvRow) -> dict[str, str]:
-    return {c.header: v for c, v in row.cells.items()}
+            "cells": {c.header: v for c, v in row.cells.items()} if result.failed else None}
 
 
 def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvRow],
@@ -288,7 +285,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             records = []
             for row, result in zip(batch, _apply_rows(s, caller, ctx, batch), strict=False):
                 tasks.count_outcome(task, result.outcome, result.messages)
-                records.append(_row_record(task.id, result, _cells(row)))
+                records.append(_row_record(task.id, result, row))
             # The rows' results and the progress in the batch's own transaction: resume after last_line.
             execute_many(s, _TASK_ROWS.insert(), records)
             task.rows_done += len(batch)
@@ -345,7 +342,7 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
             task = _task(s, task_id)
             ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates)
             results = apply_batch(s, _task_caller(task), ctx, batch, simulation)
-            records = [_row_record(task_id, result, _cells(row)) for row, result in zip(batch, results, strict=False)]
+            records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=False)]
         # The batch's results and the progress (and the lease) in one short write transaction.
         with db.unit_of_work() as s:
             task = _task(s, task_id, lock=True)
