@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from rtmhub import ids
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.customers.schemas import CustomerCreate, CustomerPrecheck, CustomerUpdate
@@ -126,7 +127,7 @@ def test_calling_needs_the_first_location(w, db):
         assert s.scalar(select(Location.id).where(Location.customer_id == cid)) is None
         customer = s.get(Customer, cid)
         site = s.scalar(select(MeetingSite).where(MeetingSite.customer_id == cid))
-        assert site.url == customer.preferred_site_url == f"mutaatio-oy-{customer.org_id[:8]}.webex.com"
+        assert site.url == customer.preferred_site_url == f"mutaatio-oy-{ids.short(customer.org_id)}.webex.com"
         assert site.timezone == customer.meetings_timezone == "Europe/Helsinki"
     assert customers.needs_first_location(["webex_meetings"]) is False
     assert customers.needs_first_location(["webex_meetings", "webex_voice"]) is True
