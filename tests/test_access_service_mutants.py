@@ -3,3 +3,278 @@ set-password links, the first administrator, administrator lists and deletion, r
 Every refusal by its type and its message word for word; every acceptance by what was written.
 Written against `make mutation` (docs/testing.md)."""
 from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from rtmhub.db import utcnow
+from rtmhub.domain.access import service as access
+from rtmhub.domain.access.models import AdminAccount, SetPasswordLink, WebSession
+from rtmhub.domain.access.schemas import SCOPES, Caller
+from rtmhub.domain.audit.models import AuditEvent
+from rtmhub.domain.partners.models import Partner
+from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+
+from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
+from tests.conftest import OPERATOR
+
+PASSWORD = "correct horse battery"  # the world's administrators' password
+NEW_PASSWORD = "violet kettle drifts north"
+LINK_INVALID = ("This link does not work: it has expired, has already been used or has been replaced by a newer one. "
+                "Ask your partner (or the rtmhub operator) for a new link.")
+READ_ONLY = "A read-only administrator cannot change anything."
+
+
+def refused(error, call, *args, **kwargs) -> str:
+    with pytest.raises(error) as caught:
+        call(*args, **kwargs)
+    assert type(caught.value) is error
+    return str(caught.value)
+
+
+def caller_of(s, email: str) -> Caller:
+    return access.caller_for_account(s, access.find_admin(s, email), frozenset(SCOPES))
+
+
+def links(s) -> dict[str, tuple[str, str]]:
+    """Every stored set-password link: token hash -> (the account's e-mail, expiry)."""
+    return {row.token_hash: (s.get(AdminAccount, row.admin_id).email, row.expires)
+            for row in s.scalars(select(SetPasswordLink))}
+
+
+def sign_in_refused(s, email: str, password: str) -> str:
+    return refused(Unauthorized, access.authenticate_password, s, email, password)
+
+
+# --- set-password links ----------------------------------------------------------------------
+
+def test_a_new_link_replaces_only_the_accounts_earlier_link_and_is_audited(world, db):
+    now = utcnow().replace(microsecond=0)
+    with db.unit_of_work() as s:
+        other = access.find_admin(s, "full@a.example")
+        kept, _ = access.issue_set_password_link(s, OPERATOR, other, now=now)
+        account = access.find_admin(s, "admin@a-cust-1.example")
+        first, _ = access.issue_set_password_link(s, OPERATOR, account, now=now)
+        token, expires = access.issue_set_password_link(s, OPERATOR, account, now=now + timedelta(hours=1))
+        assert expires == now + timedelta(days=7, hours=1)
+        assert len(token) == 43 and len(first) == 43 and token != first  # 32 random bytes, base64url
+        assert links(s) == {access.hash_token(kept): ("full@a.example", now + timedelta(days=7)),
+                            access.hash_token(token): ("admin@a-cust-1.example", expires)}
+        row = s.scalar(select(SetPasswordLink).where(SetPasswordLink.token_hash == access.hash_token(token)))
+        assert row.created == now + timedelta(hours=1)
+        account_id = account.id
+    with db.unit_of_work(write=False) as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "admin.link",
+                                                    AuditEvent.entity_id == account_id).order_by(AuditEvent.at)).all()
+        assert [(e.actor, e.entity_type, e.customer_id, e.before, e.after) for e in events] == [
+            (OPERATOR.actor, "admin", world.raw["ca"], None,
+             {"email": "admin@a-cust-1.example", "expires": (now + timedelta(days=7)).isoformat()}),
+            (OPERATOR.actor, "admin", world.raw["ca"], None,
+             {"email": "admin@a-cust-1.example", "expires": expires.isoformat()})]
+
+
+def test_a_link_works_until_the_instant_it_expires(world, db):
+    now = utcnow()
+    with db.unit_of_work() as s:
+        account = access.find_admin(s, "admin@a-cust-1.example")
+        token, expires = access.issue_set_password_link(s, OPERATOR, account, now=now)
+        assert access.link_account(s, token, expires - timedelta(microseconds=1)).id == account.id
+        assert access.link_account(s, token).id == account.id  # now: well within the week
+        assert refused(NotFound, access.link_account, s, token, expires) == LINK_INVALID
+        assert refused(NotFound, access.use_set_password_link, s, token, NEW_PASSWORD, expires) == LINK_INVALID
+        assert refused(NotFound, access.link_account, s, token[:-1]) == LINK_INVALID
+        assert refused(NotFound, access.link_account, s, "") == LINK_INVALID
+
+
+def test_a_link_token_over_200_characters_is_not_looked_up(world, db):
+    with db.unit_of_work() as s:
+        account = access.find_admin(s, "full@a.example")
+        for token in ("x" * 200, "y" * 201):  # stored by hand: a real token has 43 characters
+            s.add(SetPasswordLink(admin_id=account.id, token_hash=access.hash_token(token), created=utcnow(),
+                                  expires=utcnow() + timedelta(days=1)))
+        s.flush()
+        assert access.link_account(s, "x" * 200).id == account.id
+        assert refused(NotFound, access.link_account, s, "y" * 201) == LINK_INVALID
+
+
+def test_using_a_link_sets_the_password_once_and_ends_only_the_accounts_open_sessions(world, db):
+    now = utcnow()
+    earlier = now - timedelta(hours=2)
+    with db.unit_of_work() as s:
+        account = access.find_admin(s, "full@a.example")
+        other = access.find_admin(s, "ro@a.example")
+        other_token, _ = access.issue_set_password_link(s, OPERATOR, other, now=now)
+        token, _ = access.issue_set_password_link(s, OPERATOR, account, now=now)
+        s.add_all([WebSession(id="open", admin_id=account.id), WebSession(id="ended", admin_id=account.id,
+                                                                          ended=earlier),
+                   WebSession(id="other", admin_id=other.id)])
+        s.flush()
+        # The policy first: a refused password leaves the link working and the old password in place.
+        assert refused(ValidationFailed, access.use_set_password_link, s, token, "lyhyt").startswith(
+            "The password is too short (5 characters)")
+        assert access.link_account(s, token).id == account.id
+        used = access.use_set_password_link(s, token, NEW_PASSWORD, now + timedelta(minutes=1))
+        assert used.id == account.id
+        assert refused(NotFound, access.use_set_password_link, s, token, "another sound passphrase") == LINK_INVALID
+        assert access.link_account(s, other_token).id == other.id  # another account's link still works
+        ended = {w.id: w.ended for w in s.scalars(select(WebSession))}
+        assert ended == {"open": now + timedelta(minutes=1), "ended": earlier, "other": None}
+        account_id = account.id
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_password(s, "full@a.example", NEW_PASSWORD).id == account_id
+        assert sign_in_refused(s, "full@a.example", PASSWORD) == "The e-mail address or password is wrong."
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
+        assert (event.actor, event.entity_type, event.entity_id, event.customer_id, event.partner_id, event.before,
+                event.after) == ("full@a.example", "admin", account_id, None, world.raw["pa"], None,
+                                 {"email": "full@a.example", "via": "set-password link"})
+
+
+def test_a_customer_admins_link_is_audited_with_its_customer(world, db):
+    with db.unit_of_work() as s:
+        account = access.find_admin(s, "admin@a-cust-1.example")
+        assert account.password_hash is None and account.role == "customer_full_admin"  # the first admin (R5)
+        assert account.customer_id == world.raw["ca"] and account.partner_id is None
+        token, _ = access.issue_set_password_link(s, OPERATOR, account)
+        access.use_set_password_link(s, token, NEW_PASSWORD)
+    with db.unit_of_work(write=False) as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
+        assert (event.actor, event.customer_id, event.after) == (
+            "admin@a-cust-1.example", world.raw["ca"], {"email": "admin@a-cust-1.example", "via": "set-password link"})
+        assert access.authenticate_password(s, "Admin@A-Cust-1.example", NEW_PASSWORD).id == account.id
+
+
+# --- reset links -----------------------------------------------------------------------------
+
+def test_reset_link_by_the_operator_reaches_every_account(world, db):
+    with db.unit_of_work() as s:
+        account, token, expires = access.reset_link(s, OPERATOR, email=" FULL@b.example ")
+        assert account.email == "full@b.example"
+        assert access.link_account(s, token).id == account.id
+        assert timedelta(days=7) - timedelta(minutes=1) < expires - utcnow() <= timedelta(days=7)
+        assert refused(NotFound, access.reset_link, s, OPERATOR, email=" nobody@a.example ") == (
+            "No administrator with e-mail nobody@a.example; 'rtmhub admin list' shows them.")
+        reader = caller_of(s, "ro@a.example")
+        assert refused(Forbidden, access.reset_link, s, reader, email="full@a.example") == READ_ONLY
+        assert refused(Forbidden, access.reset_link, s, reader, email="admin@a-cust-1.example",
+                       customer_id=world.raw["ca"]) == READ_ONLY
+
+
+def test_reset_link_by_a_partner_reaches_only_the_admins_it_lists(world, db):
+    with db.unit_of_work() as s:
+        partner = caller_of(s, "full@a.example")
+        account, token, _ = access.reset_link(s, partner, email=" Admin@A1-Cust-1.example ")
+        assert account.email == "admin@a1-cust-1.example"
+        assert access.link_account(s, token).id == account.id
+        assert access.reset_link(s, partner, email="ro@a.example")[0].email == "ro@a.example"
+        for foreign in ("full@b.example", "admin@kund.example"):
+            assert refused(NotFound, access.reset_link, s, partner, email=f" {foreign} ") == (
+                f"No administrator with e-mail {foreign}; 'rtmhub admin list' shows them.")
+        sub = caller_of(s, "full@a1.example")
+        assert refused(NotFound, access.reset_link, s, sub, email="full@a.example") == (
+            "No administrator with e-mail full@a.example; 'rtmhub admin list' shows them.")
+
+
+def test_reset_link_for_one_customers_admins(world, db):
+    with db.unit_of_work() as s:
+        partner = caller_of(s, "full@a.example")
+        account, token, _ = access.reset_link(s, partner, email=" ADMIN@asiakas.example ", customer_id=world.raw["ca"])
+        assert (account.email, account.customer_id) == ("admin@asiakas.example", world.raw["ca"])
+        assert access.link_account(s, token).id == account.id
+        # An administrator of another customer, or of the partner itself, is not this customer's.
+        for other in ("admin@a1-cust-1.example", "full@a.example"):
+            assert refused(NotFound, access.reset_link, s, partner, email=other, customer_id=world.raw["ca"]) == (
+                f"No administrator with e-mail {other}; 'rtmhub admin list' shows them.")
+        assert refused(NotFound, access.reset_link, s, partner, email="admin@kund.example",
+                       customer_id=world.raw["cb"]) == "Customer not found; check the customer id."
+        s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+        s.flush()
+        assert refused(Forbidden, access.reset_link, s, partner, email="admin@a1-cust-1.example",
+                       customer_id=world.raw["ca1"]) == (
+            "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers.")
+
+
+# --- administrator lists ---------------------------------------------------------------------
+
+def test_admin_lists_by_caller_sorted_by_email(world, db):
+    with db.unit_of_work(write=False) as s:
+        every = [a.email for a in access.list_admins(s, OPERATOR)]
+        assert every == sorted(every) and set(every) == {
+            "full@a.example", "ro@a.example", "full@a1.example", "full@b.example", "admin@asiakas.example",
+            "admin@kund.example", "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@b-cust-1.example"}
+        assert [a.email for a in access.list_admins(s, caller_of(s, "full@a.example"))] == [
+            "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@asiakas.example", "full@a.example",
+            "full@a1.example", "ro@a.example"]
+        assert [a.email for a in access.list_admins(s, caller_of(s, "full@a1.example"))] == [
+            "admin@a1-cust-1.example", "full@a1.example"]
+        assert [a.email for a in access.list_admins(s, caller_of(s, "admin@kund.example"))] == [
+            "admin@b-cust-1.example", "admin@kund.example"]
+        assert [a.email for a in access.customer_admins(s, OPERATOR, world.raw["ca"])] == [
+            "admin@a-cust-1.example", "admin@asiakas.example"]
+        assert [a.email for a in access.customer_admins(s, caller_of(s, "full@a.example"), world.raw["ca1"])] == [
+            "admin@a1-cust-1.example"]
+        assert refused(NotFound, access.customer_admins, s, caller_of(s, "full@b.example"), world.raw["ca"]) == (
+            "Customer not found; check the customer id.")
+
+
+def test_a_partner_full_admin_is_the_last_even_beside_a_read_only_one(world, db):
+    with db.unit_of_work() as s:
+        assert refused(Conflict, access.delete_admin, s, OPERATOR, email="full@a.example") == (
+            "full@a.example is the last partner_full_admin of its organisation; create another one with "
+            "'rtmhub admin create --role partner_full_admin' first, then delete this one.")
+        assert access.admin_exists(s, "full@a.example")
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+def test_password_sign_in_answers_every_refusal_alike(world, db):
+    wrong = "The e-mail address or password is wrong."
+    with db.unit_of_work() as s:
+        assert access.authenticate_password(s, " FULL@A.example ", PASSWORD).email == "full@a.example"
+        assert sign_in_refused(s, "full@a.example", "correct horse batterY") == wrong
+        assert sign_in_refused(s, "nobody@a.example", PASSWORD) == wrong
+        assert sign_in_refused(s, "  ", PASSWORD) == wrong
+        assert sign_in_refused(s, "admin@a-cust-1.example", PASSWORD) == wrong  # no password set yet
+        access.find_admin(s, "ro@a.example").password_hash = "not an argon2 hash"
+        s.flush()
+        assert sign_in_refused(s, "ro@a.example", PASSWORD) == wrong
+
+
+def test_the_dummy_hash_is_made_once_per_hasher(monkeypatch):
+    from argon2 import PasswordHasher
+
+    first = access._dummy_hash()
+    assert access._dummy_hash() == first and access._dummy == (access._hasher, first)
+    other = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
+    monkeypatch.setattr("rtmhub.domain.access.service._hasher", other)
+    second = access._dummy_hash()
+    assert second != first and second.startswith("$argon2id$v=19$m=16,t=2,p=1$")
+    assert access._dummy == (other, second) and access._dummy_hash() == second
+
+
+# --- callers ---------------------------------------------------------------------------------
+
+def test_caller_for_admin_and_partner_of(world, db):
+    with db.unit_of_work(write=False) as s:
+        account = access.find_admin(s, "full@a.example")
+        caller = access.caller_for_admin(s, account.id, frozenset({SCOPES[0]}), "req-7")
+        assert caller == Caller(actor="full@a.example", role="partner_full_admin", admin_id=account.id,
+                                partner_id=world.raw["pa"], partner_ids=(world.raw["pa"], world.raw["pa1"]),
+                                scopes=frozenset({SCOPES[0]}), request_id="req-7")
+        assert access.caller_for_admin(s, "no-such-admin", frozenset(SCOPES)) is None
+        assert access.partner_of(s, caller).id == world.raw["pa"]
+        customer_admin = caller_of(s, "admin@asiakas.example")
+        assert (customer_admin.customer_id, customer_admin.partner_ids) == (world.raw["ca"], ())
+        for nobody in (OPERATOR, customer_admin, Caller(actor="x", role="partner_full_admin", partner_id="gone")):
+            assert refused(Forbidden, access.partner_of, s, nobody) == "Only partner administrators can do this."
+
+
+def test_admin_exists_falls_back_to_the_raw_address(world, db):
+    with db.unit_of_work() as s:
+        s.add(AdminAccount(email="Legacy Name", email_key="legacy name", role="partner_readonly_admin",
+                           partner_id=world.raw["pb"]))
+        s.flush()
+        assert access.admin_exists(s, " Legacy NAME ")
+        assert not access.admin_exists(s, "other name")
+        assert access.admin_exists(s, "Full@A.example")
