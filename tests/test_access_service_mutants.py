@@ -278,3 +278,15 @@ def test_admin_exists_falls_back_to_the_raw_address(world, db):
         assert access.admin_exists(s, " Legacy NAME ")
         assert not access.admin_exists(s, "other name")
         assert access.admin_exists(s, "Full@A.example")
+
+
+def test_deleting_a_customer_admin_is_audited_with_its_customer(world, db):
+    with db.unit_of_work() as s:
+        account_id = access.delete_admin(s, OPERATOR, email=" ADMIN@asiakas.example ").id
+        assert not access.admin_exists(s, "admin@asiakas.example") and access.admin_exists(s, "admin@a-cust-1.example")
+    with db.unit_of_work(write=False) as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.delete"))
+        assert (event.actor, event.entity_type, event.entity_id, event.customer_id, event.after) == (
+            OPERATOR.actor, "admin", account_id, world.raw["ca"], None)
+        assert event.before == {"email": "admin@asiakas.example", "role": "customer_full_admin", "partnerId": None,
+                                "customerId": world.raw["ca"]}

@@ -339,3 +339,35 @@ def test_tokens_listed_newest_first_and_only_the_admins(world, db):
         assert {r.admin_id for r in listed} == {rows[0].admin_id}
         assert refused(NotFound, access.list_tokens, s, OPERATOR, email="nobody@a.example") == (
             "No administrator with e-mail nobody@a.example; 'rtmhub admin list' shows them.")
+
+
+def test_tokens_made_in_one_instant_listed_by_id(world, db):
+    with db.unit_of_work() as s:
+        rows = [access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ])[0] for _ in range(5)]
+        for row in rows:
+            row.created = datetime(2030, 1, 1)
+        s.flush()
+        listed = access.list_tokens(s, OPERATOR, email="full@a1.example")
+        assert [r.id for r in listed[:5]] == sorted(r.id for r in rows)
+
+
+def test_authenticate_token_is_the_bearers_caller(world, db):
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        caller = access.authenticate_token(s, world.tokens["ca_admin"], "req-3")
+        assert (caller.actor, caller.role, caller.customer_id, caller.request_id) == (
+            "admin@asiakas.example", "customer_full_admin", world.raw["ca"], "req-3")
+        assert caller.scopes == frozenset(SCOPES) and caller.partner_ids == ()
+        assert refused(Unauthorized, access.authenticate_token, s, "") == access.NO_TOKEN
+
+
+def test_a_customer_admins_new_password_is_audited_with_its_customer(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        account = access.set_password(s, OPERATOR, email="admin@asiakas.example", password="uusi pitkä salalause tässä")
+        account_id = account.id
+    with db.unit_of_work(write=False) as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
+        assert (event.actor, event.entity_type, event.entity_id, event.customer_id, event.before, event.after) == (
+            OPERATOR.actor, "admin", account_id, world.raw["ca"], None, {"email": "admin@asiakas.example"})
