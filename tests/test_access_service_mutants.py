@@ -198,20 +198,23 @@ def test_reset_link_for_one_customers_admins(world, db):
 # --- administrator lists ---------------------------------------------------------------------
 
 def test_admin_lists_by_caller_sorted_by_email(world, db):
+    with db.unit_of_work() as s:  # made last, listed first
+        access.create_admin(s, OPERATOR, email="aaa@asiakas.example", role="customer_full_admin", password=None,
+                            customer=world.raw["ca"])
     with db.unit_of_work(write=False) as s:
         every = [a.email for a in access.list_admins(s, OPERATOR)]
         assert every == sorted(every) and set(every) == {
-            "full@a.example", "ro@a.example", "full@a1.example", "full@b.example", "admin@asiakas.example",
+            "aaa@asiakas.example", "full@a.example", "ro@a.example", "full@a1.example", "full@b.example", "admin@asiakas.example",
             "admin@kund.example", "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@b-cust-1.example"}
         assert [a.email for a in access.list_admins(s, caller_of(s, "full@a.example"))] == [
-            "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@asiakas.example", "full@a.example",
+            "aaa@asiakas.example", "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@asiakas.example", "full@a.example",
             "full@a1.example", "ro@a.example"]
         assert [a.email for a in access.list_admins(s, caller_of(s, "full@a1.example"))] == [
             "admin@a1-cust-1.example", "full@a1.example"]
         assert [a.email for a in access.list_admins(s, caller_of(s, "admin@kund.example"))] == [
             "admin@b-cust-1.example", "admin@kund.example"]
         assert [a.email for a in access.customer_admins(s, OPERATOR, world.raw["ca"])] == [
-            "admin@a-cust-1.example", "admin@asiakas.example"]
+            "aaa@asiakas.example", "admin@a-cust-1.example", "admin@asiakas.example"]
         assert [a.email for a in access.customer_admins(s, caller_of(s, "full@a.example"), world.raw["ca1"])] == [
             "admin@a1-cust-1.example"]
         assert refused(NotFound, access.customer_admins, s, caller_of(s, "full@b.example"), world.raw["ca"]) == (
@@ -290,3 +293,14 @@ def test_deleting_a_customer_admin_is_audited_with_its_customer(world, db):
             OPERATOR.actor, "admin", account_id, world.raw["ca"], None)
         assert event.before == {"email": "admin@asiakas.example", "role": "customer_full_admin", "partnerId": None,
                                 "customerId": world.raw["ca"]}
+
+
+def test_sub_partner_scope_narrows_to_a_reached_sub_partner_only(world, db):
+    gone = "Sub-partner not found; check onBehalfOfSubPartnerOrgId."
+    with db.unit_of_work(write=False) as s:
+        assert access.sub_partner_scope(s, OPERATOR, None) is None
+        assert access.sub_partner_scope(s, OPERATOR, world.raw["pa1"]) == (world.raw["pa1"],)
+        assert access.sub_partner_scope(s, caller_of(s, "full@a.example"), world.raw["pa1"]) == (world.raw["pa1"],)
+        for caller, partner in ((OPERATOR, world.raw["pa"]), (OPERATOR, ""),
+                                (caller_of(s, "full@b.example"), world.raw["pa1"])):
+            assert refused(NotFound, access.sub_partner_scope, s, caller, partner) == gone
