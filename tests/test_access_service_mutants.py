@@ -204,11 +204,12 @@ def test_admin_lists_by_caller_sorted_by_email(world, db):
     with db.unit_of_work(write=False) as s:
         every = [a.email for a in access.list_admins(s, OPERATOR)]
         assert every == sorted(every) and set(every) == {
-            "aaa@asiakas.example", "full@a.example", "ro@a.example", "full@a1.example", "full@b.example", "admin@asiakas.example",
-            "admin@kund.example", "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@b-cust-1.example"}
+            "aaa@asiakas.example", "full@a.example", "ro@a.example", "full@a1.example", "full@b.example",
+            "admin@asiakas.example", "admin@kund.example", "admin@a-cust-1.example", "admin@a1-cust-1.example",
+            "admin@b-cust-1.example"}
         assert [a.email for a in access.list_admins(s, caller_of(s, "full@a.example"))] == [
-            "aaa@asiakas.example", "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@asiakas.example", "full@a.example",
-            "full@a1.example", "ro@a.example"]
+            "aaa@asiakas.example", "admin@a-cust-1.example", "admin@a1-cust-1.example", "admin@asiakas.example",
+            "full@a.example", "full@a1.example", "ro@a.example"]
         assert [a.email for a in access.list_admins(s, caller_of(s, "full@a1.example"))] == [
             "admin@a1-cust-1.example", "full@a1.example"]
         assert [a.email for a in access.list_admins(s, caller_of(s, "admin@kund.example"))] == [
@@ -304,3 +305,102 @@ def test_sub_partner_scope_narrows_to_a_reached_sub_partner_only(world, db):
         for caller, partner in ((OPERATOR, world.raw["pa"]), (OPERATOR, ""),
                                 (caller_of(s, "full@b.example"), world.raw["pa1"])):
             assert refused(NotFound, access.sub_partner_scope, s, caller, partner) == gone
+
+
+# --- tenancy ---------------------------------------------------------------------------------
+
+CUSTOMER_GONE = "Customer not found; check the customer id."
+ORG_GONE = "Organization not found; check the orgId."
+
+
+def test_resolve_customer_by_id_org_id_or_either(world, db):
+    from rtmhub.domain.customers.models import Customer
+
+    with db.unit_of_work(write=False) as s:
+        ca = s.get(Customer, world.raw["ca"])
+        assert ca.org_id != ca.id
+        for by, ref in (("id", ca.id), ("org_id", ca.org_id), ("either", ca.id), ("either", ca.org_id)):
+            assert access.resolve_customer(s, OPERATOR, ref, by=by).id == ca.id
+        assert access.resolve_customer(s, OPERATOR, ca.org_id).id == ca.id  # "either" unless told
+        assert refused(NotFound, access.resolve_customer, s, OPERATOR, ca.org_id, by="id") == CUSTOMER_GONE
+        assert refused(NotFound, access.resolve_customer, s, OPERATOR, ca.id, by="org_id") == ORG_GONE
+        assert refused(NotFound, access.resolve_customer, s, OPERATOR, None, by="either") == CUSTOMER_GONE
+        assert refused(NotFound, access.resolve_customer, s, OPERATOR, "nope", not_found="Not here.") == "Not here."
+        assert access.resolve_customer(s, OPERATOR, ca.id, lock=True).id == ca.id
+        assert access.get_customer(s, OPERATOR, ca.id).id == ca.id
+        assert refused(NotFound, access.get_customer, s, OPERATOR, ca.org_id) == CUSTOMER_GONE
+
+
+def test_customers_are_reached_through_the_callers_scope(world, db):
+    with db.unit_of_work(write=False) as s:
+        partner = caller_of(s, "full@a.example")
+        customer_admin = caller_of(s, "admin@asiakas.example")
+        assert access.get_customer(s, partner, world.raw["ca1"]).id == world.raw["ca1"]  # a sub-partner's
+        assert refused(NotFound, access.get_customer, s, partner, world.raw["cb"]) == CUSTOMER_GONE
+        # Narrowed to the sub-partner: its own partner's customer is out of reach, for the operator too.
+        for caller in (partner, OPERATOR):
+            assert refused(NotFound, access.get_customer, s, caller, world.raw["ca"],
+                           partner_ids=(world.raw["pa1"],)) == CUSTOMER_GONE
+            assert access.get_customer(s, caller, world.raw["ca1"], partner_ids=(world.raw["pa1"],)).id == (
+                world.raw["ca1"])
+        assert access.get_customer(s, customer_admin, world.raw["ca"]).id == world.raw["ca"]
+        for other in ("ca1", "cb"):
+            assert refused(NotFound, access.get_customer, s, customer_admin, world.raw[other]) == CUSTOMER_GONE
+        assert access.get_customer(s, OPERATOR, world.raw["cb"]).id == world.raw["cb"]
+
+
+def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete(world, db):
+    with db.unit_of_work() as s:
+        reader = caller_of(s, "ro@a.example")
+        partner = caller_of(s, "full@a.example")
+        assert access.get_customer(s, reader, world.raw["ca"]).id == world.raw["ca"]  # reading is allowed
+        for deleting in (False, True):
+            assert refused(Forbidden, access.get_customer, s, reader, world.raw["ca"], write=True,
+                           deleting=deleting) == READ_ONLY
+        s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+        s.flush()
+        suspended = "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers."
+        assert refused(Forbidden, access.get_customer, s, partner, world.raw["ca1"], write=True) == suspended
+        assert access.get_customer(s, partner, world.raw["ca1"], write=True, deleting=True).id == world.raw["ca1"]
+        assert access.get_customer(s, partner, world.raw["ca1"]).id == world.raw["ca1"]
+        assert access.get_customer(s, partner, world.raw["ca"], write=True).id == world.raw["ca"]
+
+
+def test_find_in_scope_finds_a_tenant_row_with_its_customer(world, db):
+    from rtmhub.domain.users.models import User
+
+    with db.unit_of_work() as s:
+        partner = caller_of(s, "full@a.example")
+        user, customer = access.find_in_scope(s, partner, User, User.id == world.raw["ua1"], not_found="No user.")
+        assert (user.email, customer.id) == ("aino@alihankkija.example", world.raw["ca1"])
+        assert refused(NotFound, access.find_in_scope, s, partner, User, User.id == world.raw["ub"],
+                       not_found="No user.") == "No user."
+        assert refused(NotFound, access.find_in_scope, s, partner, User, User.id == world.raw["ua"],
+                       not_found="No user.", partner_ids=(world.raw["pa1"],)) == "No user."
+        assert refused(Forbidden, access.find_in_scope, s, caller_of(s, "ro@a.example"), User,
+                       User.id == world.raw["ua"], not_found="No user.", write=True) == READ_ONLY
+        s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+        s.flush()
+        assert refused(Forbidden, access.find_in_scope, s, partner, User, User.id == world.raw["ua1"],
+                       not_found="No user.", write=True) == (
+            "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers.")
+        assert access.find_in_scope(s, partner, User, User.id == world.raw["ua1"], not_found="No user.",
+                                    write=True, deleting=True)[1].id == world.raw["ca1"]
+
+
+def test_partner_level_rows_and_the_wholesale_apis_are_for_partners(world, db):
+    from rtmhub.domain.partners.models import OnboardingTemplate
+
+    with db.unit_of_work(write=False) as s:
+        partner = caller_of(s, "full@a1.example")
+        assert s.scalars(access.scope_partners(select(Partner.name), partner)).all() == ["Partner A1"]
+        assert sorted(s.scalars(access.scope_partners(select(Partner.name), OPERATOR)).all()) == [
+            "Partner A", "Partner A1", "Partner B"]
+        assert s.scalars(access.scope_partners(select(OnboardingTemplate.partner_id), partner,
+                                               OnboardingTemplate.partner_id)).all() == [world.raw["pa1"]]
+        customer_admin = caller_of(s, "admin@asiakas.example")
+        assert s.scalars(access.scope_partners(select(Partner.id), customer_admin)).all() == []
+        assert refused(Forbidden, access.require_partner, customer_admin) == (
+            "Only partner administrators can use the wholesale APIs.")
+        access.require_partner(partner)
+        access.require_partner(OPERATOR)
