@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access import service as access
@@ -404,3 +404,37 @@ def test_partner_level_rows_and_the_wholesale_apis_are_for_partners(world, db):
             "Only partner administrators can use the wholesale APIs.")
         access.require_partner(partner)
         access.require_partner(OPERATOR)
+
+
+def test_a_link_is_used_at_the_instant_given(world, db):
+    week_ago = utcnow() - timedelta(days=7, hours=2)
+    with db.unit_of_work() as s:
+        account = access.find_admin(s, "admin@a-cust-1.example")
+        token, expires = access.issue_set_password_link(s, OPERATOR, account, now=week_ago)
+        assert refused(NotFound, access.link_account, s, token) == LINK_INVALID  # expired two hours ago
+        # At an instant within its week it works: the check and the use both go by the instant given.
+        used = access.use_set_password_link(s, token, NEW_PASSWORD, now=expires - timedelta(hours=1))
+        assert used.id == account.id and used.password_hash is not None
+
+
+def test_a_use_that_loses_the_race_for_its_link_changes_nothing(world, db, monkeypatch):
+    """Two uses of one link: both find it live, one deletes it first. The other's conditional DELETE then
+    deletes nothing, and that use is refused like a used link, with no password set and no session ended."""
+    from rtmhub.domain.access import passwords
+
+    with db.unit_of_work() as s:
+        account = access.find_admin(s, "full@a.example")
+        token, _ = access.issue_set_password_link(s, OPERATOR, account)
+        s.add(WebSession(id="open", admin_id=account.id))
+        s.flush()
+        old_hash = account.password_hash
+
+        def check_then_lose_the_race(password: str, email: str) -> None:
+            passwords.check_password(password, email)
+            s.execute(delete(SetPasswordLink).where(SetPasswordLink.token_hash == access.hash_token(token)))
+
+        monkeypatch.setattr("rtmhub.domain.access.service.check_password", check_then_lose_the_race)
+        assert refused(NotFound, access.use_set_password_link, s, token, NEW_PASSWORD) == LINK_INVALID
+        assert account.password_hash == old_hash
+        assert s.get(WebSession, "open").ended is None
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password")) is None
