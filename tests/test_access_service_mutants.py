@@ -377,8 +377,11 @@ def test_find_in_scope_finds_a_tenant_row_with_its_customer(world, db):
                        not_found="No user.") == "No user."
         assert refused(NotFound, access.find_in_scope, s, partner, User, User.id == world.raw["ua"],
                        not_found="No user.", partner_ids=(world.raw["pa1"],)) == "No user."
-        assert refused(Forbidden, access.find_in_scope, s, caller_of(s, "ro@a.example"), User,
-                       User.id == world.raw["ua"], not_found="No user.", write=True) == READ_ONLY
+        reader = caller_of(s, "ro@a.example")
+        assert access.find_in_scope(s, reader, User, User.id == world.raw["ua"], not_found="No user.")[1].id == (
+            world.raw["ca"])  # reading is allowed
+        assert refused(Forbidden, access.find_in_scope, s, reader, User, User.id == world.raw["ua"],
+                       not_found="No user.", write=True) == READ_ONLY
         s.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
         s.flush()
         assert refused(Forbidden, access.find_in_scope, s, partner, User, User.id == world.raw["ua1"],
@@ -386,6 +389,8 @@ def test_find_in_scope_finds_a_tenant_row_with_its_customer(world, db):
             "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers.")
         assert access.find_in_scope(s, partner, User, User.id == world.raw["ua1"], not_found="No user.",
                                     write=True, deleting=True)[1].id == world.raw["ca1"]
+        assert access.find_in_scope(s, partner, User, User.id == world.raw["ua1"], not_found="No user.")[0].id == (
+            world.raw["ua1"])  # reading is allowed
 
 
 def test_partner_level_rows_and_the_wholesale_apis_are_for_partners(world, db):
