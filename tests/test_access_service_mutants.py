@@ -443,3 +443,23 @@ def test_a_use_that_loses_the_race_for_its_link_changes_nothing(world, db, monke
         assert account.password_hash == old_hash
         assert s.get(WebSession, "open").ended is None
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password")) is None
+
+
+def test_only_a_locking_look_up_waits_for_a_customer_another_transaction_locked(world, db):
+    """PostgreSQL: ``lock=True`` takes the customer's row lock (SELECT … FOR UPDATE) and waits for another
+    transaction's; a plain look-up never waits. (SQLite has no row locks: a writer holds the whole file.)"""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    if db.is_sqlite:
+        pytest.skip("row locks are PostgreSQL's")
+    with db.unit_of_work() as holder:
+        assert access.get_customer(holder, OPERATOR, world.raw["ca"], lock=True).id == world.raw["ca"]
+        with db.unit_of_work() as other:
+            other.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            assert access.get_customer(other, OPERATOR, world.raw["ca"]).id == world.raw["ca"]
+            assert access.resolve_customer(other, OPERATOR, world.raw["ca"]).id == world.raw["ca"]
+            assert access.get_customer(other, OPERATOR, world.raw["ca1"], lock=True).id == world.raw["ca1"]
+            with pytest.raises(OperationalError, match="lock timeout"):
+                access.get_customer(other, OPERATOR, world.raw["ca"], lock=True)
+            other.rollback()
