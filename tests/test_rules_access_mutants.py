@@ -371,3 +371,31 @@ def test_a_customer_admins_new_password_is_audited_with_its_customer(world, db):
         event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
         assert (event.actor, event.entity_type, event.entity_id, event.customer_id, event.before, event.after) == (
             OPERATOR.actor, "admin", account_id, world.raw["ca"], None, {"email": "admin@asiakas.example"})
+
+
+def test_a_use_is_recorded_once_a_minute_for_that_token_only_and_keeps_the_cache(world, db):
+    token_cache.clear()
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ])
+        other, _ = access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ])
+    with db.unit_of_work(write=False) as s:
+        _, to_touch = access.authenticate_bearer(s, token)
+    assert to_touch == row.id
+    # The cached answer records the use once: the next request of the minute need not.
+    assert access.cached_bearer(token)[1] == row.id
+    assert access.cached_bearer(token)[1] is None
+    with db.unit_of_work() as s:
+        access.touch_token(s, row.id)
+    first = _token_row(db, token).last_used
+    assert first is not None and _token_row_by_id(db, other.id).last_used is None
+    assert access.cached_bearer(token) is not None  # recording a use changes no answer: the cache keeps it
+    with db.unit_of_work() as s:
+        access.touch_token(s, row.id)  # within the minute: nothing written
+    assert _token_row(db, token).last_used == first
+
+
+def _token_row_by_id(db, token_id: str) -> ApiToken:
+    with db.unit_of_work(write=False) as s:
+        row = s.get(ApiToken, token_id)
+        s.expunge(row)
+        return row
