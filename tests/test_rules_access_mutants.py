@@ -399,3 +399,37 @@ def _token_row_by_id(db, token_id: str) -> ApiToken:
         row = s.get(ApiToken, token_id)
         s.expunge(row)
         return row
+
+
+def test_last_use_and_expiry_at_their_exact_instants(world, db, monkeypatch):
+    """With the service's clock held: a use exactly a minute old is stale (recorded again), and a token
+    expires at its expiry instant, on the database read, the cached answer and the conditional UPDATE."""
+    from datetime import UTC
+
+    start = datetime(2031, 1, 1, 12, 0, tzinfo=UTC)
+    clock = [start]
+    monkeypatch.setattr("rtmhub.domain.access.service.utcnow", lambda: clock[0])
+    token_cache.clear()
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ], expires_in_days=1)
+        row.last_used = start - timedelta(minutes=1)
+        token_id = row.id
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_bearer(s, token)[1] == token_id  # exactly a minute old: record again
+    with db.unit_of_work() as s:
+        s.get(ApiToken, token_id).last_used = start - timedelta(seconds=30)
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_bearer(s, token)[1] is None
+    clock[0] = start + timedelta(seconds=30)  # the cached use is now exactly a minute old
+    assert access.cached_bearer(token)[1] == token_id
+    with db.unit_of_work() as s:
+        access.touch_token(s, token_id)  # the stored use (start - 30 s) is exactly a minute old: written
+    assert _token_row(db, token).last_used == clock[0]
+    clock[0] = start + timedelta(days=1)  # the expiry instant
+    assert refused(Unauthorized, access.cached_bearer, token).startswith("The access token expired on 2031-01-02")
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        assert refused(Unauthorized, access.authenticate_bearer, s, token) == (
+            "The access token expired on 2031-01-02 12:00 UTC; ask the operator for a new one "
+            "('rtmhub token create --expires-in DAYS').")
