@@ -253,3 +253,183 @@ def test_set_password_checks_the_policy_and_signs_in(world, db):
             "The e-mail address or password is wrong.")
         event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
         assert (event.entity_id, event.before, event.after) == (account.id, None, {"email": "ro@a.example"})
+
+
+def test_create_admin_quotes_the_reference_as_typed(world, db):
+    with db.unit_of_work() as s:
+        assert refused(NotFound, access.create_admin, s, OPERATOR, email="c@a.example", role="customer_full_admin",
+                       password=None, customer="no-such-customer", shown="CUSTOMER-AS-TYPED") == (
+            "Customer 'CUSTOMER-AS-TYPED' not found.")
+        assert refused(NotFound, access.create_admin, s, OPERATOR, email="c@a.example", role="customer_full_admin",
+                       password=None, customer="no-such-customer") == "Customer 'no-such-customer' not found."
+        assert refused(NotFound, access.create_admin, s, OPERATOR, email="p@a.example", role="partner_full_admin",
+                       password=None, partner="no-such-partner", shown="ORG-AS-TYPED") == (
+            "No partner named or with id 'ORG-AS-TYPED'.")
+        # A partner by its raw id as well as by its name; a customer by its org id as well as by its id.
+        by_id = access.create_admin(s, OPERATOR, email="p@a.example", role="partner_full_admin", password=None,
+                                    partner=world.raw["pa1"])
+        assert by_id.partner_id == world.raw["pa1"]
+        assert access.find_partner(s, "Partner B").id == world.raw["pb"]
+        org_id = s.get(access.Customer, world.raw["cb"]).org_id
+        by_org = access.create_admin(s, OPERATOR, email="c@b.example", role="customer_full_admin", password=None,
+                                     customer=org_id)
+        assert (by_org.customer_id, by_org.partner_id) == (world.raw["cb"], None)
+
+
+def test_create_admin_checks_a_given_password_after_the_references(world, db):
+    with db.unit_of_work() as s:
+        # A wrong customer is reported before a weak password.
+        assert refused(NotFound, access.create_admin, s, OPERATOR, email="c@a.example", role="customer_full_admin",
+                       password="lyhyt", customer="no-such-customer") == "Customer 'no-such-customer' not found."
+        assert refused(ValidationFailed, access.create_admin, s, OPERATOR, email="c@a.example",
+                       role="customer_full_admin", password="lyhyt", customer=world.raw["ca"]).startswith(
+            "The password is too short (5 characters)")
+        # The policy is given the address: a password made of its local part is refused.
+        assert "'tietohallinto'" in refused(ValidationFailed, access.create_admin, s, OPERATOR,
+                                            email="tietohallinto@a.example", role="partner_full_admin",
+                                            password="tietohallinto violet kettle", partner="Partner A")
+        assert not access.admin_exists(s, "c@a.example") and not access.admin_exists(s, "tietohallinto@a.example")
+        account = access.create_admin(s, OPERATOR, email="c@a.example", role="customer_full_admin",
+                                      password="violet kettle drifts north", customer=world.raw["ca"])
+        assert account.password_hash.startswith("$argon2")
+        assert access.authenticate_password(s, "c@a.example", "violet kettle drifts north").id == account.id
+
+
+def test_create_admin_without_partner_takes_the_only_top_level_partner(db):
+    from rtmhub.domain.partners import service as partners
+
+    with db.unit_of_work() as s:
+        only = partners.create_partner(s, OPERATOR, "Ainoa Oy")
+        partners.create_partner(s, OPERATOR, "Ainoan alihankkija", parent=only)
+        account = access.create_admin(s, OPERATOR, email="p@ainoa.example", role="partner_readonly_admin",
+                                      password=None)
+        assert (account.partner_id, account.customer_id) == (only.id, None)
+
+
+def test_customer_admin_and_its_tokens_are_audited_with_the_customer(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        account = access.create_admin(s, OPERATOR, email="kirjattu@asiakas.example", role="customer_full_admin",
+                                      password=None, customer=world.raw["ca"])
+        row, _ = access.issue_token(s, OPERATOR, email="kirjattu@asiakas.example", scopes=[WRITE])
+        access.revoke_token(s, OPERATOR, row.id)
+        token_id, account_id = row.id, account.id
+    with db.unit_of_work(write=False) as s:
+        events = {e.action: e for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.entity_id.in_([token_id, account_id])))}
+    assert {a: (e.customer_id, e.entity_type) for a, e in events.items()} == {
+        "admin.create": (world.raw["ca"], "admin"), "token.create": (world.raw["ca"], "token"),
+        "token.revoke": (world.raw["ca"], "token")}
+    assert events["admin.create"].after == {"email": "kirjattu@asiakas.example", "role": "customer_full_admin",
+                                            "partnerId": None, "customerId": world.raw["ca"]}
+    assert events["token.create"].after == {"admin": "kirjattu@asiakas.example", "scopes": WRITE, "expires": None}
+    assert events["token.create"].before is None and events["token.revoke"].before is None
+
+
+def test_tokens_listed_newest_first_and_only_the_admins(world, db):
+    with db.unit_of_work() as s:
+        rows = [access.issue_token(s, OPERATOR, email="ro@a.example", scopes=[READ])[0] for _ in range(3)]
+        for n, row in enumerate(rows):
+            row.created = datetime(2030, 1, 1 + n)
+        s.flush()
+        listed = access.list_tokens(s, OPERATOR, email=" RO@a.example ")
+        # The world's token of ro@a.example was made now, before 2030.
+        assert [r.id for r in listed[:3]] == [rows[2].id, rows[1].id, rows[0].id] and len(listed) == 4
+        assert {r.admin_id for r in listed} == {rows[0].admin_id}
+        assert refused(NotFound, access.list_tokens, s, OPERATOR, email="nobody@a.example") == (
+            "No administrator with e-mail nobody@a.example; 'rtmhub admin list' shows them.")
+
+
+def test_tokens_made_in_one_instant_listed_by_id(world, db):
+    with db.unit_of_work() as s:
+        rows = [access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ])[0] for _ in range(5)]
+        for row in rows:
+            row.created = datetime(2030, 1, 1)
+        s.flush()
+        listed = access.list_tokens(s, OPERATOR, email="full@a1.example")
+        assert [r.id for r in listed[:5]] == sorted(r.id for r in rows)
+
+
+def test_authenticate_token_is_the_bearers_caller(world, db):
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        caller = access.authenticate_token(s, world.tokens["ca_admin"], "req-3")
+        assert (caller.actor, caller.role, caller.customer_id, caller.request_id) == (
+            "admin@asiakas.example", "customer_full_admin", world.raw["ca"], "req-3")
+        assert caller.scopes == frozenset(SCOPES) and caller.partner_ids == ()
+        assert refused(Unauthorized, access.authenticate_token, s, "") == access.NO_TOKEN
+
+
+def test_a_customer_admins_new_password_is_audited_with_its_customer(world, db):
+    from rtmhub.domain.audit.models import AuditEvent
+
+    with db.unit_of_work() as s:
+        account = access.set_password(s, OPERATOR, email="admin@asiakas.example", password="uusi pitkä salalause tässä")
+        account_id = account.id
+    with db.unit_of_work(write=False) as s:
+        event = s.scalar(select(AuditEvent).where(AuditEvent.action == "admin.password"))
+        assert (event.actor, event.entity_type, event.entity_id, event.customer_id, event.before, event.after) == (
+            OPERATOR.actor, "admin", account_id, world.raw["ca"], None, {"email": "admin@asiakas.example"})
+
+
+def test_a_use_is_recorded_once_a_minute_for_that_token_only_and_keeps_the_cache(world, db):
+    token_cache.clear()
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ])
+        other, _ = access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ])
+    with db.unit_of_work(write=False) as s:
+        _, to_touch = access.authenticate_bearer(s, token)
+    assert to_touch == row.id
+    # The cached answer records the use once: the next request of the minute need not.
+    assert access.cached_bearer(token)[1] == row.id
+    assert access.cached_bearer(token)[1] is None
+    with db.unit_of_work() as s:
+        access.touch_token(s, row.id)
+    first = _token_row(db, token).last_used
+    assert first is not None and _token_row_by_id(db, other.id).last_used is None
+    assert access.cached_bearer(token) is not None  # recording a use changes no answer: the cache keeps it
+    with db.unit_of_work() as s:
+        access.touch_token(s, row.id)  # within the minute: nothing written
+    assert _token_row(db, token).last_used == first
+
+
+def _token_row_by_id(db, token_id: str) -> ApiToken:
+    with db.unit_of_work(write=False) as s:
+        row = s.get(ApiToken, token_id)
+        s.expunge(row)
+        return row
+
+
+def test_last_use_and_expiry_at_their_exact_instants(world, db, monkeypatch):
+    """With the service's clock held: a use exactly a minute old is stale (recorded again), and a token
+    expires at its expiry instant, on the database read, the cached answer and the conditional UPDATE."""
+    from datetime import UTC
+
+    start = datetime(2031, 1, 1, 12, 0, tzinfo=UTC)
+    clock = [start]
+    monkeypatch.setattr("rtmhub.domain.access.service.utcnow", lambda: clock[0])
+    token_cache.clear()
+    with db.unit_of_work() as s:
+        row, token = access.issue_token(s, OPERATOR, email="full@a1.example", scopes=[READ], expires_in_days=1)
+        row.last_used = start - timedelta(minutes=1)
+        token_id = row.id
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_bearer(s, token)[1] == token_id  # exactly a minute old: record again
+    with db.unit_of_work() as s:
+        s.get(ApiToken, token_id).last_used = start - timedelta(seconds=30)
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        assert access.authenticate_bearer(s, token)[1] is None
+    clock[0] = start + timedelta(seconds=30)  # the cached use is now exactly a minute old
+    assert access.cached_bearer(token)[1] == token_id
+    with db.unit_of_work() as s:
+        access.touch_token(s, token_id)  # the stored use (start - 30 s) is exactly a minute old: written
+    assert _token_row(db, token).last_used == clock[0]
+    clock[0] = start + timedelta(days=1)  # the expiry instant
+    assert refused(Unauthorized, access.cached_bearer, token).startswith("The access token expired on 2031-01-02")
+    token_cache.clear()
+    with db.unit_of_work(write=False) as s:
+        assert refused(Unauthorized, access.authenticate_bearer, s, token) == (
+            "The access token expired on 2031-01-02 12:00 UTC; ask the operator for a new one "
+            "('rtmhub token create --expires-in DAYS').")
