@@ -224,12 +224,29 @@ def test_update_writes_packages_limits_and_external_id(w, db):
                                  "basic_messaging": None, "basic_space_meetings": None, "call_on_webex": None}
     with db.unit_of_work(write=False) as s:
         assert s.get(Customer, ca).external_id == "A-CUST-1B"
+
+
+def test_update_answers_a_taken_external_id_as_provision_does(w, db):
+    """Decision 50: a taken externalId is a Conflict (409) on update as on provision; beside a plain refusal
+    it is a ValidationFailed (400) carrying both problems. The customer's own externalId, or another partner's,
+    is not taken."""
     other = _provision(db, w, _body(w, ["webex_meetings"]))
-    # (A 400 whose error carries code 409 here, where provision answers 409: left as it is, see docs/testing.md.)
-    with pytest.raises((Conflict, ValidationFailed)) as caught:
-        _update(db, w, other, packages=["webex_meetings"], externalId="A-CUST-1B")
-    assert problems(caught.value) == [("externalId", "A customer with externalId 'A-CUST-1B' already exists.",
-                                       409)]
+    with pytest.raises(Conflict) as caught:
+        _update(db, w, other, packages=["webex_meetings"], externalId="A-CUST-1")
+    assert type(caught.value) is Conflict
+    assert str(caught.value) == "A customer with externalId 'A-CUST-1' already exists."
+    assert problems(caught.value) == [("externalId", "A customer with externalId 'A-CUST-1' already exists.", 409)]
+    with pytest.raises(ValidationFailed) as caught:
+        _update(db, w, other, packages=["webex_meetings"], externalId="A-CUST-1",
+                address={"addressLine1": "Katu 1", "city": "Turku", "country": "fi"})
+    assert type(caught.value) is ValidationFailed
+    assert [(p[0], p[2]) for p in problems(caught.value)] == [("address.country", None), ("externalId", 409)]
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Customer, other).external_id == "A-MUT-1"
+    _update(db, w, other, packages=["webex_meetings"], externalId="A-MUT-1")  # its own: unchanged, accepted
+    _update(db, w, other, packages=["webex_meetings"], externalId="A1-CUST-1")  # partner A1's customer's
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Customer, other).external_id == "A1-CUST-1"
 
 
 @pytest.mark.parametrize("value", [-1, 10_000_001])
