@@ -5,12 +5,17 @@ written (packages, allocations, the first location, the meeting site). Written a
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from rtmhub.domain.access.models import AdminAccount
+from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.customers.schemas import CustomerCreate, CustomerPrecheck, CustomerUpdate
 from rtmhub.domain.locations.models import Location
+from rtmhub.domain.partners.models import Partner
+from rtmhub.domain.usage.models import AllocationInterval, PackageInterval
+from rtmhub.domain.users.models import User
 from rtmhub.errors import Conflict, NotFound, ValidationFailed
 
 from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
@@ -327,3 +332,162 @@ def test_usage_summary_ranks_the_fullest(w, db):
                        (w.raw["ca"], names[w.raw["ca"]], "webex_calling", 1, 2, 0.5)]
     assert [c.customer_id for c in first.nearest_full] == [w.raw["ca1"]]
     assert summary.customer_count == 3
+
+
+# --- what each change records: the audit event and the allocation ledger ----------------------
+
+def _events(db, action: str) -> list[tuple]:
+    with db.unit_of_work(write=False) as s:
+        return [(e.actor, e.entity_type, e.entity_id, e.customer_id, e.partner_id, e.before, e.after)
+                for e in s.scalars(select(AuditEvent).where(AuditEvent.action == action))]
+
+
+def _open_allocations(db, customer_id: str) -> dict[str, tuple]:
+    with db.unit_of_work(write=False) as s:
+        return {r.package: (r.allocation, r.external_id, r.customer_name) for r in s.scalars(
+            select(AllocationInterval).where(AllocationInterval.customer_id == customer_id,
+                                             AllocationInterval.ended.is_(None)))}
+
+
+def test_provision_is_audited_and_ledgered(w, db):
+    cid = _provision(db, w, _body(w, ["webex_meetings", "webex_calling"], limits={"webex_calling": 4}))
+    after = {"name": "Mutaatio Oy", "externalId": "A-MUT-1", "status": "provisioned", "country": "FI",
+             "packages": {"webex_meetings": None, "webex_calling": 4}}
+    assert _events(db, "customer.provision")[-1] == (OPERATOR.actor, "customer", cid, cid, w.raw["pa"], None, after)
+    assert _open_allocations(db, cid) == {
+        p: (a, "A-MUT-1", "Mutaatio Oy") for p, a in {
+            "webex_meetings": None, "webex_calling": 4, "basic_messaging": None, "basic_space_meetings": None,
+            "call_on_webex": None}.items()}
+    with db.unit_of_work(write=False) as s:
+        admin = s.scalar(select(AdminAccount).where(AdminAccount.customer_id == cid))
+        assert (admin.email, admin.role, admin.password_hash) == ("admin@a-mut-1.example", "customer_full_admin",
+                                                                  None)
+        rows = s.scalars(select(CustomerPackage).where(CustomerPackage.customer_id == cid)).all()
+        partner = s.get(Partner, w.raw["pa"])
+        assert {r.subscription_id for r in rows} == {partner.subscription_id}
+
+
+def test_update_writes_address_and_timezone_and_is_audited(w, db):
+    ca = w.raw["ca"]
+    before = {"name": "Asiakas Oy", "externalId": "A-CUST-1", "status": "provisioned", "country": "FI",
+              "packages": {"webex_calling": 20, "webex_meetings": 50, "webex_suite": None, "webex_voice": None}}
+    _update(db, w, ca, packages=["webex_calling", "webex_meetings", "webex_suite", "webex_voice", "cx_essentials"],
+            externalId="A-CUST-1C",
+            address={"addressLine1": "Linnankatu 2", "addressLine2": "B 4", "city": "Turku", "country": "SE",
+                     "stateOrProvince": "Varsinais-Suomi", "zipOrPostalCode": "20100"},
+            provisioningParameters={"meetings": {"timezone": "Europe/Stockholm"},
+                                    "packages": {"limits": {"webex_meetings": 40}}})
+    after = {**before, "externalId": "A-CUST-1C", "country": "SE",
+             "packages": {**before["packages"], "webex_meetings": 40, "cx_essentials": None}}
+    assert _events(db, "customer.update") == [(OPERATOR.actor, "customer", ca, ca, w.raw["pa"], before, after)]
+    with db.unit_of_work(write=False) as s:
+        c = s.get(Customer, ca)
+        assert (c.address_line1, c.address_line2, c.city, c.state_or_province, c.zip_or_postal_code, c.country,
+                c.meetings_timezone) == ("Linnankatu 2", "B 4", "Turku", "Varsinais-Suomi", "20100", "SE",
+                                         "Europe/Stockholm")
+        added = s.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == ca,
+                                                       CustomerPackage.package == "cx_essentials"))
+        assert added.subscription_id == s.get(Partner, w.raw["pa"]).subscription_id
+        assert s.scalar(select(func.count()).select_from(Location).where(Location.customer_id == ca)) == 1
+    allocations = _open_allocations(db, ca)
+    assert {p: a[0] for p, a in allocations.items()} == {
+        "webex_calling": 20, "webex_meetings": 40, "webex_suite": None, "webex_voice": None, "cx_essentials": None,
+        "basic_messaging": None, "basic_space_meetings": None, "call_on_webex": None}
+    assert {a[1] for a in allocations.values()} == {"A-CUST-1C"}
+
+
+def test_set_allocation_accepts_the_bounds_and_is_audited(w, db):
+    ca = w.raw["ca"]  # webex_meetings: 50, 1 used
+    for value in (1, None, 10_000_000):
+        with db.unit_of_work() as s:
+            customers.set_allocation(s, OPERATOR, ca, "webex_meetings", value)
+        assert _packages(db, ca)["webex_meetings"] == value
+        assert _open_allocations(db, ca)["webex_meetings"][0] == value
+    events = _events(db, "customer.allocation")
+    assert [(e[:5]) for e in events] == [(OPERATOR.actor, "customer", ca, ca, w.raw["pa"])] * 3
+    assert [(e[5]["packages"]["webex_meetings"], e[6]["packages"]["webex_meetings"]) for e in events] == [
+        (50, 1), (1, None), (None, 10_000_000)]
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["ca1"], "webex_calling", 0)  # nothing used: 0 is allowed
+    assert _packages(db, w.raw["ca1"])["webex_calling"] == 0
+    with pytest.raises(Conflict) as caught, db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, ca, "webex_meetings", 0)
+    assert str(caught.value) == ("Webex Meetings cannot be limited to 0: 1 units are assigned. Free units first or "
+                                 "choose a limit of at least that many.")
+
+
+def test_remove_deletes_the_customer_and_its_rows_only(w, db):
+    ca, ca1 = w.raw["ca"], w.raw["ca1"]
+    before = {"name": "Asiakas Oy", "externalId": "A-CUST-1", "status": "provisioned", "country": "FI",
+              "packages": {"webex_calling": 20, "webex_meetings": 50, "webex_suite": None, "webex_voice": None}}
+    models = (User, Location, CustomerPackage, MeetingSite, AdminAccount, Customer)
+
+    def counts(cid):
+        with db.unit_of_work(write=False) as s:
+            return [s.scalar(select(func.count()).select_from(m).where(
+                (m.id if m is Customer else m.customer_id) == cid)) for m in models]
+
+    kept = counts(ca1)
+    assert all(counts(ca)) and all(kept[:3]) and kept[4:] == [1, 1]
+    with db.unit_of_work() as s:
+        customers.remove(s, OPERATOR, ca)
+    assert counts(ca) == [0] * 6
+    assert counts(ca1) == kept
+    assert _events(db, "customer.delete") == [(OPERATOR.actor, "customer", ca, ca, w.raw["pa"], before, None)]
+    assert _open_allocations(db, ca) == {}
+    assert _open_allocations(db, ca1) != {}
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(PackageInterval).where(
+            PackageInterval.customer_id == ca, PackageInterval.ended.is_(None))) == 0
+
+
+def test_list_customers_filters(w, db):
+    ca, ca1, cb = w.raw["ca"], w.raw["ca1"], w.raw["cb"]
+    Filter = customers.CustomerFilter
+
+    def ids(flt, **kw):
+        with db.unit_of_work(write=False) as s:
+            return [c.id for c in customers.list_customers(s, OPERATOR, flt, **kw)]
+
+    assert ids(Filter()) == [ca, ca1, cb]  # by creation
+    assert ids(Filter(), offset=1, limit=1) == [ca1]
+    assert ids(Filter(), partner_ids=(w.raw["pa1"],)) == [ca1]
+    assert ids(Filter(external_id="A1-CUST-1")) == [ca1]
+    with db.unit_of_work(write=False) as s:
+        org = s.get(Customer, cb).org_id
+    assert ids(Filter(org_id=org)) == [cb]
+    assert ids(Filter(statuses=["provisioned"])) == [ca, ca1, cb]
+    assert ids(Filter(statuses=["error", "pending_customer_action"])) == []
+    assert ids(Filter(search=" KUND ")) == [cb]  # the name, any case, the term trimmed
+    assert ids(Filter(search="a1-cust")) == [ca1]  # the external id
+    assert ids(Filter(search="oy")) == [ca, ca1]
+
+
+def _partner_caller(s, email: str):
+    from rtmhub.domain.access import service as access
+    from rtmhub.domain.access.schemas import SCOPES
+    account = s.scalar(select(AdminAccount).where(AdminAccount.email_key == email))
+    return access.caller_for_account(s, account, frozenset(SCOPES))
+
+
+def test_units_by_package_sums_limited_allocations(w, db):
+    """A package every customer holds with a limit sums them; one unlimited customer makes it None."""
+    with db.unit_of_work() as s:
+        customers.set_allocation(s, OPERATOR, w.raw["cb"], "webex_calling", 7)  # ca 20, ca1 5
+        rows = {r.package: (r.used, r.allocated, r.customers) for r in customers.units_by_package(s)}
+    assert rows["webex_calling"] == (2, 32, 3)
+    assert rows["webex_meetings"] == (2, None, 3)  # ca1 and cb unlimited
+    assert rows["webex_suite"] == (0, None, 1)
+
+
+def test_onboarding_templates_by_name_in_the_callers_reach(w, db):
+    from rtmhub.domain.partners import service as partners
+    with db.unit_of_work() as s:
+        partners.create_template(s, OPERATOR, s.get(Partner, w.raw["pa1"]), "0 Ensin", "FI", "fi")
+    with db.unit_of_work(write=False) as s:
+        assert [t.name for t in customers.onboarding_templates(s, OPERATOR)] == [
+            "0 Ensin", "A default", "A1 default", "B default"]
+        assert [t.name for t in customers.onboarding_templates(s, _partner_caller(s, "full@a.example"))] == [
+            "0 Ensin", "A default", "A1 default"]
+        assert [t.name for t in customers.onboarding_templates(s, _partner_caller(s, "full@b.example"))] == [
+            "B default"]
