@@ -491,3 +491,80 @@ def test_onboarding_templates_by_name_in_the_callers_reach(w, db):
             "0 Ensin", "A default", "A1 default"]
         assert [t.name for t in customers.onboarding_templates(s, _partner_caller(s, "full@b.example"))] == [
             "B default"]
+
+
+def test_package_use_names_the_package(w, db):
+    with db.unit_of_work(write=False) as s:
+        c = s.get(Customer, w.raw["ca"])
+        assert customers.package_use(s, c, "webex_meetings").name == "Webex Meetings"
+        assert [(p.id, p.name) for p in customers.package_choices(s, c)][:2] == [
+            ("webex_calling", "Webex Calling"), ("webex_meetings", "Webex Meetings")]
+
+
+def test_a_read_only_admin_cannot_remove_a_customer(w, db):
+    from rtmhub.errors import Forbidden
+    with pytest.raises(Forbidden) as caught, db.unit_of_work() as s:
+        customers.remove(s, _partner_caller(s, "ro@a.example"), w.raw["ca"])
+    assert str(caught.value) == "A read-only administrator cannot change anything."
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Customer, w.raw["ca"]) is not None
+
+
+def _limit(s, customer_id: str, package: str, allocation: int | None, used: int | None = None) -> None:
+    row = s.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == customer_id,
+                                                 CustomerPackage.package == package))
+    row.allocation = allocation
+    if used is not None:
+        row.used = used  # set-up only: the ranking reads the counters as they stand
+
+
+def test_usage_summary_ranks_each_customers_fullest_package(w, db):
+    """Each customer's fullest package whichever was added first; an allocation of 1 is a ratio like any other;
+    six customers by default."""
+    ca, ca1, cb = w.raw["ca"], w.raw["ca1"], w.raw["cb"]
+    with db.unit_of_work() as s:
+        _limit(s, ca, "webex_calling", 20)                  # 1/20
+        _limit(s, ca, "webex_meetings", 2)                  # 1/2: ca's fullest, added after webex_calling
+        _limit(s, ca1, "webex_calling", 4, used=3)          # 3/4: ca1's fullest, added first
+        _limit(s, ca1, "webex_meetings", 8)                 # 1/8
+        _limit(s, cb, "webex_calling", 1, used=0)           # 0/1
+    with db.unit_of_work(write=False) as s:
+        got = [(c.customer_id, c.package, c.used, c.allocation, c.ratio)
+               for c in customers.usage_summary(s, OPERATOR).nearest_full]
+    assert got == [(ca1, "webex_calling", 3, 4, 0.75), (ca, "webex_meetings", 1, 2, 0.5), (cb, "webex_calling", 0, 1,
+                                                                                            0.0)]
+    for n in range(4):
+        _provision(db, w, _body(w, ["webex_meetings"], external_id=f"A-MUT-R{n}", limits={"webex_meetings": 10}))
+    with db.unit_of_work(write=False) as s:
+        assert len(customers.usage_summary(s, OPERATOR).nearest_full) == 6
+        assert len(customers.usage_summary(s, OPERATOR, nearest=7).nearest_full) == 7
+
+
+def test_usage_summary_breaks_ties_by_name_then_id(w, db):
+    ca, ca1, cb = w.raw["ca"], w.raw["ca1"], w.raw["cb"]
+    by_id = sorted([ca, ca1, cb])
+    with db.unit_of_work() as s:
+        for cid in (ca, ca1, cb):
+            _limit(s, cid, "webex_calling", 2, used=1)  # every customer at 0.5
+            _limit(s, cid, "webex_meetings", None)
+        # Names in the reverse order of the ids, then two of them the same.
+        for cid, name in zip(by_id, ("C Oy", "B Oy", "A Oy"), strict=True):
+            s.get(Customer, cid).name = name
+    with db.unit_of_work(write=False) as s:
+        assert [c.customer_id for c in customers.usage_summary(s, OPERATOR).nearest_full] == by_id[::-1]
+    with db.unit_of_work() as s:
+        for cid in by_id:
+            s.get(Customer, cid).name = "Sama Oy"
+    with db.unit_of_work(write=False) as s:
+        assert [c.customer_id for c in customers.usage_summary(s, OPERATOR).nearest_full] == by_id
+
+
+def test_usage_summary_of_a_partner_without_customers(w, db):
+    from rtmhub.domain.access.schemas import Caller
+    from rtmhub.domain.partners import service as partners
+    with db.unit_of_work() as s:
+        empty = partners.create_partner(s, OPERATOR, "Partner C").id
+    caller = Caller(actor="c@example", role="partner_full_admin", partner_id=empty, partner_ids=(empty,))
+    with db.unit_of_work(write=False) as s:
+        summary = customers.usage_summary(s, caller)
+    assert (summary.customer_count, summary.totals, summary.nearest_full) == (0, [], [])
