@@ -568,3 +568,18 @@ def test_usage_summary_of_a_partner_without_customers(w, db):
     with db.unit_of_work(write=False) as s:
         summary = customers.usage_summary(s, caller)
     assert (summary.customer_count, summary.totals, summary.nearest_full) == (0, [], [])
+
+
+def test_remove_and_set_allocation_keep_to_the_callers_reach(w, db):
+    """On behalf of sub-partner A1, partner A's own customer is out of reach; a read-only admin changes nothing."""
+    from rtmhub.errors import Forbidden
+    with pytest.raises(NotFound), db.unit_of_work() as s:
+        customers.remove(s, OPERATOR, w.raw["ca"], (w.raw["pa1"],))
+    with pytest.raises(Forbidden) as caught, db.unit_of_work() as s:
+        customers.set_allocation(s, _partner_caller(s, "ro@a.example"), w.raw["ca"], "webex_meetings", 60)
+    assert str(caught.value) == "A read-only administrator cannot change anything."
+    assert _packages(db, w.raw["ca"])["webex_meetings"] == 50
+    with db.unit_of_work() as s:
+        customers.remove(s, OPERATOR, w.raw["ca1"], (w.raw["pa1"],))
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Customer, w.raw["ca"]) is not None and s.get(Customer, w.raw["ca1"]) is None
