@@ -583,3 +583,67 @@ def test_remove_and_set_allocation_keep_to_the_callers_reach(w, db):
         customers.remove(s, OPERATOR, w.raw["ca1"], (w.raw["pa1"],))
     with db.unit_of_work(write=False) as s:
         assert s.get(Customer, w.raw["ca"]) is not None and s.get(Customer, w.raw["ca1"]) is None
+
+
+def test_update_refusals(w, db):
+    ca = w.raw["ca"]
+    packages = ["webex_calling", "webex_meetings", "webex_suite", "webex_voice"]
+    with pytest.raises(ValidationFailed) as caught:
+        _update(db, w, ca, packages=[])
+    assert problems(caught.value) == [("packages", "packages must list at least one package.", None)]
+    with pytest.raises(ValidationFailed) as caught:
+        _update(db, w, ca, packages=packages, provisioningParameters={"packages": {"limits": {"webex_meetings": -1}}})
+    assert problems(caught.value) == [
+        (LIMITS, "The limit of webex_meetings must be a whole number from 0 to 10000000 (got -1).", None)]
+    with pytest.raises(NotFound):  # on behalf of sub-partner A1, A's own customer is out of reach
+        with db.unit_of_work() as s:
+            customers.update(s, OPERATOR, ca, CustomerUpdate.model_validate({"packages": packages}), (w.raw["pa1"],))
+    with db.unit_of_work() as s:  # A1's own customer is reached on its behalf
+        customers.update(s, OPERATOR, w.raw["ca1"], CustomerUpdate.model_validate(
+            {"packages": ["webex_calling", "webex_meetings"], "externalId": "A1-CUST-1B"}), (w.raw["pa1"],))
+    with db.unit_of_work() as s:
+        s.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == ca,
+                                               CustomerPackage.package == "webex_suite")).used = 2  # set-up
+    with pytest.raises(Conflict) as caught:
+        _update(db, w, ca, packages=["webex_calling", "webex_meetings", "webex_voice"])
+    assert str(caught.value) == ("2 users hold Webex Suite; give them another package before removing webex_suite "
+                                 "from the customer.")
+    with db.unit_of_work(write=False) as s:
+        c = s.get(Customer, ca)
+        assert (c.external_id, c.address_line1, c.city, c.meetings_timezone) == (
+            "A-CUST-1", "Mannerheimintie 1", "Helsinki", "Europe/Helsinki")
+
+
+def test_update_adds_the_first_location_and_the_meeting_site(w, db):
+    """A customer without a location gains one with its first calling package (and needs it given); a customer
+    without a meeting site gains one with its first meeting package. Leaving the address out keeps it."""
+    body = _body(w, ["webex_calling"])
+    cid = _provision(db, w, {**body, "packages": ["webex_ai_agent"],
+                             "provisioningParameters": {"meetings": {"timezone": "Europe/Oslo"}}})
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(Location.id).where(Location.customer_id == cid)) is None
+        assert s.scalar(select(MeetingSite.id).where(MeetingSite.customer_id == cid)) is None
+    with pytest.raises(ValidationFailed) as caught:
+        _update(db, w, cid, packages=["webex_ai_agent", "webex_voice"])
+    assert problems(caught.value) == [(
+        "provisioningParameters.calling.location",
+        "Calling packages need provisioningParameters.calling.location (name, address, timezone, language) for the "
+        "first location.", None)]
+    location = body["provisioningParameters"]["calling"]
+    _update(db, w, cid, packages=["webex_ai_agent", "webex_voice", "webex_meetings"],
+            provisioningParameters={"calling": location})
+    with db.unit_of_work(write=False) as s:
+        c = s.get(Customer, cid)
+        loc = s.scalar(select(Location).where(Location.customer_id == cid))
+        assert (loc.name, loc.city, loc.time_zone, loc.preferred_language) == (
+            "Helsinki HQ", "Helsinki", "Europe/Helsinki", "fi_fi")
+        site = s.scalar(select(MeetingSite).where(MeetingSite.customer_id == cid))
+        assert site.url == c.preferred_site_url == f"mutaatio-oy-{c.org_id[:8]}.webex.com"
+        assert site.timezone == "Europe/Oslo"
+        assert (c.address_line1, c.city, c.country, c.meetings_timezone) == (
+            "Mannerheimintie 1", "Helsinki", "FI", "Europe/Oslo")
+    # With a location, more calling packages need none; the one location stays the only one.
+    _update(db, w, cid, packages=["webex_ai_agent", "webex_voice", "webex_meetings", "webex_calling"])
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Location).where(Location.customer_id == cid)) == 1
+        assert s.scalar(select(func.count()).select_from(MeetingSite).where(MeetingSite.customer_id == cid)) == 1
