@@ -647,3 +647,33 @@ def test_update_adds_the_first_location_and_the_meeting_site(w, db):
     with db.unit_of_work(write=False) as s:
         assert s.scalar(select(func.count()).select_from(Location).where(Location.customer_id == cid)) == 1
         assert s.scalar(select(func.count()).select_from(MeetingSite).where(MeetingSite.customer_id == cid)) == 1
+
+
+def test_list_customers_gives_a_hundred_by_default(w, db):
+    with db.unit_of_work() as s:  # set-up: 98 plain customer rows of partner A beside the world's three
+        s.add_all(Customer(partner_id=w.raw["pa"], name=f"Rivi {n}", primary_email=f"r{n}@rivi.example",
+                           address_line1="Katu 1", city="Helsinki", country="FI", external_id=f"R-{n}")
+                  for n in range(98))
+    with db.unit_of_work(write=False) as s:
+        assert len(customers.list_customers(s, OPERATOR, customers.CustomerFilter())) == 100
+        assert len(customers.list_customers(s, OPERATOR, customers.CustomerFilter(), limit=None)) == 101
+
+
+def test_packages_in_the_order_they_were_added_then_by_name(w, db):
+    """A package added later comes last even when its name sorts first; two added in the same instant go by
+    name."""
+    ca = w.raw["ca"]
+    _update(db, w, ca, packages=["webex_calling", "webex_meetings", "webex_suite", "webex_voice", "cx_essentials"])
+    added = ["webex_calling", "webex_meetings", "webex_suite", "webex_voice", "cx_essentials"]
+
+    def orders():
+        with db.unit_of_work(write=False) as s:
+            return ([p.package for p in customers.packages_of(s, ca)],
+                    [p.package for p in customers.packages_by_customer(s, OPERATOR, [ca])[ca]])
+
+    assert orders() == (added, added)
+    with db.unit_of_work() as s:  # set-up: cx_essentials made in the same instant as webex_voice
+        rows = {p.package: p for p in s.scalars(select(CustomerPackage).where(CustomerPackage.customer_id == ca))}
+        rows["cx_essentials"].created = rows["webex_voice"].created
+    tied = ["webex_calling", "webex_meetings", "webex_suite", "cx_essentials", "webex_voice"]
+    assert orders() == (tied, tied)
