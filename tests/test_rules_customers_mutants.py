@@ -461,6 +461,9 @@ def test_list_customers_filters(w, db):
     assert ids(Filter(search=" KUND ")) == [cb]  # the name, any case, the term trimmed
     assert ids(Filter(search="a1-cust")) == [ca1]  # the external id
     assert ids(Filter(search="oy")) == [ca, ca1]
+    with db.unit_of_work() as s:  # set-up: cb made in the same instant as ca
+        s.get(Customer, cb).created = s.get(Customer, ca).created
+    assert ids(Filter()) == [*sorted([ca, cb]), ca1]  # then by id
 
 
 def _partner_caller(s, email: str):
