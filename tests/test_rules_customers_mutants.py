@@ -246,6 +246,8 @@ def test_update_answers_a_taken_external_id_as_provision_does(w, db):
                 address={"addressLine1": "Katu 1", "city": "Turku", "country": "fi"})
     assert type(caught.value) is ValidationFailed
     assert [(p[0], p[2]) for p in problems(caught.value)] == [("address.country", None), ("externalId", 409)]
+    assert str(caught.value) == ("address.country 'fi' must be a two-letter ISO 3166 country code in capitals, "
+                                 "e.g. 'FI'.; A customer with externalId 'A-CUST-1' already exists.")
     with db.unit_of_work(write=False) as s:
         assert s.get(Customer, other).external_id == "A-MUT-1"
     _update(db, w, other, packages=["webex_meetings"], externalId="A-MUT-1")  # its own: unchanged, accepted
