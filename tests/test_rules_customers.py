@@ -134,8 +134,31 @@ def test_r44_put_customer_cannot_limit_below_use(client, world, db):
     assert r.status_code == 202, r.text
     assert package_row(db, world.raw["ca"], "webex_calling").allocation == 1
     assert package_row(db, world.raw["ca"], "webex_meetings").allocation == 7
-    allocations = {a["name"]: (a["allocation"], a["used"]) for a in _customer(client, world, "ca")["packageAllocations"]}
+    allocations = {a["name"]: (a["allocation"], a["used"])
+                   for a in _customer(client, world, "ca")["packageAllocations"]}
     assert allocations["webex_calling"] == (1, 1) and allocations["webex_meetings"] == (7, 1)
+
+
+def test_put_customer_taken_external_id_is_409_as_on_post(client, world, db):
+    """Decision 50: the contract declares 409 for POST and PUT; a taken externalId is a 409 on both, and a 400
+    when a plain refusal comes with it."""
+    auth = world.auth("a_full")
+    r = client.post(CUSTOMERS, json=_new_customer(world, ["webex_meetings"], "A-NEW-1"), headers=auth)
+    assert r.status_code == 202, r.text
+    url = r.json()["url"].split("testserver")[-1]
+    before = state(db)
+    r = client.post(CUSTOMERS, json=_new_customer(world, ["webex_meetings"], "A-CUST-1", email="toinen@uusi.example"),
+                    headers=auth)
+    assert_error(r, 409, "externalId 'A-CUST-1' already exists", code=409)
+    r = client.put(url, json={"packages": ["webex_meetings"], "externalId": "A-CUST-1"}, headers=auth)
+    body = assert_error(r, 409, "externalId 'A-CUST-1' already exists", code=409)
+    assert body["errors"] == [{"description": "A customer with externalId 'A-CUST-1' already exists.",
+                               "errorCode": 409}]
+    r = client.put(url, json={"packages": ["webex_meetings"], "externalId": "A-CUST-1",
+                              "address": {**ADDRESS, "country": "fi"}}, headers=auth)
+    assert_error(r, 400, "two-letter ISO 3166", "externalId 'A-CUST-1' already exists", code=409)
+    assert state(db) == before
+    assert client.get(url, headers=auth).json()["externalId"] == "A-NEW-1"
 
 
 # --- R53 suspended sub-partner ---------------------------------------------------------------

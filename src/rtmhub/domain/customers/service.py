@@ -204,12 +204,18 @@ def _validate_create(session: Session, caller: Caller, data: CustomerCreate | Cu
         problems.add("customerInfo.primaryEmail", msg(
             "The email {email} already belongs to an administrator account, and it would become this customer's "
             "first administrator; give another primaryEmail.", email=info.primaryEmail.strip()), 409)
+    _raise_problems(problems)
+    return packages, limits, template
+
+
+def _raise_problems(problems: FieldProblems) -> None:
+    """Refusals made only of conflicts with what exists (a taken externalId or e-mail) are a 409, as the
+    contract declares for POST and PUT; any other problem beside them makes the answer a 400 (decision 50)."""
     if problems.errors:
         conflict = all(e.error_code in (409, 10022) for e in problems.errors)
         error = (Conflict if conflict else ValidationFailed)("; ".join(e.description for e in problems.errors),
                                                              problems.errors)
         raise error
-    return packages, limits, template
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -270,7 +276,7 @@ def update(session: Session, caller: Caller, customer_id: str, data: CustomerUpd
                                       Customer.external_id == data.externalId)):
         problems.add("externalId", msg("A customer with externalId '{external_id}' already exists.",
                                        external_id=data.externalId), 409)
-    problems.raise_if_any()
+    _raise_problems(problems)
     current = {p.package: p for p in packages_of(session, customer.id)}
     for package, row in current.items():
         if package not in packages and row.used:
