@@ -182,6 +182,15 @@ def test_an_email_the_rules_normalise_is_found_held_by_its_owner(db, world, way)
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_one_address_written_two_ways_is_taken_by_the_first_row(db, world, way):
+    """Punycode and a combining diaeresis are both stored as 'eka@bücher.example', which no cell names."""
+    got = run_rows(db, world, way, calling(db, world, "eka@xn--bcher-kva.example", **{"Extension": "1005"}),
+                   calling(db, world, "eka@bu\u0308cher.example", **{"Extension": "1006"}))
+    assert got == [("add", []), ("error", ["The email eka@bücher.example is already associated with an existing "
+                                           "user."])]
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_an_extension_and_an_email_freed_or_taken_by_an_earlier_row_count(db, world, way):
     got = run_rows(db, world, way,
                    package(None, **{EMAIL: MATTI}),  # frees extension 1001
