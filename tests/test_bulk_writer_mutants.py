@@ -166,6 +166,16 @@ def test_a_number_freed_or_taken_by_an_earlier_row_counts_however_it_is_typed(db
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_a_number_and_an_extension_held_by_a_user_the_batch_leaves_alone_are_refused(db, world, way):
+    """The prefetch's own answers: Matti holds +358912345601 and extension 1001 at Helsinki HQ."""
+    got = run_rows(db, world, way, calling(db, world, "eka@asiakas.example", **{"Phone Number": "+358912345601"}),
+                   calling(db, world, "toka@asiakas.example", **{"Extension": "1001"}),
+                   calling(db, world, "kolmas@asiakas.example", **{"Extension": "1005"}))
+    assert got == [("error", ["Phone number +358912345601 is already in use by another user."]),
+                   ("error", ["Extension 1001 is already in use in this location."]), ("add", [])]
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_a_number_typed_with_its_trunk_zero_is_found_held_by_its_owner(db, world, way):
     """No cell names +358912345601 as the rules store it: the database says Matti holds it."""
     got = run_rows(db, world, way, calling(db, world, "eka@asiakas.example", **{"Phone Number": "+358 09 1234 5601"}))
