@@ -723,3 +723,19 @@ def test_r12_lets_a_hand_change_resend_the_directory_values_it_does_not_change(d
     with pytest.raises(ValidationFailed) as info, db.unit_of_work() as s:
         users.update_user(s, OPERATOR, customer(s, world), s.get(User, world.raw["um"]), UserFields(first_name="Other"))
     assert "the directory owns firstName" in str(info.value)
+
+
+def test_the_user_list_gives_at_most_100_users_unless_told(db, world):
+    """With no limit given, one call lists the first 100 users of a customer of 101."""
+    from sqlalchemy import insert
+
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        s.execute(insert(User), [{"customer_id": ca.id, "home_org_id": ca.org_id, "email": f"u{n}@asiakas.example",
+                                  "email_key": f"u{n}@asiakas.example", "status": "provisioned"} for n in range(99)])
+    with db.unit_of_work(write=False) as s:
+        ca = customer(s, world)
+        assert users.count_users(s, ca) == 101
+        listed = users.list_users(s, ca, UserFilter())
+        assert len(listed) == 100
+        assert [u.id for u in listed] == [u.id for u in users.list_users(s, ca, UserFilter(), limit=101)][:100]
