@@ -39,7 +39,9 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
     conn = session.connection()
     dialect = conn.dialect
     keys = tuple(rows[0])
-    cache_key = (dialect.name, dialect.driver, stmt.compile(dialect=dialect).string, keys)
+    compiled = stmt.compile(dialect=dialect)
+    # The bind names too: with qmark parameters two statements differing only in a bind's name have one SQL text.
+    cache_key = (dialect.name, dialect.driver, compiled.string, tuple(compiled.positiontup or compiled.binds), keys)
     if cache_key not in _PLAIN:
         _PLAIN[cache_key] = _compile_plain(stmt, dialect, keys)
     plain = _PLAIN[cache_key]
