@@ -770,3 +770,13 @@ def test_missing_package_columns_count_the_users_own_package():
     assert missing_package_columns(ctx, User(package="webex_suite"), []) == [calling, suite]
     assert missing_package_columns(ctx, User(package=None), []) == [calling]
     assert missing_package_columns(ctx, User(package="webex_calling"), [calling]) == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_row_without_an_email_cell_is_a_row_with_an_empty_one(db, world, path):
+    # The reader gives every row a cell for every header column; a row built without one reads as empty.
+    got = apply(db, world, path, rows=[CsvRow(2, {COL["Title"]: "X", COL["Phone Number"]: "+358912345601"}),
+                                       CsvRow(3, {COL[EMAIL]: MAIJA, COL["Title"]: "X"})])
+    assert got == [(2, None, "error", [], [("error", EMAIL, f"{EMAIL} is empty; every row needs the user's e-mail "
+                                                            f"address.")]),
+                   (3, MAIJA, "modify", ["Title"], [])]
