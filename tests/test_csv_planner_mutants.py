@@ -780,3 +780,15 @@ def test_a_row_without_an_email_cell_is_a_row_with_an_empty_one(db, world, path)
     assert got == [(2, None, "error", [], [("error", EMAIL, f"{EMAIL} is empty; every row needs the user's e-mail "
                                                             f"address.")]),
                    (3, MAIJA, "modify", ["Title"], [])]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_add_remove_keeps_a_base_licence_whose_cell_is_empty_or_absent(db, world, path):
+    with db.unit_of_work() as s:
+        s.get(User, world.raw["um"]).basic_space_meetings = True
+        s.get(User, world.raw["ua"]).basic_space_meetings = True
+    got = apply(db, world, path, {EMAIL: MAIJA, "Basic Space Meetings": "", "Title": "X"}, {EMAIL: MATTI, "Title": "Y"})
+    assert got == [(2, MAIJA, "modify", ["Title"], []), (3, MATTI, "modify", ["Title"], [])]
+    if path != "preview":
+        assert (user_by_email(db, MAIJA).basic_space_meetings, user_by_email(db, MATTI).basic_space_meetings) == (
+            True, True)
