@@ -792,3 +792,10 @@ def test_add_remove_keeps_a_base_licence_whose_cell_is_empty_or_absent(db, world
     if path != "preview":
         assert (user_by_email(db, MAIJA).basic_space_meetings, user_by_email(db, MATTI).basic_space_meetings) == (
             True, True)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_flag_cell_that_is_no_boolean_is_refused_on_its_column(db, world, path):
+    got = apply(db, world, path, {EMAIL: MAIJA, "Jabber Calling": "ehkä", "Title": "X"})
+    assert got == [(2, MAIJA, "error", [], [("error", "Jabber Calling", "Jabber Calling must be TRUE or FALSE "
+                                                                        "(found 'ehkä').")])]
