@@ -796,6 +796,9 @@ def test_add_remove_keeps_a_base_licence_whose_cell_is_empty_or_absent(db, world
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_flag_cell_that_is_no_boolean_is_refused_on_its_column(db, world, path):
-    got = apply(db, world, path, {EMAIL: MAIJA, "Jabber Calling": "ehkä", "Title": "X"})
+    got = apply(db, world, path, {EMAIL: MAIJA, "Jabber Calling": "ehkä", "Title": "X"},
+                {EMAIL: MATTI, "Basic Messaging": "kyllä", "Title": "Y"})
     assert got == [(2, MAIJA, "error", [], [("error", "Jabber Calling", "Jabber Calling must be TRUE or FALSE "
-                                                                        "(found 'ehkä').")])]
+                                                                        "(found 'ehkä').")]),
+                   (3, MATTI, "error", [], [("error", "Basic Messaging", "Basic Messaging must be TRUE or FALSE "
+                                                                         "(found 'kyllä').")])]
