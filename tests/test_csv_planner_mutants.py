@@ -52,12 +52,17 @@ def package(name: str | None, **cells: str) -> dict[str, str]:
 
 
 def apply(db, world, path: str, *cells: dict[str, str], mode: str = "add-remove", key: str = "ca",
-          duplicates: set[str] | None = None, suspended: tuple[str, ...] = (), caller=OPERATOR) -> list[tuple]:
-    rows = csv_rows(*cells)
+          duplicates: set[str] | None = None, suspended: tuple[str, ...] = (), caller=OPERATOR,
+          rows: list[CsvRow] | None = None, adjust=None) -> list[tuple]:
+    """Each row's (line, e-mail, outcome, changed columns, messages); ``rows`` instead of ``cells`` for rows
+    built by hand, ``adjust(ctx)`` to change the loaded context."""
+    rows = rows if rows is not None else csv_rows(*cells)
     before = state(db)
     with db.unit_of_work(write=path != "preview") as s:
         customer = s.get(Customer, world.raw[key])
         ctx = ImportContext.load(s, customer, mode, {COL[h] for h in suspended}, duplicates or set())
+        if adjust is not None:
+            adjust(ctx)
         if path == "row":
             results = [apply_row(s, caller, ctx, r) for r in rows]
         else:
@@ -468,3 +473,332 @@ def test_batch_creates_record_the_user_its_ledger_and_audit_and_hold_their_exten
     assert (event.action, event.entity_type, event.before, event.after["status"], event.after["email"]) == (
         "user.create", "user", None, "provisioned", "eka@asiakas.example")
     assert (interval.package, interval.email, interval.ended) == ("webex_calling", "eka@asiakas.example", None)
+
+
+# --- what the rows above leave unobserved ----------------------------------------------------------
+
+def add_user(db, world, email: str, package: str | None = "webex_meetings", **fields) -> str:
+    from rtmhub.domain.users import service as users  # noqa: PLC0415
+    from rtmhub.domain.users.schemas import UserFields  # noqa: PLC0415
+
+    with db.unit_of_work() as s:
+        user = users.create_user(s, OPERATOR, s.get(Customer, world.raw["ca"]), UserFields(
+            email=email, first_name="Uusi", last_name="Käyttäjä", package=package, **fields))
+        user.preferred_site_url = s.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"]))
+        return user.id
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_spreadsheet_words_for_true_and_false_are_read_with_a_notice(db, world, path):
+    got = apply(db, world, path,
+                {EMAIL: MAIJA, "Jabber Calling": "TOSI", "Jabber with Webex Teams": " epätosi ",
+                 "Basic Messaging": "1", "Basic Space Meetings": "0", "Call on Webex (1:1 call, non-PSTN)": "tosi"},
+                {EMAIL: MATTI, "Jabber Calling": "Wahr", "Jabber with Webex Teams": "Wahr"})
+    assert got == [
+        (2, MAIJA, "modify", ["Jabber Calling", "Basic Messaging", "Call on Webex (1:1 call, non-PSTN)"], [
+            ("notice", "", "Read 'TOSI' as TRUE."), ("notice", "", "Read 'epätosi' as FALSE."),
+            ("notice", "", "Read '1' as TRUE."), ("notice", "", "Read '0' as FALSE."),
+            ("notice", "", "Read 'tosi' as TRUE.")]),
+        # One notice a word, however many cells hold it.
+        (3, MATTI, "modify", ["Jabber Calling", "Jabber with Webex Teams"], [("notice", "", "Read 'Wahr' as TRUE.")])]
+    if path != "preview":
+        row = user_by_email(db, MAIJA)
+        assert (row.jabber_calling, row.jabber_with_teams, row.basic_messaging, row.basic_space_meetings,
+                row.call_on_webex) == (True, False, True, False, True)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_numbers_a_spreadsheet_changed(db, world, path):
+    got = apply(db, world, path,
+                {EMAIL: MATTI, "Extension": "1.00E+03"},
+                {EMAIL: MATTI, "Phone Number": "3,58912E+11"},
+                {EMAIL: MATTI, "Caller ID Number": "358912345602"},
+                {EMAIL: MATTI, "Extension": "1001.0"},
+                {EMAIL: MATTI, "Phone Number": "358912345601,00"},
+                {EMAIL: MATTI, "Phone Number": "358912345601"},
+                {EMAIL: MATTI, "Extension": "358912345601"},
+                {EMAIL: MATTI, "Caller ID Number": "123456"},
+                {EMAIL: MATTI, "Phone Number": "+358912345601", "Extension": "1001"})
+    text = ("keep the cell as text: format the column as Text before typing or pasting the numbers, or type an "
+            "apostrophe before the number")
+
+    def scientific(value):
+        return (f"'{value}' is a number a spreadsheet turned into scientific notation, so its digits are lost. Type "
+                f"the number again and {text}.")
+
+    def decimals(value, digits):
+        return f"'{value}' is a number a spreadsheet wrote with decimals; write it as '{digits}' and {text}."
+
+    def plus(value):
+        return (f"'{value}' has lost its leading '+' (or '00'): a spreadsheet read it as a number. Write it as "
+                f"'+{value}' and {text} ('+{value}).")
+
+    assert [(g[1], g[2], g[3]) for g in got] == [(MATTI, "error", [])] * 8 + [(MATTI, "unchanged", [])]
+    assert [g[4] for g in got] == [
+        [("error", "Extension", scientific("1.00E+03"))],
+        [("error", "Phone Number", scientific("3,58912E+11"))],
+        [("error", "Caller ID Number", plus("358912345602"))],
+        [("error", "Extension", decimals("1001.0", "1001"))],
+        [("error", "Phone Number", decimals("358912345601,00", "358912345601"))],
+        [("error", "Phone Number", plus("358912345601"))],
+        # An extension is no phone number: the service's own words, no lost '+'.
+        [("error", "Extension", "extension '358912345601' must be 2 to 10 digits.")],
+        [("error", "Caller ID Number", "callerIdNumber '123456' must be in E.164 form with a leading '+' and "
+                                       "country code.")],
+        []]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_held_package_column_false_removes_the_package_only_in_add_remove(db, world, path):
+    # "Add services only" never takes a package away (and grants the base licences, D4).
+    got = apply(db, world, path, {EMAIL: MAIJA, "Webex Calling": "", "Webex Meetings": "FALSE"}, mode="add")
+    assert got == [(2, MAIJA, "modify", ["Basic Messaging", "Basic Space Meetings",
+                                         "Call on Webex (1:1 call, non-PSTN)"], [])]
+    # Another package's column FALSE is no word on the held one.
+    got = apply(db, world, path, {EMAIL: MAIJA, "Webex Calling": "FALSE", "Webex Meetings": ""})
+    assert got == [(2, MAIJA, "unchanged", [], [])]
+    # The file's only package column, FALSE: a delete by omission, refused with the columns the file lacks.
+    got = apply(db, world, path, {EMAIL: MAIJA, "Webex Meetings": "FALSE"})
+    assert got == [(2, MAIJA, "error", [], [
+        ("error", "", "Every package column of the row is FALSE, but the file has no column for 'Webex Calling', "
+                      "'Webex Suite', 'Webex Voice', which this organisation holds; a user is deleted only when "
+                      "the file has a column for every package. Add the missing columns (FALSE to delete the "
+                      "user), or leave the package cells empty to keep the user.")])]
+    # An empty cell before the FALSE ones: not every package cell is FALSE, so the package goes, not the user.
+    got = apply(db, world, path, {EMAIL: MAIJA, "Webex Calling": "", "Webex Voice": "FALSE", "Webex Meetings": "FALSE"})
+    assert got == [(2, MAIJA, "modify", ["Webex Meetings"], [])]
+    if path != "preview":
+        assert user_by_email(db, MAIJA).package is None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_package_changes_name_the_new_package_and_the_calling_columns(db, world, path):
+    add_user(db, world, "toinen@asiakas.example")
+    got = apply(db, world, path,
+                {EMAIL: MAIJA, "Webex Calling": "TRUE", "Webex Meetings": "FALSE", "Extension": "1010",
+                 "Location": "Helsinki HQ"},
+                {EMAIL: "toinen@asiakas.example", "Webex Calling": "TRUE", "Webex Meetings": "FALSE",
+                 "Phone Number": "+358912345699", "Location": "Helsinki HQ"},
+                {EMAIL: MATTI, "Webex Calling": "FALSE", "Webex Meetings": "TRUE", "Location": ""})
+    calling = ["Caller ID First Name", "Caller ID Last Name", "Location"]
+    assert got == [(2, MAIJA, "modify", ["Extension", *calling, "Webex Calling"], []),
+                   (3, "toinen@asiakas.example", "modify", ["Phone Number", *calling, "Webex Calling"], []),
+                   (4, MATTI, "modify", ["Extension", "Phone Number", *calling, "Webex Meetings"], [])]
+    if path != "preview":
+        row = user_by_email(db, MAIJA)
+        assert (row.package, row.extension, row.location_id) == ("webex_calling", "1010", world.raw["loc_ca"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_r27_without_package_columns_and_the_same_location(db, world, path):
+    add_location(db, world)
+    got = apply(db, world, path, {EMAIL: MATTI, "Location": "Tampere"}, {EMAIL: MATTI, "Location": "HELSINKI HQ"})
+    assert got == [(2, MATTI, "error", [], [("error", "Location", "The location of an existing calling user cannot "
+                                                                  "be changed by CSV (now 'Helsinki HQ').")]),
+                   (3, MATTI, "unchanged", [], [])]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_organisation_without_locations_says_so(db, world, path):
+    def no_locations(ctx):
+        ctx.locations, ctx.location_names = {}, {}
+
+    got = apply(db, world, path, {EMAIL: MATTI, "Location": "Helsinki HQ"}, adjust=no_locations)
+    assert got == [(2, MATTI, "error", [], [("error", "Location", "Location 'Helsinki HQ' does not exist in this "
+                                                                  "organisation; use one of: (none).")])]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_r12_directory_owned_columns_by_csv(db, world, path):
+    from rtmhub.domain.directory.sync_models import DirectorySync  # noqa: PLC0415
+
+    with db.unit_of_work() as s:
+        s.add(DirectorySync(customer_id=world.raw["ca"], enabled=True))
+    got = apply(db, world, path,
+                {EMAIL: "uusi@asiakas.example", "Title": "X"},
+                {EMAIL: MAIJA, "Last Name": "Virtanen", "Department": "Myynti", "First Name": "Maija"},
+                {EMAIL: MATTI, "Extension": "1002", "First Name": "Matti"})
+    said = "Directory synchronisation is on for this organisation: "
+    assert got == [
+        (2, "uusi@asiakas.example", "error", [], [
+            ("error", EMAIL, said + "users come from the directory. Add the user in the directory; packages and "
+                                    "calling data can then be set here.")]),
+        # Named by their headers, in column order; the first one's column carries the error.
+        (3, MAIJA, "error", [], [("error", "Last Name", said + "the directory owns Last Name, Department; change "
+                                                               "them in the directory.")]),
+        (4, MATTI, "modify", ["Extension"], [])]
+
+
+def test_file_rules_of_a_customer_from_the_database(db, world):
+    from rtmhub.domain.partners.models import Partner  # noqa: PLC0415
+
+    with db.unit_of_work() as s:
+        s.add(MeetingSite(customer_id=world.raw["ca"], url=" HTTP://Toinen.Webex.com/ "))
+        s.add(MeetingSite(customer_id=world.raw["cb"], url="https://kund.webex.com"))
+    with db.unit_of_work(write=False) as s:
+        rules = FileRules.load(s, s.get(Customer, world.raw["ca"]))
+        subscription = s.get(Partner, world.raw["pa"]).subscription_id
+        first = s.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"],
+                                                       MeetingSite.url.not_like("%Toinen%")))
+    assert first == first.strip().lower() and "/" not in first  # the world's site: a bare host name
+    assert rules == FileRules(subscription, frozenset({first, "toinen.webex.com"}))
+
+
+def test_check_file_keys_sites_and_checks_every_licence_column():
+    rules = FileRules("SUB-A", frozenset({"asiakas.webex.com"}))
+    # A site's URL is compared without its scheme, case or closing '/'.
+    for site in ("http://ASIAKAS.webex.com/", "https://asiakas.webex.com", "asiakas.webex.com//"):
+        check_file(resolve_headers([EMAIL, f"{site} - WebEx Enterprise Edition [SUB-A]"]), rules)
+    check_file(resolve_headers([EMAIL, "Webex Calling SP Enterprise", "Basic Messaging [SUB-A]"]), rules)
+    bad = resolve_headers([EMAIL, "Basic Messaging [SUB-B]", "Webex Calling SP Enterprise [SUB-C]",
+                           "https://asiakas.webex.com.evil - WebEx Enterprise Edition"])
+    with pytest.raises(CsvFileError) as info:
+        check_file(bad, rules)
+
+    def other(header, given):
+        return (f"The column '{header}' names the subscription '{given}', but this organisation's licences come "
+                f"from the subscription 'SUB-A' (its partner's); write '[SUB-A]' in the header or leave the suffix "
+                f"out.")
+
+    site = ("The column 'https://asiakas.webex.com.evil - WebEx Enterprise Edition' is the licence of the meeting "
+            "site 'https://asiakas.webex.com.evil', which is not a site of this organisation; delete the column.")
+    assert [(p.field, str(p.description)) for p in info.value.errors] == [
+        ("Basic Messaging [SUB-B]", other("Basic Messaging [SUB-B]", "SUB-B")),
+        ("Webex Calling SP Enterprise [SUB-C]", other("Webex Calling SP Enterprise [SUB-C]", "SUB-C")),
+        ("https://asiakas.webex.com.evil - WebEx Enterprise Edition", site)]
+    assert str(info.value) == ("The header line of the file cannot be used. "
+                               + other("Basic Messaging [SUB-B]", "SUB-B") + " "
+                               + other("Webex Calling SP Enterprise [SUB-C]", "SUB-C") + " " + site)
+
+
+def test_file_notices_of_a_windows_file_with_ignored_columns():
+    header = resolve_headers([EMAIL, "Address type", "Webex Calling", "Webex Calling SP Enterprise",
+                              "Hybrid Message Service"])
+    assert file_notices(header, "cp1252") == [
+        {"level": "notice", "column": "",
+         "message": "The file is not UTF-8, so it was read as Windows-1252 (Western European), the code page "
+                    "Excel's plain 'CSV' type saves in; check that letters such as ä, ö and å look right. Save the "
+                    "file as 'CSV UTF-8 (comma delimited)' to avoid the guess.",
+         "template": "The file is not UTF-8, so it was read as Windows-1252 (Western European), the code page "
+                     "Excel's plain 'CSV' type saves in; check that letters such as ä, ö and å look right. Save the "
+                     "file as 'CSV UTF-8 (comma delimited)' to avoid the guess.", "params": {}},
+        {"level": "notice", "column": "",
+         "message": "These columns of the file are not used by rtmhub and were ignored: 'Address type', "
+                    "'Hybrid Message Service', 'Webex Calling SP Enterprise'.",
+         "template": "These columns of the file are not used by rtmhub and were ignored: {columns}.",
+         "params": {"columns": "'Address type', 'Hybrid Message Service', 'Webex Calling SP Enterprise'"}}]
+    assert file_notices(header, "utf-8")[0]["message"].startswith("These columns")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_deleting_row_with_an_error_deletes_nothing(db, world, path):
+    rows = csv_rows(package(None, **{EMAIL: MAIJA}), package(None, **{EMAIL: MATTI}))
+    rows[1] = CsvRow(rows[1].line, rows[1].cells, extra_cells=2)
+    got = apply(db, world, path, rows=rows, duplicates={MAIJA})
+    assert got == [
+        (2, MAIJA, "error", [], [("error", EMAIL, f"{MAIJA} appears more than once in the file; keep one row per "
+                                                 f"user.")]),
+        (3, MATTI, "error", [], [("error", "", "The row has 2 more cells than the header; check for an unquoted "
+                                               "delimiter inside a value.")])]
+    assert user_by_email(db, MAIJA) is not None and user_by_email(db, MATTI) is not None
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_row_keys_and_flags(db, world, path):
+    rows = csv_rows({EMAIL: f"  {MAIJA.upper()} ", "Jabber Calling": "TRUE", "Title": "Tiiminvetäjä"},
+                    {EMAIL: "   "},
+                    {EMAIL: "x" * 64 + "@" + "b" * 93 + ".fi"},
+                    {EMAIL: "uusi@asiakas.example", "Webex Meetings": "TRUE", "Jabber Calling": "TRUE",
+                     "Jabber with Webex Teams": "FALSE", "Preferred Webex Site": _site(db, world)},
+                    {EMAIL: "toinen@asiakas.example", "Webex Meetings": "TRUE", "Jabber Calling": "TRUE",
+                     "Jabber with Webex Teams": ""},
+                    {EMAIL: MATTI, "Title": "Myyjä"})
+    rows[-1] = CsvRow(rows[-1].line, rows[-1].cells, extra_cells=1)
+    got = apply(db, world, path, rows=rows)
+    long = "x" * 64 + "@" + "b" * 93 + ".fi"
+    assert got == [
+        # The e-mail as written, trimmed; the user found case-insensitively.
+        (2, MAIJA.upper(), "modify", ["Title", "Jabber Calling"], []),
+        (3, None, "error", [], [("error", EMAIL, f"{EMAIL} is empty; every row needs the user's e-mail address.")]),
+        # 161 characters are not too long for the row: the service's own check answers.
+        (4, long, "error", [], [("error", EMAIL, f"email: '{long}' is not a valid e-mail address (After the @-sign, "
+                                                 f"periods cannot be separated by so many characters (30 characters "
+                                                 f"too many).).")]),
+        (5, "uusi@asiakas.example", "add", [EMAIL, "Jabber Calling", "Preferred Webex Site", "Webex Meetings"], []),
+        (6, "toinen@asiakas.example", "error", [], [
+            ("error", "Jabber with Webex Teams", "Jabber with Webex Teams is required (TRUE or FALSE) for users with "
+                                                 "a package."),
+            ("warning", "Preferred Webex Site", "Preferred Webex Site is empty; Webex Meetings users need it for "
+                                                "their meeting site.")]),
+        (7, MATTI, "error", [], [("error", "", "The row has 1 more cell than the header; check for an unquoted "
+                                               "delimiter inside a value.")])]
+    assert len(long) == 161
+    if path != "preview":
+        assert user_by_email(db, MAIJA).jabber_calling is True
+        assert user_by_email(db, MATTI).title is None
+
+
+def test_headers_of_the_services_fields_and_of_changed_fields():
+    from rtmhub.csvfile.planner import _column_order, _columns_of, _header_for, _package_header  # noqa: PLC0415
+    from rtmhub.domain.users.schemas import UserFields  # noqa: PLC0415
+
+    assert [_header_for(f) for f in (None, "", "firstName", "callerIdNumber", "phone_number", "locationId",
+                                     "preferredWebexSite", "package", "extension")] == [
+        "", "", "First Name", "Caller ID Number", "Phone Number", "Location", "Preferred Webex Site", "package",
+        "Extension"]
+    assert [_package_header({"package": "webex_meetings"}, {"package": p}, "package")
+            for p in (None, "webex_voice")] == ["Webex Meetings", "Webex Voice"]
+    assert _package_header({"package": None}, {"package": None}, "package") == "Package"
+    assert [_package_header({}, {}, f) for f in ("location_id", "package_assigned")] == ["Location",
+                                                                                         "package_assigned"]
+    # A header that is no column sorts after every column.
+    assert [_column_order(h) for h in ("First Name", "Package")] == [0, len(COLUMNS)]
+    assert [c.header for c in _columns_of(UserFields(
+        email="a@b.example", package="webex_meetings", location_id="x", jabber_calling=False, title="T",
+        basic_messaging=True, department=None))] == ["User ID/Email (Required)", "Location", "Title",
+                                                     "Webex Meetings", "Basic Messaging"]
+    assert _columns_of(UserFields(email="a@b.example", package=None)) == [COL[EMAIL]]
+
+
+def test_missing_package_columns_count_the_users_own_package():
+    from rtmhub.csvfile.planner import missing_package_columns  # noqa: PLC0415
+
+    ctx = ImportContext(None, "add-remove", {}, {}, {"webex_calling", "basic_messaging", "common_area_calling"},
+                        set(), set())
+    calling, suite = COL["Webex Calling"], COL["Webex Suite"]
+    assert missing_package_columns(ctx, User(package="webex_suite"), [calling]) == [suite]
+    assert missing_package_columns(ctx, User(package="webex_suite"), []) == [calling, suite]
+    assert missing_package_columns(ctx, User(package=None), []) == [calling]
+    assert missing_package_columns(ctx, User(package="webex_calling"), [calling]) == []
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_row_without_an_email_cell_is_a_row_with_an_empty_one(db, world, path):
+    # The reader gives every row a cell for every header column; a row built without one reads as empty.
+    got = apply(db, world, path, rows=[CsvRow(2, {COL["Title"]: "X", COL["Phone Number"]: "+358912345601"}),
+                                       CsvRow(3, {COL[EMAIL]: MAIJA, COL["Title"]: "X"})])
+    assert got == [(2, None, "error", [], [("error", EMAIL, f"{EMAIL} is empty; every row needs the user's e-mail "
+                                                            f"address.")]),
+                   (3, MAIJA, "modify", ["Title"], [])]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_add_remove_keeps_a_base_licence_whose_cell_is_empty_or_absent(db, world, path):
+    with db.unit_of_work() as s:
+        s.get(User, world.raw["um"]).basic_space_meetings = True
+        s.get(User, world.raw["ua"]).basic_space_meetings = True
+    got = apply(db, world, path, {EMAIL: MAIJA, "Basic Space Meetings": "", "Title": "X"}, {EMAIL: MATTI, "Title": "Y"})
+    assert got == [(2, MAIJA, "modify", ["Title"], []), (3, MATTI, "modify", ["Title"], [])]
+    if path != "preview":
+        assert (user_by_email(db, MAIJA).basic_space_meetings, user_by_email(db, MATTI).basic_space_meetings) == (
+            True, True)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_flag_cell_that_is_no_boolean_is_refused_on_its_column(db, world, path):
+    got = apply(db, world, path, {EMAIL: MAIJA, "Jabber Calling": "ehkä", "Title": "X"},
+                {EMAIL: MATTI, "Basic Messaging": "kyllä", "Title": "Y"})
+    assert got == [(2, MAIJA, "error", [], [("error", "Jabber Calling", "Jabber Calling must be TRUE or FALSE "
+                                                                        "(found 'ehkä').")]),
+                   (3, MATTI, "error", [], [("error", "Basic Messaging", "Basic Messaging must be TRUE or FALSE "
+                                                                         "(found 'kyllä').")])]
