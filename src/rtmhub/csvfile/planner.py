@@ -328,7 +328,9 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
     if known is not None and key in known:
         user = known[key]
     elif known is not None:
-        user = None  # prefetched: no user has this e-mail (or an earlier row of the batch deleted it)
+        # Prefetched: no user has this e-mail. (Not updated when a row deletes a user: every row of an e-mail
+        # that the file names twice is refused, ctx.duplicate_emails, so a batch never meets one again.)
+        user = None
     else:
         user = session.scalar(select(User).where(User.email_key == key))
     if user is not None and user.customer_id != ctx.customer.id:
