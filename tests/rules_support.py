@@ -8,6 +8,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from rtmhub import ids
+from rtmhub.csvfile.columns import COLUMNS
+from rtmhub.csvfile.reader import CsvRow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers import service as customers
@@ -116,3 +118,32 @@ def person_id(raw: str) -> str:
 
 def subscriber_id(raw: str) -> str:
     return ids.encode("SUBSCRIBER", raw)
+
+
+# --- CSV rows for the planner and the bulk writer, without a file ------------------------------
+
+COL = {c.header: c for c in COLUMNS}
+EMAIL = "User ID/Email (Required)"
+PACKAGE_HEADERS = ["Webex Calling", "Webex Calling Standard", "Webex Suite", "Webex Voice", "Webex Meetings",
+                   "Customer Assist"]
+
+
+def csv_rows(*cells: dict[str, str]) -> list[CsvRow]:
+    """Rows of one file: every row has a cell for every column any row names ("" when absent)."""
+    headers = [c.header for c in COLUMNS if any(c.header in r for r in cells)]
+    return [CsvRow(line, {COL[h]: r.get(h, "") for h in headers}) for line, r in enumerate(cells, start=2)]
+
+
+def package(name: str | None, **cells: str) -> dict[str, str]:
+    """A row's package cells: TRUE in the column ``name`` (None: every one FALSE), with ``cells`` beside."""
+    row = {h: ("TRUE" if h == name else "FALSE") for h in PACKAGE_HEADERS}
+    row.update(cells)
+    return row
+
+
+def refused(error, call, *args, **kwargs) -> str:
+    """The message of the error of exactly the type ``error`` that ``call(*args, **kwargs)`` raises."""
+    with pytest.raises(error) as caught:
+        call(*args, **kwargs)
+    assert type(caught.value) is error
+    return str(caught.value)

@@ -17,7 +17,7 @@ from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.partners.models import Partner
 from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
-from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
+from rules_support import fast_password_hashes, refused  # noqa: F401 - fast_password_hashes is an autouse fixture
 from tests.conftest import OPERATOR
 
 PASSWORD = "correct horse battery"  # the world's administrators' password
@@ -25,13 +25,6 @@ NEW_PASSWORD = "violet kettle drifts north"
 LINK_INVALID = ("This link does not work: it has expired, has already been used or has been replaced by a newer one. "
                 "Ask your partner (or the rtmhub operator) for a new link.")
 READ_ONLY = "A read-only administrator cannot change anything."
-
-
-def refused(error, call, *args, **kwargs) -> str:
-    with pytest.raises(error) as caught:
-        call(*args, **kwargs)
-    assert type(caught.value) is error
-    return str(caught.value)
 
 
 def caller_of(s, email: str) -> Caller:

@@ -11,9 +11,7 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
-from rtmhub.csvfile.columns import COLUMNS
 from rtmhub.csvfile.planner import ImportContext, apply_batch
-from rtmhub.csvfile.reader import CsvRow
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer, MeetingSite
 from rtmhub.domain.tasks.revert import Touched, revert_batch
@@ -22,18 +20,19 @@ from rtmhub.domain.users.bulk import Simulation
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
+    COL,
+    EMAIL,
     OPERATOR,
+    PACKAGE_HEADERS,
+    csv_rows,
     fast_password_hashes,
+    package,
     package_row,
     set_allocation,
     state,
     user_by_email,
 )
 
-COL = {c.header: c for c in COLUMNS}
-EMAIL = "User ID/Email (Required)"
-PACKAGE_HEADERS = ["Webex Calling", "Webex Calling Standard", "Webex Suite", "Webex Voice", "Webex Meetings",
-                   "Customer Assist"]
 MATTI = "matti.meikalainen@asiakas.example"  # world: Webex Calling, ext 1001, +358912345601, Helsinki HQ
 MAIJA = "maija.meikalainen@asiakas.example"  # world: Webex Meetings
 
@@ -51,17 +50,6 @@ def statements(db):
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", listen)
-
-
-def csv_rows(*cells: dict[str, str]) -> list[CsvRow]:
-    headers = [c.header for c in COLUMNS if any(c.header in r for r in cells)]
-    return [CsvRow(line, {COL[h]: r.get(h, "") for h in headers}) for line, r in enumerate(cells, start=2)]
-
-
-def package(name: str | None, **cells: str) -> dict[str, str]:
-    row = {h: ("TRUE" if h == name else "FALSE") for h in PACKAGE_HEADERS}
-    row.update(cells)
-    return row
 
 
 def site(db, world) -> str:

@@ -18,12 +18,19 @@ from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.users.bulk import Simulation
 from rtmhub.domain.users.models import User
-from rules_support import OPERATOR, fast_password_hashes, set_allocation, state, user_by_email  # noqa: F401
+from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
+    COL,
+    EMAIL,
+    OPERATOR,
+    PACKAGE_HEADERS,
+    csv_rows,
+    fast_password_hashes,
+    package,
+    set_allocation,
+    state,
+    user_by_email,
+)
 
-COL = {c.header: c for c in COLUMNS}
-EMAIL = "User ID/Email (Required)"
-PACKAGE_HEADERS = ["Webex Calling", "Webex Calling Standard", "Webex Suite", "Webex Voice", "Webex Meetings",
-                   "Customer Assist"]
 MATTI = "matti.meikalainen@asiakas.example"  # world: Webex Calling, ext 1001, Helsinki HQ
 MAIJA = "maija.meikalainen@asiakas.example"  # world: Webex Meetings
 PATHS = ["row", "batch", "preview"]
@@ -37,18 +44,6 @@ def world(world, db):
         for key in ("ua", "um"):
             s.get(User, world.raw[key]).preferred_site_url = site
     return world
-
-
-def csv_rows(*cells: dict[str, str]) -> list[CsvRow]:
-    """Rows of one file: every row has a cell for every column any row names ("" when absent)."""
-    headers = [c.header for c in COLUMNS if any(c.header in r for r in cells)]
-    return [CsvRow(line, {COL[h]: r.get(h, "") for h in headers}) for line, r in enumerate(cells, start=2)]
-
-
-def package(name: str | None, **cells: str) -> dict[str, str]:
-    row = {h: ("TRUE" if h == name else "FALSE") for h in PACKAGE_HEADERS}
-    row.update(cells)
-    return row
 
 
 def apply(db, world, path: str, *cells: dict[str, str], mode: str = "add-remove", key: str = "ca",

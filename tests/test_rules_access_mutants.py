@@ -15,18 +15,11 @@ from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.access.token_cache import token_cache
 from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
-from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
+from rules_support import fast_password_hashes, refused  # noqa: F401 - fast_password_hashes is an autouse fixture
 from tests.conftest import OPERATOR
 
 READ = "spark-admin:wholesale_customers_read"
 WRITE = "spark-admin:wholesale_customers_write"
-
-
-def refused(error, call, *args, **kwargs) -> str:
-    with pytest.raises(error) as caught:
-        call(*args, **kwargs)
-    assert type(caught.value) is error
-    return str(caught.value)
 
 
 def _token_row(db, token: str) -> ApiToken:
