@@ -141,24 +141,31 @@ def _new_users(info: dict, path: str) -> list[dict]:
     } for r in rows]
 
 
+def _dbapi(url: str):
+    """A plain DBAPI connection to the bench database (SQLite as rtmhub sets it up) and its parameter mark."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1])
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn, "?"
+    import psycopg
+
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)), "%s"
+
+
+def _insert_sql(table: str, columns: list[str], mark: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})"
+
+
 def run_raw(url: str, info: dict, path: str) -> float:
     """The file's new users inserted by the DBAPI alone (one executemany of tuples, one transaction):
     what the database itself costs, without any rule or library in between."""
     users = _new_users(info, path)
     columns = list(users[0])
     tuples = [tuple(u[c] for c in columns) for u in users]
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        conn = sqlite3.connect(url.split("///", 1)[1])
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        sql = f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-    else:
-        import psycopg
-
-        conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1))
-        sql = f"INSERT INTO users ({', '.join(columns)}) VALUES ({', '.join('%s' for _ in columns)})"
+    conn, mark = _dbapi(url)
+    sql = _insert_sql("users", columns, mark)
     started, cpu = time.perf_counter(), time.process_time()
     cur = conn.cursor()
     cur.executemany(sql, tuples)
@@ -188,18 +195,6 @@ def run_baseline(url: str, info: dict, path: str) -> float:
 
 
 WRITTEN_TABLES = ("users", "package_intervals", "audit_events", "task_rows")  # in an order the foreign keys allow
-
-
-def _dbapi(url: str):
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        conn = sqlite3.connect(url.split("///", 1)[1])
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn, "?"
-    import psycopg
-
-    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)), "%s"
 
 
 def table_ids(url: str) -> dict[str, set]:
@@ -237,8 +232,7 @@ def run_writes(url: str, before: dict[str, set]) -> tuple[float, int]:
     for table in WRITTEN_TABLES:
         columns, rows = written[table]
         if rows:
-            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(mark for _ in columns)})",
-                            rows)
+            cur.executemany(_insert_sql(table, columns, mark), rows)
     conn.commit()
     elapsed = time.perf_counter() - started
     conn.close()
