@@ -5,8 +5,6 @@ import csv
 import io
 import time
 
-import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from rtmhub.csvfile.columns import COLUMNS
@@ -20,15 +18,6 @@ PACKAGE_HEADERS = ["Webex Calling", "Webex Calling Standard", "Webex Suite", "We
                    "Customer Assist"]
 BASE_HEADERS = ["Basic Messaging", "Basic Space Meetings", "Call on Webex (1:1 call, non-PSTN)"]
 FINISHED = ("completed", "completed_with_errors", "failed", "cancelled")
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """The world's six admins cost ~1 s of argon2 per test; these tests are about CSV, not passwords.
-    Import this fixture into a test module to make it autouse there."""
-    from rtmhub.domain.access import service as access
-
-    monkeypatch.setattr(access, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def csv_bytes(rows: list[dict[str, str]], headers: list[str] | None = None) -> bytes:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -52,6 +53,19 @@ def skip_or_fail(reason: str) -> None:
         pytest.fail(reason + " (CI=true or RTMHUB_REQUIRE_POSTGRES is set, so this is a failure, not a skip)")
     print(f"\nSKIPPING: {reason}")
     pytest.skip(reason)
+
+
+# argon2 at its cheapest (one pass over 8 KiB): a world's six admins would otherwise spend ~0.5 s of deliberate
+# slowness in every test that builds one. The hashes stay real argon2id, so signing in still verifies them;
+# test_production_password_hashes checks the parameters rtmhub itself uses.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request, monkeypatch):
+    """Every test hashes passwords with CHEAP_HASHER, except those marked `production_password_hashes`."""
+    if request.node.get_closest_marker("production_password_hashes") is None:
+        monkeypatch.setattr(access, "_hasher", CHEAP_HASHER)
 
 
 def _postgres_base_url() -> tuple[str | None, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from rtmhub import ids
@@ -23,13 +22,6 @@ USER_COLUMNS = (User.id, User.customer_id, User.home_org_id, User.email, User.fi
                 User.display_name, User.package, User.basic_messaging, User.basic_space_meetings,
                 User.call_on_webex, User.extension, User.phone_number, User.location_id,
                 User.caller_id_first_name, User.caller_id_last_name, User.caller_id_number, User.status)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashes(monkeypatch):
-    """build_world hashes six admin passwords; the rules here do not need costly hashes."""
-    monkeypatch.setattr("rtmhub.domain.access.service._hasher",
-                        PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def assert_error(r, status: int, *phrases: str, code: int | None = None) -> dict[str, Any]:

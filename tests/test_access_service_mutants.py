@@ -17,7 +17,7 @@ from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.partners.models import Partner
 from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
-from rules_support import fast_password_hashes, refused  # noqa: F401 - fast_password_hashes is an autouse fixture
+from rules_support import refused
 from tests.conftest import OPERATOR
 
 PASSWORD = "correct horse battery"  # the world's administrators' password

@@ -29,7 +29,6 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import NotFound, ValidationFailed
 from rtmhub.settings import get_settings
-from rules_support import fast_password_hashes  # noqa: F401 - autouse fixture
 
 URL = "/v1/auditEvents"
 

@@ -12,19 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api_checks import assert_error_shape, diff, table_snapshot
-from conftest import build_world
 from rtmhub import ids
 from rtmhub.app import create_app
-from rtmhub.domain.access import service as access
 from rtmhub.jobs import runner
 from rtmhub.settings import Settings
-
-
-@pytest.fixture
-def world(db, monkeypatch):
-    # No test here signs in with a password: skip argon2's deliberate slowness.
-    monkeypatch.setattr(access, "hash_password", lambda password: "$test-only$")
-    return build_world(db)
 
 
 @pytest.fixture

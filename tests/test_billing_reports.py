@@ -41,12 +41,6 @@ def app(db):
     return create_app(Settings(database_url=db.url, inprocess_worker=False), database=db)
 
 
-@pytest.fixture(autouse=True)
-def _quick_passwords(monkeypatch):
-    """No test here signs in with a password: skip argon2's deliberate slowness when building worlds."""
-    monkeypatch.setattr(access, "hash_password", lambda password: "$test-only$")
-
-
 def day(ago: int) -> str:
     return (utcnow().date() - timedelta(days=ago)).isoformat()
 

@@ -14,7 +14,7 @@ from rtmhub.cli.main import app as cli
 from rtmhub.domain.customers.models import Customer
 from rtmhub.jobs.imports import submit_import
 from rtmhub.settings import Settings, get_settings
-from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, fast_hashing, person, state, user
+from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, person, state, user
 from tests.conftest import OPERATOR
 
 runner = CliRunner()

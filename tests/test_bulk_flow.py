@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from datetime import datetime
 
 import pytest
@@ -23,7 +22,7 @@ from rtmhub.domain.users.schemas import UserFields
 from rtmhub.jobs.worker import Worker
 from rtmhub.settings import Settings
 from tests.bulk_support import (
-    EMAIL, HEADERS, PACKAGE_HEADERS, csv_bytes, error_text, errors_of, fast_hashing, person, rows, run, set_allocation, site_url,
+    EMAIL, HEADERS, PACKAGE_HEADERS, csv_bytes, errors_of, person, rows, run, set_allocation, site_url,
     state, upload, used, user, wait, warnings_of,
 )
 from tests.conftest import OPERATOR

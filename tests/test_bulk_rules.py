@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.bulk_support import (
     BASE_HEADERS, EMAIL, PACKAGE_HEADERS, csv_bytes, error_text, errors_of, person, run, set_allocation, site_url,
-    fast_hashing, upload, used, user, warnings_of,
+    upload, used, user, warnings_of,
 )
 
 HQ = "Helsinki HQ"

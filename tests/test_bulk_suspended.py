@@ -12,7 +12,7 @@ from rtmhub.domain.tasks.models import Task, TaskRow
 from rtmhub.domain.users.models import User
 from rtmhub.jobs import runner
 from rtmhub.jobs.imports import submit_import
-from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, fast_hashing, person  # noqa: F401 - autouse fixture
+from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, person
 
 AINO = "aino@alihankkija.example"  # world: customer of sub-partner A1, Webex Meetings
 

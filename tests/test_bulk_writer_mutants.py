@@ -19,13 +19,10 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.bulk import Simulation
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
-    COL,
+from rules_support import (
     EMAIL,
     OPERATOR,
-    PACKAGE_HEADERS,
     csv_rows,
-    fast_password_hashes,
     package,
     package_row,
     set_allocation,

@@ -9,13 +9,12 @@ import json
 import re
 
 from sqlalchemy import select
-from tests.bulk_support import (  # noqa: F401 - fast_hashing is an autouse fixture
+from tests.bulk_support import (
     BASE_HEADERS,
     EMAIL,
     PACKAGE_HEADERS,
     csv_bytes,
     error_text,
-    fast_hashing,
     run,
     site_url,
     upload,

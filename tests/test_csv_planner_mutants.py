@@ -18,13 +18,12 @@ from rtmhub.domain.locations.models import Location
 from rtmhub.domain.packages.models import BASE_LICENCES
 from rtmhub.domain.users.bulk import Simulation
 from rtmhub.domain.users.models import User
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
+from rules_support import (
     COL,
     EMAIL,
     OPERATOR,
     PACKAGE_HEADERS,
     csv_rows,
-    fast_password_hashes,
     package,
     set_allocation,
     state,

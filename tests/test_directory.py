@@ -21,7 +21,7 @@ from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.jobs.worker import Worker
 from rtmhub.settings import get_settings
-from rules_support import OPERATOR, fast_password_hashes  # noqa: F401 - autouse fixture
+from rules_support import OPERATOR
 
 runner = CliRunner()
 

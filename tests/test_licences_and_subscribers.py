@@ -10,8 +10,8 @@ from rtmhub import ids
 from rtmhub.domain.packages import service as packages
 from rtmhub.errors import ValidationFailed
 
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
-    assert_error, fast_password_hashes, licences, state, subscriber_id, user_row,
+from rules_support import (
+    assert_error, licences, state, subscriber_id, user_row,
 )
 
 SUBSCRIBERS = "/v1/wholesale/subscribers"

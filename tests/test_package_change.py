@@ -14,10 +14,9 @@ from rtmhub.domain.locations.schemas import LocationCreate
 from rtmhub.domain.packages import service as packages
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
+from rules_support import (
     OPERATOR,
     assert_error,
-    fast_password_hashes,
     licences,
     person_id,
     state,

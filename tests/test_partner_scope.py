@@ -18,7 +18,6 @@ from rtmhub.domain.partners import service as partners
 from rtmhub.domain.partners.models import OnboardingTemplate, Partner
 from rtmhub.errors import Forbidden, NotFound
 
-from rules_support import fast_password_hashes  # noqa: F401 - autouse fixture
 
 EMAILS = {"a_full": "full@a.example", "a_readonly": "ro@a.example", "a1_full": "full@a1.example",
           "b_full": "full@b.example", "ca_admin": "admin@asiakas.example"}

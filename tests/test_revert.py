@@ -19,11 +19,10 @@ from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.settings import get_settings
 from tests.bulk_support import (
-    PACKAGE_HEADERS, csv_bytes, error_text, fast_hashing, person, rows, run, set_allocation, wait,
+    PACKAGE_HEADERS, csv_bytes, error_text, person, rows, run, set_allocation, wait,
 )
 from tests.conftest import OPERATOR
 
-__all__ = ["fast_hashing"]
 cli_runner = CliRunner()
 
 HQ = "Helsinki HQ"

@@ -20,8 +20,8 @@ from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import AllocationExceeded, ValidationFailed
 
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
-    OPERATOR, assert_error, fast_password_hashes, holders, licence_id, licences, package_row, person_id, set_allocation, state,
+from rules_support import (
+    OPERATOR, assert_error, holders, licence_id, licences, package_row, person_id, set_allocation, state,
     subscriber_id, user_by_email, user_row,
 )
 

@@ -15,7 +15,7 @@ from rtmhub.domain.access.schemas import SCOPES, Caller
 from rtmhub.domain.access.token_cache import token_cache
 from rtmhub.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 
-from rules_support import fast_password_hashes, refused  # noqa: F401 - fast_password_hashes is an autouse fixture
+from rules_support import refused
 from tests.conftest import OPERATOR
 
 READ = "spark-admin:wholesale_customers_read"
@@ -286,6 +286,14 @@ def test_create_admin_checks_a_given_password_after_the_references(world, db):
                                       password="violet kettle drifts north", customer=world.raw["ca"])
         assert account.password_hash.startswith("$argon2")
         assert access.authenticate_password(s, "c@a.example", "violet kettle drifts north").id == account.id
+
+
+@pytest.mark.production_password_hashes
+def test_production_password_hashes_are_argon2id_at_rfc_9106_low_memory_strength():
+    """The other tests hash with conftest.CHEAP_HASHER; rtmhub's own hashes cost what RFC 9106 asks for."""
+    stored = access.hash_password("violet kettle drifts north")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), stored
+    assert access._hasher.verify(stored, "violet kettle drifts north")
 
 
 def test_create_admin_without_partner_takes_the_only_top_level_partner(db):

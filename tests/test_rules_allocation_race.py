@@ -21,7 +21,7 @@ from rtmhub.domain.customers.models import CustomerPackage
 from rtmhub.domain.packages import service as packages
 from rtmhub.errors import AllocationExceeded
 
-from rules_support import fast_password_hashes, set_allocation  # noqa: F401 - an autouse fixture
+from rules_support import set_allocation
 
 
 def _used(db, customer_id: str, package: str) -> tuple[int, int | None]:

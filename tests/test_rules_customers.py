@@ -9,8 +9,8 @@ import pytest
 
 from rtmhub.domain.partners.models import Partner
 
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
-    assert_error, fast_password_hashes, holders, package_row, state, subscriber_id, user_row,
+from rules_support import (
+    assert_error, holders, package_row, state, subscriber_id, user_row,
 )
 
 CUSTOMERS = "/v1/wholesale/customers"

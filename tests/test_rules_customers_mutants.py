@@ -19,7 +19,6 @@ from rtmhub.domain.usage.models import AllocationInterval, PackageInterval
 from rtmhub.domain.users.models import User
 from rtmhub.errors import Conflict, NotFound, ValidationFailed
 
-from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
 from tests.conftest import OPERATOR, customer_body
 
 LIMITS = "provisioningParameters.packages.limits"

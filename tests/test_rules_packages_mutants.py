@@ -13,7 +13,7 @@ from rtmhub.domain.packages import service as packages
 from rtmhub.domain.packages.service import LicenceChanges, TooManyPackages, UnknownLicence, UserLicences
 from rtmhub.domain.users.models import User
 from rtmhub.errors import AllocationExceeded, ValidationFailed
-from rules_support import fast_password_hashes, package_row, set_allocation  # noqa: F401 - autouse fixture
+from rules_support import package_row, set_allocation
 
 
 def described(exc) -> list[tuple]:

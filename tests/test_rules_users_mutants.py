@@ -18,10 +18,9 @@ from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields, UserFilter
 from rtmhub.errors import AllocationExceeded, Conflict, DomainError, NotFound, ValidationFailed
-from rules_support import (  # noqa: F401 - fast_password_hashes is an autouse fixture
+from rules_support import (
     OPERATOR,
     assert_error,
-    fast_password_hashes,
     licence_id,
     set_allocation,
     state,

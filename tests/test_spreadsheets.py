@@ -14,11 +14,10 @@ import zipfile
 from datetime import datetime
 
 from openpyxl import Workbook, load_workbook
-from tests.bulk_support import (  # noqa: F401 - fast_hashing is an autouse fixture
+from tests.bulk_support import (
     EMAIL,
     PACKAGE_HEADERS,
     errors_of,
-    fast_hashing,
     run,
     site_url,
     state,

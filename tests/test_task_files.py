@@ -19,7 +19,7 @@ from rtmhub.jobs.imports import submit_import
 from rtmhub.jobs.worker import Worker
 from rtmhub.settings import Settings
 from tests.api_checks import assert_error_shape
-from tests.bulk_support import EMAIL, csv_bytes, fast_hashing, person, rows, upload, user, wait  # noqa: F401
+from tests.bulk_support import EMAIL, csv_bytes, person, rows, upload, user, wait  # noqa: F401
 from tests.conftest import OPERATOR
 from tests.web.test_pages import csrf_of, sign_in
 

@@ -7,7 +7,7 @@ import logging
 
 from fastapi.testclient import TestClient
 
-from bulk_support import EMAIL, csv_bytes, errors_of, fast_hashing, person, run  # noqa: F401 - fixture
+from bulk_support import csv_bytes, errors_of, person, run
 from rtmhub.app import create_app
 from rtmhub.csvfile.columns import COLUMNS
 from rtmhub.jobs import runner

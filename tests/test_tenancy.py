@@ -341,8 +341,6 @@ def app(db):
 @pytest.fixture
 def setup(db, app, monkeypatch) -> Setup:
     with_tasks = ("GET", "/v1/tasks") in app_endpoints(app)
-    # No test here signs in with a password: skip argon2's deliberate slowness when building worlds.
-    monkeypatch.setattr(access, "hash_password", lambda password: "$test-only$")
     w = build_world(db)
     r = w.raw
     with db.unit_of_work() as s:

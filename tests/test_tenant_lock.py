@@ -19,13 +19,12 @@ from rtmhub.db import Database
 from rtmhub.jobs import runner
 from rtmhub.settings import Settings
 from tests.bulk_support import (
-    PACKAGE_HEADERS, csv_bytes, errors_of, fast_hashing, person, rows, set_allocation, state, upload, used, user,
+    PACKAGE_HEADERS, csv_bytes, errors_of, person, rows, set_allocation, state, upload, used, user,
 )
 
 HQ = "Helsinki HQ"
 MATTI = "matti.meikalainen@asiakas.example"  # the world's calling user of ca: extension 1001, +358912345601
 
-__all__ = ["fast_hashing"]
 
 
 @pytest.fixture

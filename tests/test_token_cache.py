@@ -17,7 +17,7 @@ from rtmhub.domain.access import service as access
 from rtmhub.domain.access.models import AdminAccount, ApiToken
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.token_cache import TOKEN_CACHE_SECONDS, CachedToken, TokenCache, token_cache
-from rules_support import OPERATOR, fast_password_hashes  # noqa: F401 - an autouse fixture
+from rules_support import OPERATOR
 
 URL = "/v1/wholesale/customers"
 READ = "spark-admin:wholesale_customers_read"

@@ -16,7 +16,7 @@ from rtmhub.domain.access.models import AdminAccount, ApiToken
 from rtmhub.domain.access.passwords import check_password
 from rtmhub.errors import Conflict, NotFound, ValidationFailed
 from rtmhub.settings import Settings
-from rules_support import OPERATOR, fast_password_hashes  # noqa: F401 - an autouse fixture
+from rules_support import OPERATOR
 
 URL = "/v1/wholesale/customers"
 

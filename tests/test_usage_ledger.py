@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from alembic import command
 from sqlalchemy import select, update
-from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, fast_hashing, person, run, wait
+from tests.bulk_support import PACKAGE_HEADERS, csv_bytes, person, run, wait
 from tests.conftest import OPERATOR
 
 from rtmhub import ids
@@ -26,7 +26,6 @@ from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import AllocationExceeded
 from rtmhub.migrate import alembic_config, upgrade
 
-__all__ = ["fast_hashing"]
 
 
 def open_intervals(db) -> set[tuple[str, str]]:

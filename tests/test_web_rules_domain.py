@@ -23,7 +23,6 @@ from rtmhub.domain.tasks.models import Task
 from rtmhub.domain.users import service as users
 from rtmhub.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from rtmhub.jobs import imports
-from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
 
 PASSWORD = "correct horse battery"
 

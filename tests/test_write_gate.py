@@ -13,7 +13,6 @@ from sqlalchemy import text
 from rtmhub.app import create_app
 from rtmhub.db import Database, WriteGate
 from rtmhub.settings import Settings
-from rules_support import fast_password_hashes  # noqa: F401 - an autouse fixture
 
 
 def _until(condition, what: str) -> None:

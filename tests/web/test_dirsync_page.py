@@ -18,7 +18,7 @@ from rtmhub.domain.directory.sync_models import DirectorySync
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
 from rtmhub.errors import Unauthorized
-from rules_support import OPERATOR, fast_password_hashes  # noqa: F401 - autouse fixture
+from rules_support import OPERATOR
 
 PASSWORD = "correct horse battery"
 

@@ -8,7 +8,7 @@ import html
 import re
 
 from sqlalchemy import select
-from tests.rules_support import fast_password_hashes, state  # noqa: F401 - an autouse fixture
+from tests.rules_support import state
 from tests.web.test_pages import csrf_of, sign_in
 
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite

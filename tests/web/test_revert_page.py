@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from rtmhub import ids
 from rtmhub.domain.users.models import User
-from tests.bulk_support import csv_bytes, fast_hashing, person, run, wait
+from tests.bulk_support import csv_bytes, person, run, wait
 from tests.web.test_pages import csrf_of, sign_in
 
-__all__ = ["fast_hashing"]
 
 NEW = "sivu.uusi@asiakas.example"
 
