@@ -450,6 +450,13 @@ def test_stored_values_blank_text_display_name_and_package_time(db, world):
         update(world, "um", package="webex_voice", extension="1208", location_id=world.raw["loc_ca"])(s)
     row = user_row(db, world.raw["um"])
     assert row.package_assigned is not None and row.package_assigned >= assigned
+    assert row.last_modified == row.package_assigned  # one change, one instant: not the column's own default
+    with db.unit_of_work() as s:
+        customer = s.get(Customer, world.raw["ca"])
+        made = users.create_user(s, OPERATOR, customer, UserFields(
+            email="hetki@asiakas.example", first_name="Hetki", last_name="Uusi", package="webex_meetings")).id
+    row = user_row(db, made)
+    assert row.package_assigned is not None and row.last_modified == row.package_assigned
     with db.unit_of_work() as s:
         update(world, "um", package=None)(s)
     assert user_row(db, world.raw["um"]).package_assigned is None
