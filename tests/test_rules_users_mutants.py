@@ -360,9 +360,14 @@ def test_r23_a_site_that_is_not_the_organisations_is_refused_with_400216(db, wor
         sites = list(s.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"])))
         foreign = s.scalar(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["cb"]))
     assert sites and foreign and foreign not in sites
+    with db.unit_of_work() as s:  # two sites, so the list of them shows how they are joined
+        s.add(MeetingSite(customer_id=world.raw["ca"], url="asiakas-toinen.webex.com"))
+    with db.unit_of_work(write=False) as s:
+        sites = list(s.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == world.raw["ca"])))
+    assert len(sites) == 2
     exc = refusal(db, update(world, "um", preferred_site_url=foreign))
     assert problems(exc) == [("preferredWebexSite", 400216, f"Webex site '{foreign}' is not a site of this "
-                                                            f"organisation; use one of: {', '.join(sites)}.")]
+                                                            f"organisation; use one of: {sites[0]}, {sites[1]}.")]
     with db.unit_of_work() as s:
         s.execute(delete(MeetingSite).where(MeetingSite.customer_id == world.raw["ca"]))
     exc = refusal(db, update(world, "um", preferred_site_url=sites[0]))
@@ -422,6 +427,43 @@ def test_new_user_with_a_bad_email_reports_only_the_email(db, world):
     assert sorted(p[:2] for p in problems(exc)) == [("email", 4802), ("title", None)]
     exc = refusal(db, lambda s: users.create_user(s, OPERATOR, customer(s, world), UserFields(first_name="X")))
     assert str(exc) == "email is required for a new user."
+
+
+def test_a_new_user_with_a_usable_email_gets_every_problem_at_once(db, world):
+    # A field problem does not stop the checks when the e-mail is usable: the package's problem is reported too.
+    exc = refusal(db, create(world, email="uusi.kaikki@asiakas.example", first_name="Pa%ha", package="webex_teams"))
+    assert sorted(p[:2] for p in problems(exc)) == [("firstName", None), ("package", 400000)]
+
+
+def test_an_existing_user_gets_field_and_package_problems_at_once(db, world):
+    exc = refusal(db, update(world, "um", first_name="Pa%ha", package="webex_teams"))
+    assert sorted(p[:2] for p in problems(exc)) == [("firstName", None), ("package", 400000)]
+    # A blank e-mail does not stop an existing user's checks either (only a new user's, who has no other key).
+    exc = refusal(db, update(world, "um", email="", package="webex_teams"))
+    assert sorted(p[:2] for p in problems(exc)) == [("email", None), ("package", 400000)]
+
+
+@pytest.mark.parametrize("blank", ["", None, "  "])
+def test_a_blank_email_is_refused_for_an_existing_user(db, world, blank):
+    exc = refusal(db, update(world, "um", email=blank))
+    assert problems(exc) == [("email", None, "email: an e-mail address is required.")]
+
+
+@pytest.mark.parametrize("emails", [[""], ["  "]])
+def test_the_api_refuses_a_blank_email_by_name(client, world, db, emails):
+    before = state(db)
+    r = client.put(f"{PEOPLE}/{world.ids['um']}", json={"emails": emails, "firstName": "Maija"},
+                   headers=world.auth("a_full"))
+    assert_error(r, 400, "email: an e-mail address is required.")
+    assert state(db) == before
+
+
+def test_a_lost_race_for_an_email_is_a_409_that_says_so(db, world, monkeypatch):
+    # Another transaction took the e-mail between the check and the write: the unique index refuses the row.
+    monkeypatch.setattr(users.Lookups, "email_owner", lambda self, key: None)
+    exc = refusal(db, update(world, "um", email="matti.meikalainen@asiakas.example"))
+    assert isinstance(exc, Conflict)
+    assert str(exc) == "Another change to the same e-mail, number or extension won; reload and retry."
 
 
 def test_an_existing_user_gets_every_problem_at_once(db, world):

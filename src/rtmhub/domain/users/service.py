@@ -296,7 +296,8 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
     for name in given:
         value = getattr(fields, name)
         if name in _CHECKS:
-            value = _CHECKS[name](problems, value) if value not in (None, "") else None
+            # A blank field clears; a blank e-mail is refused (every user has one) as a blank of spaces is.
+            value = _CHECKS[name](problems, value) if value not in (None, "") or name == "email" else None
         elif name in BASE_LICENCES or name in FLAG_FIELDS:
             value = bool(value)
         target[name] = value
