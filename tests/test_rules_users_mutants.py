@@ -458,6 +458,17 @@ def test_the_api_refuses_a_blank_email_by_name(client, world, db, emails):
     assert state(db) == before
 
 
+def test_columns_no_rule_covers_are_written_with_the_new_user(db, world):
+    # Directory sync's values (its SCIM attributes) go in with the row the rules made.
+    with db.unit_of_work() as s:
+        made = users.create_user(s, OPERATOR, customer(s, world), UserFields(
+            email="hakemisto@asiakas.example", first_name="Hake", last_name="Misto", package="webex_meetings"),
+            columns={"external_id": "ad-4711", "user_name": "hmisto", "active": False}).id
+    row = user_row(db, made)
+    assert (row.external_id, row.user_name, row.active, row.email) == ("ad-4711", "hmisto", False,
+                                                                        "hakemisto@asiakas.example")
+
+
 def test_a_lost_race_for_an_email_is_a_409_that_says_so(db, world, monkeypatch):
     # Another transaction took the e-mail between the check and the write: the unique index refuses the row.
     monkeypatch.setattr(users.Lookups, "email_owner", lambda self, key: None)
