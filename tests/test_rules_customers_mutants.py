@@ -118,6 +118,17 @@ def test_address_and_location_refusals(w, db):
         (f"{prefix}.language", f"{prefix}.language 'suomi' must be a language code like 'en', 'fi' or 'en_us'.", None)]
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_the_first_locations_time_zone_and_language_are_required(w, db, blank):
+    body = _body(w, ["webex_calling"])
+    body["provisioningParameters"]["calling"]["location"].update(timezone=blank, language=blank)
+    prefix = "provisioningParameters.calling.location"
+    assert _refused(db, w, body) == [
+        (f"{prefix}.timezone", f"{prefix}.timezone is required (an IANA time zone such as 'Europe/Helsinki').",
+         None),
+        (f"{prefix}.language", f"{prefix}.language is required (e.g. 'en' or 'fi_FI').", None)]
+
+
 def test_calling_needs_the_first_location(w, db):
     body = _body(w, ["webex_calling"])
     del body["provisioningParameters"]["calling"]
