@@ -109,13 +109,17 @@ def test_address_and_location_refusals(w, db):
     location = body["provisioningParameters"]["calling"]["location"]
     location.update(name=" ", timezone="Mars/Olympus", language="suomi")
     location["address"] = {**location["address"], "city": " "}
+    body["provisioningParameters"]["meetings"] = {"timezone": "Venus/Maxwell"}
     prefix = "provisioningParameters.calling.location"
     assert _refused(db, w, body) == [
         (f"{prefix}.name", "The location name is required.", None),
         (f"{prefix}.address.city", f"{prefix}.address.city is required.", None),
         (f"{prefix}.timezone", f"{prefix}.timezone 'Mars/Olympus' is not a known time zone; use an IANA name such as "
                                "'Europe/Helsinki'.", None),
-        (f"{prefix}.language", f"{prefix}.language 'suomi' must be a language code like 'en', 'fi' or 'en_us'.", None)]
+        (f"{prefix}.language", f"{prefix}.language 'suomi' must be a language code like 'en', 'fi' or 'en_us'.", None),
+        ("provisioningParameters.meetings.timezone", "provisioningParameters.meetings.timezone 'Venus/Maxwell' is not "
+                                                     "a known time zone; use an IANA name such as 'Europe/Helsinki'.",
+         None)]
 
 
 @pytest.mark.parametrize("blank", ["", "  "])
