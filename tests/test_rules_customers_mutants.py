@@ -197,6 +197,32 @@ def test_unknown_template_and_no_partner(w, db):
                                  "partner administrator's token.")
 
 
+def test_a_partner_onboards_with_its_own_or_its_parents_template_only(w, db):
+    # Partner A1 is A's sub-partner: A1's administrator may use A1's and A's templates, not B's.
+    for n, (template, allowed) in enumerate(((w.raw["ta1"], True), (w.raw["ta"], True), (w.raw["tb"], False))):
+        body = _body(w, ["webex_meetings"], provisioningId=template, external_id=f"A1-TPL-{n}")
+        with db.unit_of_work() as s:
+            caller = _partner_caller(s, "full@a1.example")
+            data = CustomerCreate.model_validate(body)
+            if allowed:
+                assert customers.provision(s, caller, data).partner_id == w.raw["pa1"]
+                continue
+            with pytest.raises(ValidationFailed) as caught:
+                customers.provision(s, caller, data)
+            assert str(caught.value) == (f"provisioningId '{template}' does not name an onboarding template of yours; "
+                                         "list them with 'rtmhub templates list'.")
+
+
+def test_a_new_organisation_needs_customer_info(w, db):
+    body = _body(w, ["webex_meetings"])
+    del body["customerInfo"]
+    assert _refused(db, w, body) == [
+        ("customerInfo", "customerInfo (name, primaryEmail) is required for a new organisation.", None)]
+    body["orgId"] = "an-existing-organisation"  # asked to take an existing organisation: only that is refused
+    assert _refused(db, w, body) == [
+        ("orgId", "rtmhub provisions new organisations only: leave out orgId and give customerInfo.", None)]
+
+
 def test_provision_writes_the_customer(w, db):
     cid = _provision(db, w, _body(w, ["webex_calling", "webex_meetings"], limits={"webex_calling": 5}))
     with db.unit_of_work(write=False) as s:
