@@ -213,6 +213,15 @@ def test_a_partner_onboards_with_its_own_or_its_parents_template_only(w, db):
                                          "list them with 'rtmhub templates list'.")
 
 
+def test_an_external_id_is_unique_within_the_partner_only(w, db):
+    # B-CUST-1 is partner B's; partner A may use the same externalId for a customer of its own.
+    body = _body(w, ["webex_meetings"], external_id="B-CUST-1")
+    body["customerInfo"]["primaryEmail"] = "admin@a-oma-1.example"
+    cid = _provision(db, w, body)
+    with db.unit_of_work(write=False) as s:
+        assert (s.get(Customer, cid).external_id, s.get(Customer, cid).partner_id) == ("B-CUST-1", w.raw["pa"])
+
+
 def test_a_new_organisation_needs_customer_info(w, db):
     body = _body(w, ["webex_meetings"])
     del body["customerInfo"]
@@ -224,11 +233,17 @@ def test_a_new_organisation_needs_customer_info(w, db):
 
 
 def test_provision_writes_the_customer(w, db):
-    cid = _provision(db, w, _body(w, ["webex_calling", "webex_meetings"], limits={"webex_calling": 5}))
+    body = _body(w, ["webex_calling", "webex_meetings"], limits={"webex_calling": 5})
+    body["address"].update(addressLine2="B 12", stateOrProvince="Uusimaa")
+    cid = _provision(db, w, body)
     with db.unit_of_work(write=False) as s:
         c = s.get(Customer, cid)
         assert (c.name, c.primary_email, c.language, c.external_id, c.status, c.country, c.city) == (
             "Mutaatio Oy", "admin@a-mut-1.example", "fi", "A-MUT-1", "provisioned", "FI", "Helsinki")
+        assert (c.address_line1, c.address_line2, c.state_or_province, c.zip_or_postal_code) == (
+            "Mannerheimintie 1", "B 12", "Uusimaa", "00100")
+        from rtmhub.domain.partners.models import OnboardingTemplate
+        assert s.get(OnboardingTemplate, c.template_id).provisioning_id == w.raw["ta_pid"]
         loc = s.scalar(select(Location).where(Location.customer_id == cid))
         assert (loc.name, loc.time_zone, loc.preferred_language, loc.announcement_language, loc.city) == (
             "Helsinki HQ", "Europe/Helsinki", "fi_fi", "fi_fi", "Helsinki")
