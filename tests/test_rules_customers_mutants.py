@@ -213,6 +213,19 @@ def test_a_partner_onboards_with_its_own_or_its_parents_template_only(w, db):
                                          "list them with 'rtmhub templates list'.")
 
 
+@pytest.mark.parametrize("language, stored", [("sv", "sv"), (None, "fi")])
+def test_the_customers_language_is_its_own_else_the_templates(w, db, language, stored):
+    body = _body(w, ["webex_meetings"])  # the template of partner A speaks Finnish
+    body["customerInfo"]["language"] = language
+    with db.unit_of_work(write=False) as s:
+        from rtmhub.domain.partners.models import OnboardingTemplate
+        assert s.scalar(select(OnboardingTemplate.language).where(
+            OnboardingTemplate.provisioning_id == w.raw["ta_pid"])) == "fi"
+    cid = _provision(db, w, body)
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Customer, cid).language == stored
+
+
 def test_an_external_id_is_unique_within_the_partner_only(w, db):
     # B-CUST-1 is partner B's; partner A may use the same externalId for a customer of its own.
     body = _body(w, ["webex_meetings"], external_id="B-CUST-1")
@@ -235,6 +248,9 @@ def test_a_new_organisation_needs_customer_info(w, db):
 def test_provision_writes_the_customer(w, db):
     body = _body(w, ["webex_calling", "webex_meetings"], limits={"webex_calling": 5})
     body["address"].update(addressLine2="B 12", stateOrProvince="Uusimaa")
+    body["provisioningParameters"]["calling"]["location"]["address"].update(
+        addressLine2="C 3", stateOrProvince="Uusimaa", zipOrPostalCode="00101")
+    body["provisioningParameters"]["calling"]["location"]["emergencyLocationIdentifier"] = "ELIN-0042"
     cid = _provision(db, w, body)
     with db.unit_of_work(write=False) as s:
         c = s.get(Customer, cid)
@@ -247,6 +263,8 @@ def test_provision_writes_the_customer(w, db):
         loc = s.scalar(select(Location).where(Location.customer_id == cid))
         assert (loc.name, loc.time_zone, loc.preferred_language, loc.announcement_language, loc.city) == (
             "Helsinki HQ", "Europe/Helsinki", "fi_fi", "fi_fi", "Helsinki")
+        assert (loc.address1, loc.address2, loc.state, loc.postal_code, loc.emergency_location_identifier) == (
+            "Mannerheimintie 1", "C 3", "Uusimaa", "00101", "ELIN-0042")
         assert customers.snapshot(s, c) == {"name": "Mutaatio Oy", "externalId": "A-MUT-1", "status": "provisioned",
                                             "country": "FI", "packages": {"webex_calling": 5, "webex_meetings": None}}
     with db.unit_of_work(write=False) as s:
