@@ -347,6 +347,7 @@ def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete
         reader = caller_of(s, "ro@a.example")
         partner = caller_of(s, "full@a.example")
         assert access.get_customer(s, reader, world.raw["ca"]).id == world.raw["ca"]  # reading is allowed
+        assert access.resolve_customer(s, reader, world.raw["ca"]).id == world.raw["ca"]  # a look-up reads unless told
         for deleting in (False, True):
             assert refused(Forbidden, access.get_customer, s, reader, world.raw["ca"], write=True,
                            deleting=deleting) == READ_ONLY
@@ -354,6 +355,8 @@ def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete
         s.flush()
         suspended = "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers."
         assert refused(Forbidden, access.get_customer, s, partner, world.raw["ca1"], write=True) == suspended
+        # Writing is not deleting unless told.
+        assert refused(Forbidden, access.resolve_customer, s, partner, world.raw["ca1"], write=True) == suspended
         assert access.get_customer(s, partner, world.raw["ca1"], write=True, deleting=True).id == world.raw["ca1"]
         assert access.get_customer(s, partner, world.raw["ca1"]).id == world.raw["ca1"]
         assert access.get_customer(s, partner, world.raw["ca"], write=True).id == world.raw["ca"]

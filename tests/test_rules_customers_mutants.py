@@ -226,6 +226,19 @@ def test_the_customers_language_is_its_own_else_the_templates(w, db, language, s
         assert s.get(Customer, cid).language == stored
 
 
+@pytest.mark.parametrize("name, slug", [("  Kahvila -- Ääni & Kuva!  ", "kahvila-ni-kuva"), ("Åäö", "site"),
+                                        ("Pitkä " + "nimi" * 12, "pitk-" + ("nimi" * 12)[:35])])
+def test_the_meeting_sites_name_comes_from_the_customers_name(w, db, name, slug):
+    # Lower-case ASCII letters and digits, every other run a single '-', none at the ends, 40 at most.
+    body = _body(w, ["webex_meetings"])
+    body["customerInfo"]["name"] = name
+    cid = _provision(db, w, body)
+    with db.unit_of_work(write=False) as s:
+        customer = s.get(Customer, cid)
+        assert customer.preferred_site_url == f"{slug}-{ids.short(customer.org_id)}.webex.com"
+    assert len(slug) <= 40
+
+
 def test_an_external_id_is_unique_within_the_partner_only(w, db):
     # B-CUST-1 is partner B's; partner A may use the same externalId for a customer of its own.
     body = _body(w, ["webex_meetings"], external_id="B-CUST-1")
