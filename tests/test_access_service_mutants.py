@@ -4,6 +4,7 @@ Every refusal by its type and its message word for word; every acceptance by wha
 Written against `make mutation` (docs/testing.md)."""
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -275,6 +276,10 @@ def test_admin_exists_falls_back_to_the_raw_address(world, db):
         assert access.admin_exists(s, " Legacy NAME ")
         assert not access.admin_exists(s, "other name")
         assert access.admin_exists(s, "Full@A.example")
+        # A valid address is compared in its normal form: the same letters typed decomposed are the same address.
+        access.create_admin(s, OPERATOR, email="pää.käyttäjä@asiakas.example", role="customer_full_admin",
+                            password=PASSWORD, customer=world.raw["ca"])
+        assert access.admin_exists(s, unicodedata.normalize("NFD", "Pää.Käyttäjä@asiakas.example"))
 
 
 def test_deleting_a_customer_admin_is_audited_with_its_customer(world, db):

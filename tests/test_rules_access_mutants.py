@@ -60,6 +60,10 @@ def test_token_expiry_bounds_accepted(world, db, days):
     with db.unit_of_work() as s:
         row, _ = access.issue_token(s, OPERATOR, email="full@a.example", scopes=[READ], expires_in_days=days)
         assert row.expires - row.created == timedelta(days=days)
+        # create_token (the CLI's) passes the expiry on.
+        token = access.create_token(s, OPERATOR, email="full@a.example", scopes=[READ], expires_in_days=days)
+        made = s.scalar(select(ApiToken).where(ApiToken.token_hash == access.hash_token(token)))
+        assert made.expires - made.created == timedelta(days=days)
 
 
 def test_token_for_unknown_admin(world, db):
