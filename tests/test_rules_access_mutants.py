@@ -154,6 +154,28 @@ def test_require_scope_and_read_only():
 
 # --- administrator accounts ----------------------------------------------------------------
 
+def test_an_admin_created_at_the_same_moment_elsewhere_is_a_409_that_says_so(world, db, monkeypatch):
+    # Another request stores the address between the check and the insert: the unique index refuses the row.
+    with db.unit_of_work() as s:
+        def the_other_request_wins(password, address):
+            s.add(AdminAccount(email=address, email_key=address.lower(), role="partner_readonly_admin",
+                               partner_id=world.raw["pa"]))
+            s.flush()
+        monkeypatch.setattr(access, "check_password", the_other_request_wins)
+        assert refused(Conflict, access.create_admin, s, OPERATOR, email="kilpa@a.example", role="partner_full_admin",
+                       password="violet kettle drifts north", partner="Partner A") == (
+            "An administrator with e-mail kilpa@a.example already exists.")
+        s.rollback()
+
+
+def test_a_token_is_the_prefix_and_32_random_bytes(world, db):
+    with db.unit_of_work() as s:
+        tokens = {access.create_token(s, OPERATOR, email="full@a.example", scopes=[READ]) for _ in range(3)}
+    assert len(tokens) == 3
+    for token in tokens:
+        assert token.startswith("rtm_") and len(token) == 4 + 43  # base64url of 32 bytes, unpadded
+
+
 def test_create_admin_refusals(world, db):
     with db.unit_of_work() as s:
         assert refused(ValidationFailed, access.create_admin, s, OPERATOR, email="x@a.example", role="boss",
