@@ -59,7 +59,7 @@ def skip_or_fail(reason: str) -> None:
 
 # argon2 at its cheapest (one pass over 8 KiB): a world's six admins would otherwise spend ~0.5 s of deliberate
 # slowness in every test that builds one. The hashes stay real argon2id, so signing in still verifies them;
-# test_production_password_hashes checks the parameters rtmhub itself uses.
+# test_production_password_hashes_are_argon2id_at_rfc_9106_low_memory_strength checks rtmhub's own parameters.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
