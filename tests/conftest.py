@@ -236,6 +236,16 @@ def build_world(db: Database) -> World:
     return world
 
 
+def _copy_database(database: Database, copy: sqlite3.Connection, *, into_engine: bool) -> None:
+    """SQLite's backup between the engine's database file and ``copy``, in the direction asked."""
+    raw = database.engine.raw_connection()
+    try:
+        source, target = (copy, raw.driver_connection) if into_engine else (raw.driver_connection, copy)
+        source.backup(target)
+    finally:
+        raw.close()
+
+
 @pytest.fixture(scope="session")
 def world_template(database):
     """On SQLite, the world built once per session and database and kept as an in-memory copy of the whole
@@ -250,11 +260,7 @@ def world_template(database):
         patch.setattr(access, "_hasher", CHEAP_HASHER)
         template = build_world(database)
     copy = sqlite3.connect(":memory:")
-    raw = database.engine.raw_connection()
-    try:
-        raw.driver_connection.backup(copy)
-    finally:
-        raw.close()
+    _copy_database(database, copy, into_engine=False)
     yield template, copy
     copy.close()
 
@@ -264,11 +270,7 @@ def world(db, world_template) -> World:
     if world_template is None:
         return build_world(db)
     template, copy = world_template
-    raw = db.engine.raw_connection()
-    try:
-        copy.backup(raw.driver_connection)
-    finally:
-        raw.close()
+    _copy_database(db, copy, into_engine=True)
     # The same tokens and ids come back in every test: nothing one test's process cached of them may reach the next.
     token_cache.clear()
     return World(db=db, tokens=dict(template.tokens), ids=dict(template.ids), raw=dict(template.raw))

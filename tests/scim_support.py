@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conftest import OPERATOR, build_world
-from rtmhub.db import Database
+from conftest import OPERATOR, World
 from rtmhub.domain.access import service as access
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -29,8 +28,8 @@ class ScimWorld:
     customer_id: str
 
 
-def make_scim_world(db: Database) -> ScimWorld:
-    world = build_world(db)
+def make_scim_world(world: World) -> ScimWorld:
+    db = world.db
     with db.unit_of_work() as s:
         from rtmhub.domain.customers.models import Customer
 

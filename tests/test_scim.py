@@ -15,8 +15,8 @@ from scim_support import BULK, GROUP, PATCH, SCIM_JSON, USER, assert_scim_error,
 
 
 @pytest.fixture
-def scim(db, app):
-    return make_scim_world(db)
+def scim(world, app):
+    return make_scim_world(world)
 
 
 def test_errors_have_the_scim_shape(client, scim):

@@ -13,8 +13,8 @@ from scim_support import make_scim_world
 
 
 @pytest.fixture
-def scim(db, app):
-    return make_scim_world(db)
+def scim(world, app):
+    return make_scim_world(world)
 
 
 def test_scim2_tester_finds_no_error(app, scim):

@@ -12,8 +12,8 @@ from scim_support import ENTERPRISE, GROUP, PATCH, SCIM_JSON, USER, make_scim_wo
 
 
 @pytest.fixture
-def scim(db, app):
-    return make_scim_world(db)
+def scim(world, app):
+    return make_scim_world(world)
 
 
 def _ok(response, status=200):

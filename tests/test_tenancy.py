@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api_checks import assert_error_shape, diff, table_snapshot
-from conftest import OPERATOR, build_world, customer_body
+from conftest import OPERATOR, customer_body
 from rtmhub import ids
 from rtmhub.app import create_app
 from rtmhub.domain.access import service as access
@@ -339,9 +339,9 @@ def app(db):
 
 
 @pytest.fixture
-def setup(db, app, monkeypatch) -> Setup:
+def setup(db, app, world) -> Setup:
     with_tasks = ("GET", "/v1/tasks") in app_endpoints(app)
-    w = build_world(db)
+    w = world
     r = w.raw
     with db.unit_of_work() as s:
         pa1 = s.get(__import__("rtmhub.domain.partners.models", fromlist=["Partner"]).Partner, r["pa1"])
@@ -560,10 +560,10 @@ def _scim_endpoints(scim) -> list[tuple[str, str, object, bool]]:
     ]
 
 
-def test_scim_tenancy_walk(client, db):
+def test_scim_tenancy_walk(client, db, world):
     """Every SCIM endpoint: no token and a bad one 401, another organisation's token 404, a token without
     the identity scopes 403, a read-only token 403 on writes; nothing written; the owner and its partner pass."""
-    scim = make_scim_world(db)
+    scim = make_scim_world(world)
     with db.unit_of_work() as s:
         from conftest import OPERATOR
         from rtmhub.domain.customers.models import Customer
