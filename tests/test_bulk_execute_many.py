@@ -70,3 +70,25 @@ def test_inserts_and_updates_store_what_sqlalchemy_stores(world, db):
     assert dict(core[0])["display_name"] == "Uusi" and dict(core[1])["active"] in ("1", "True")  # the default
     assert stored(db, "audit_events", ["plain-a-ev0", "plain-a-ev1"]) == stored(
         db, "audit_events", ["core-a-ev0", "core-a-ev1"])
+
+
+def test_a_refused_insert_is_sqlalchemys_integrity_error_and_leaves_the_transaction_usable(world, db):
+    """A batch that meets a unique index (another writer got in first) must raise SQLAlchemy's IntegrityError,
+    as executemany does, so that the import replays the batch row by row; PostgreSQL's COPY path included."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    first, second = user_rows(world, "dup-a")
+    clash = {**second, "id": "dup-b-1", "email_key": first["email_key"]}
+    with db.unit_of_work() as s:
+        execute_many(s, insert(USERS), [first])
+        savepoint = s.begin_nested()
+        try:
+            execute_many(s, insert(USERS), [second, clash])
+        except IntegrityError:
+            savepoint.rollback()
+        else:
+            raise AssertionError("the duplicate e-mail was stored")
+        # Nothing of the refused batch is left, and the transaction goes on.
+        assert s.scalar(select(func.count()).select_from(USERS).where(USERS.c.id.like("dup-%"))) == 1
+    assert [dict(r)["first_name"] for r in stored(db, "users", ["dup-a-0"])] == ["Säde"]

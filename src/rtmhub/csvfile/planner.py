@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from rtmhub.csvfile.columns import COLUMNS, Column, HeaderMap
 from rtmhub.csvfile.errors import CsvFileError
-from rtmhub.csvfile.reader import CP1252, CsvRow, is_literal_bool, parse_bool
+from rtmhub.csvfile.reader import CP1252, LITERAL_BOOLS, CsvRow, is_literal_bool, parse_bool
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
 from rtmhub.domain.directory import service as directory
@@ -458,6 +458,8 @@ def missing_package_columns(ctx: ImportContext, user: User, present: list[Column
 
 
 def _bool(result: RowResult, column: Column, value: str) -> bool | None:
+    if value in LITERAL_BOOLS:  # TRUE, FALSE or empty as written: read without a note (every cell, nearly)
+        return LITERAL_BOOLS[value]
     try:
         flag = parse_bool(value)
     except ValueError:
@@ -469,8 +471,11 @@ def _bool(result: RowResult, column: Column, value: str) -> bool | None:
     return flag
 
 
+_COLUMN_OF_PACKAGE = {c.package: c for c in reversed(PACKAGE_COLUMNS)}  # the first column of a package wins
+
+
 def _package_column(package: str) -> Column | None:
-    return next((c for c in PACKAGE_COLUMNS if c.package == package), None)
+    return _COLUMN_OF_PACKAGE.get(package)
 
 
 def _package_header(before: dict[str, Any], after: dict[str, Any], field_name: str) -> str:
@@ -483,18 +488,21 @@ def _package_header(before: dict[str, Any], after: dict[str, Any], field_name: s
 
 
 def _columns_of(fields: UserFields) -> list[Column]:
-    out: list[Column | None] = []
+    out: list[Column] = []
     for name in fields.model_fields_set:
-        if name == "package" and fields.package:
-            out.append(_package_column(fields.package))
+        if name == "package":
+            if fields.package and (column := _package_column(fields.package)) is not None:
+                out.append(column)
         elif name == "location_id":
             out.append(LOCATION)
         elif name in BY_FIELD and (getattr(fields, name) not in (None, False)):
             out.append(BY_FIELD[name])
-    return sorted((c for c in out if c), key=lambda c: _ORDER[c.header])
+    out.sort(key=_COLUMN_ORDER.__getitem__)
+    return out
 
 
 _ORDER = {c.header: i for i, c in enumerate(COLUMNS)}
+_COLUMN_ORDER = {c: _ORDER[c.header] for c in COLUMNS}
 
 
 def _column_order(header: str) -> int:

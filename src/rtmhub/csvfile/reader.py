@@ -48,7 +48,7 @@ class CsvRow:
 
 
 # The spellings nearly every cell has, answered without normalising (a file has ten or more flags a row).
-_USUAL_BOOLS: dict[str, bool | None] = {"TRUE": True, "FALSE": False, "true": True, "false": False,
+LITERAL_BOOLS: dict[str, bool | None] = {"TRUE": True, "FALSE": False, "true": True, "false": False,
                                         "True": True, "False": False, "": None}
 # The words spreadsheet programs write for TRUE/FALSE in the locales our users work in (Excel and LibreOffice
 # alike), and 1/0; compared case-folded. Decision 41: read as TRUE/FALSE, and the row says how it was read.
@@ -63,8 +63,8 @@ LOCALE_BOOLS: dict[str, bool] = {
 def parse_bool(value: str) -> bool | None:
     """TRUE/FALSE in any case -> bool; the locale words of ``LOCALE_BOOLS`` and 1/0 too; empty -> None;
     anything else -> ValueError."""
-    if value in _USUAL_BOOLS:
-        return _USUAL_BOOLS[value]
+    if value in LITERAL_BOOLS:
+        return LITERAL_BOOLS[value]
     text = value.strip().casefold()
     if text == "":
         return None
@@ -80,7 +80,7 @@ def parse_bool(value: str) -> bool | None:
 
 def is_literal_bool(value: str) -> bool:
     """True when ``value`` is TRUE/FALSE (any case) or empty: read without a word on how it was read."""
-    return value in _USUAL_BOOLS or value.strip().casefold() in ("", "true", "false")
+    return value in LITERAL_BOOLS or value.strip().casefold() in ("", "true", "false")
 
 
 def unneutralise(value: str) -> str:

@@ -282,8 +282,13 @@ class Lookups:
                                                          User.extension == extension))
 
 
+# A new user's state before its first change: built once, copied for each new user.
+_BLANK_SNAPSHOT: dict[str, Any] = {**{f: None for f in SNAPSHOT_FIELDS},
+                                   **{b: False for b in (*BASE_LICENCES, *FLAG_FIELDS)}}
+
+
 def blank_snapshot() -> dict[str, Any]:
-    return {**{f: None for f in SNAPSHOT_FIELDS}, **{b: False for b in (*BASE_LICENCES, *FLAG_FIELDS)}}
+    return dict(_BLANK_SNAPSHOT)
 
 
 def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict[str, Any] | None,
