@@ -13,6 +13,7 @@ from typing import cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from rtmhub.bulk_sql import execute_many
 from rtmhub.domain.customers.models import Customer, CustomerPackage
 from rtmhub.domain.usage.models import AllocationInterval, PackageInterval
 from rtmhub.domain.usage.repository import intervals_by_customer_package_user
@@ -48,7 +49,8 @@ def record_user_packages(session: Session, changes: Iterable[PackageChange], at:
                         .values(ended=at)
                         .execution_options(synchronize_session=False))
     if opening:
-        session.execute(insert(cast(Table, PackageInterval.__table__)), opening)  # Core executemany: no ORM bookkeeping
+        # One plain executemany (COPY on PostgreSQL): a bulk import opens thousands of intervals a batch.
+        execute_many(session, insert(cast(Table, PackageInterval.__table__)), opening)
 
 
 def record_customer_removed(session: Session, customer: Customer, at: datetime) -> None:
