@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from rtmhub.bulk_sql import execute_many
@@ -121,7 +121,8 @@ class BatchLookups(Lookups):
 
     def prefetch(self, emails: Iterable[str], phones: Iterable[str], extensions: Iterable[str]) -> dict[str, User]:
         """Loads the batch's users by e-mail (any organisation) and who holds its numbers and extensions."""
-        if self.session.get_bind().dialect.name == "postgresql":
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        if postgresql:
             # A long import or preview grows `users` inside its own transaction, where the planner's
             # statistics cannot follow, and it then scans the table for every batch. These look-ups are
             # all unique-index probes: say so for this transaction.
@@ -129,7 +130,7 @@ class BatchLookups(Lookups):
         keys = {e.strip().lower() for e in emails if e and e.strip()}
         users: dict[str, User] = {}
         if keys:
-            for user in self.session.scalars(select(User).where(User.email_key.in_(keys))):
+            for user in self.session.scalars(select(User).where(_one_of(User.email_key, keys, postgresql))):
                 users[user.email_key] = user
                 self.emails[user.email_key] = user.id
         self._known_emails |= keys
@@ -137,7 +138,7 @@ class BatchLookups(Lookups):
         numbers |= {"+" + n for n in numbers if not n.startswith("+")}
         if numbers:
             for uid, number in self.session.execute(select(User.id, User.phone_number)
-                                                    .where(User.phone_number.in_(numbers))):
+                                                    .where(_one_of(User.phone_number, numbers, postgresql))):
                 if number is not None:  # always, by the IN; said for the type checker
                     self.phones[number] = uid
         self._known_phones |= numbers
@@ -146,7 +147,7 @@ class BatchLookups(Lookups):
             # By (location, extension) lists: the unique index, not a scan of the customer's users.
             locations = list(self.session.scalars(select(Location.id).where(Location.customer_id == self.customer.id)))
             for uid, loc, ext in self.session.execute(select(User.id, User.location_id, User.extension).where(
-                    User.location_id.in_(locations), User.extension.in_(exts))):
+                    _one_of(User.location_id, locations, postgresql), _one_of(User.extension, exts, postgresql))):
                 if loc is not None and ext is not None:  # always, by the INs; said for the type checker
                     self.extensions[(loc, ext)] = uid
         self._known_extensions |= exts
@@ -197,6 +198,15 @@ class BatchLookups(Lookups):
             mapping.pop(key, None)
         else:
             mapping[key] = owner
+
+
+def _one_of(column: Any, values: Iterable[str], postgresql: bool) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, which it plans the same (the same index
+    probes) but which is one parameter instead of a batch's hundreds: rendering, casting and parsing one
+    placeholder per value cost the prefetch more client time than the database's answer."""
+    if postgresql:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 class BulkWriter:
