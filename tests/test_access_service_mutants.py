@@ -8,7 +8,7 @@ import unicodedata
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access import service as access
@@ -365,6 +365,45 @@ def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete
         assert access.get_customer(s, partner, world.raw["ca1"], write=True, deleting=True).id == world.raw["ca1"]
         assert access.get_customer(s, partner, world.raw["ca1"]).id == world.raw["ca1"]
         assert access.get_customer(s, partner, world.raw["ca"], write=True).id == world.raw["ca"]
+
+
+def test_a_write_reads_the_customers_partner_once_in_a_transaction(world, db):
+    """A writing look-up reads the customer's partner in the customer's statement, and R53's check keeps the
+    partner's row: the service's own check after the edge's reads nothing again."""
+    selects: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    with db.unit_of_work() as s:
+        partner = caller_of(s, "full@a.example")
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            customer = access.get_customer(s, partner, world.raw["ca1"], write=True)
+            access.require_writable(s, partner, customer.partner_id)
+            access.require_writable(s, partner, customer.partner_id, deleting=True)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert len(selects) == 1, selects
+
+
+def test_a_partner_suspended_after_a_transaction_is_refused_in_the_sessions_next_one(world, db):
+    """The partner's row is kept for one transaction only: a session's next transaction reads it again, through
+    a writing look-up as through R53's check alone."""
+    suspended = "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers."
+    checks = (lambda s, who: access.get_customer(s, who, world.raw["ca1"], write=True),
+              lambda s, who: access.require_writable(s, who, world.raw["pa1"]))
+    for check in checks:
+        with db.unit_of_work() as s:
+            partner = caller_of(s, "full@a.example")
+            check(s, partner)  # reads and keeps Partner A1, still active
+            s.commit()
+            with db.unit_of_work() as other:
+                other.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+            assert refused(Forbidden, check, s, partner) == suspended
+        with db.unit_of_work() as s:
+            s.get(Partner, world.raw["pa1"]).provisioning_state = "active"
 
 
 def test_find_in_scope_finds_a_tenant_row_with_its_customer(world, db):

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access.models import ROLES, AdminAccount, ApiToken, SetPasswordLink, WebSession
@@ -179,12 +179,22 @@ def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
     ``raw_id`` is a raw UUID: public ids are decoded by the edge (``ids.raw``/``ids.decode``), never here.
     ``write`` adds the R53/read-only check (``deleting`` keeps a suspended sub-partner's right to delete)."""
     value = raw_id or ""
-    condition = {"id": Customer.id == value, "org_id": Customer.org_id == value,
-                 "either": or_(Customer.id == value, Customer.org_id == value)}[by]
-    stmt = scope_customers(select(Customer).where(condition), caller, partner_ids)
+    if by == "id":
+        condition = Customer.id == value
+    elif by == "org_id":
+        condition = Customer.org_id == value
+    else:
+        condition = or_(Customer.id == value, Customer.org_id == value)
+    # A write reads the customer's partner in the same statement, for R53 below (and the services' own check
+    # after it: require_writable keeps the row). A locking read locks the customer's row only, as it did.
+    joined = write and not lock
+    stmt = (select(Customer, Partner).outerjoin(Partner, Partner.id == Customer.partner_id) if joined
+            else select(Customer))
+    stmt = scope_customers(stmt.where(condition), caller, partner_ids)
     if lock:
         stmt = stmt.with_for_update()
-    customer = session.scalar(stmt)
+    row = session.execute(stmt).first()
+    customer = row[0] if row is not None else None
     if customer is None:
         raise NotFound(not_found or ("Organization not found; check the orgId." if by == "org_id"
                                      else "Customer not found; check the customer id."))
@@ -220,11 +230,30 @@ def require_writable(session: Session, caller: Caller, partner_id: str, deleting
     if caller.read_only:
         raise Forbidden("A read-only administrator cannot change anything.")
     partner = session.get(Partner, partner_id)
+    _hold(session, partner)
     # R53: a suspended sub-partner keeps only the right to delete.
     if partner is not None and partner.provisioning_state == "suspended" and not deleting:
         raise Forbidden(
             f"Sub-partner '{partner.name}' is suspended: it may only delete customers and subscribers."
         )
+
+
+_HELD_PARTNERS = "rtmhub_held_partners"
+
+
+def _hold(session: Session, partner: Partner | None) -> None:
+    """Keep the partner's row until the transaction ends. The session's identity map holds rows weakly:
+    without this, the next check of the same partner in the request (the endpoint's, then the service's)
+    read it again from the database."""
+    if partner is not None:
+        session.info.setdefault(_HELD_PARTNERS, {})[partner.id] = partner
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _let_partners_go(session: Session, transaction: SessionTransaction) -> None:
+    # A later transaction of the session reads the partner afresh, as it did before rows were held.
+    if transaction.parent is None:
+        session.info.pop(_HELD_PARTNERS, None)
 
 
 def sub_partner_scope(session: Session, caller: Caller, sub_partner_id: str | None) -> tuple[str, ...] | None:
