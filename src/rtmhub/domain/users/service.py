@@ -6,9 +6,9 @@ transaction; any refusal raises before the edge commits, so no half-done state c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, Table, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -182,11 +182,17 @@ def change_package(session: Session, caller: Caller, customer: Customer, user: U
     return warnings
 
 
+_SITES = cast(Table, MeetingSite.__table__).c
+# Built once, as the e-mail's look-up of provision_subscriber: each new user or subscriber asks, and a statement
+# built per call cost more than its execution (its construction and SQLAlchemy's cache key of it).
+_SITE_URLS = (select(_SITES.url).where(_SITES.customer_id == bindparam("customer_id"))
+              .order_by(_SITES.created, _SITES.url))
+
+
 def site_choices(session: Session, customer: Customer) -> tuple[list[str], str | None]:
     """The customer's Webex sites and the one a new user gets by default (R23): the customer's Preferred
     Webex Site when it is one of its sites, else its first site; None when it has none."""
-    sites = list(session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id)
-                                 .order_by(MeetingSite.created, MeetingSite.url)))
+    sites = list(session.scalars(_SITE_URLS, {"customer_id": customer.id}))
     default = customer.preferred_site_url if customer.preferred_site_url in sites else (sites[0] if sites else None)
     return sites, default
 
@@ -228,11 +234,14 @@ def remove_package(session: Session, caller: Caller, customer: Customer, user: U
     _apply(session, caller, customer, user, UserFields(package=None), before=snapshot(user))
 
 
+_USER_BY_EMAIL = select(User).where(User.email_key == bindparam("email_key"))
+
+
 def provision_subscriber(session: Session, caller: Caller, customer: Customer, email: str,
                          fields: UserFields) -> User:
     """Give ``email`` its wholesale package: a new user, or a person of this organisation who holds no
     package yet. Anyone else with that e-mail is upstream error 10022."""
-    existing = session.scalar(select(User).where(User.email_key == email.strip().lower()))
+    existing = session.scalar(_USER_BY_EMAIL, {"email_key": email.strip().lower()})
     if existing is None:
         return create_user(session, caller, customer, _set(with_preferred_site(session, customer, fields), email=email))
     if existing.customer_id != customer.id or existing.package:
