@@ -4,6 +4,7 @@ Every refusal by its type and its message word for word; every acceptance by wha
 Written against `make mutation` (docs/testing.md)."""
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from datetime import timedelta
 
@@ -345,6 +346,33 @@ def test_customers_are_reached_through_the_callers_scope(world, db):
         for other in ("ca1", "cb"):
             assert refused(NotFound, access.get_customer, s, customer_admin, world.raw[other]) == CUSTOMER_GONE
         assert access.get_customer(s, OPERATOR, world.raw["cb"]).id == world.raw["cb"]
+
+
+def test_a_reused_look_up_statement_never_carries_one_scope_to_another(world, db):
+    """resolve_customer reuses its statement per caller and shape, request ids aside: callers that differ in
+    anything of their scope, asked in turn and again, each get their own answer."""
+    with db.unit_of_work(write=False) as s:
+        partner = dataclasses.replace(caller_of(s, "full@a.example"), request_id="r1")
+        again = dataclasses.replace(partner, request_id="r2")
+        narrower = dataclasses.replace(partner, partner_ids=(world.raw["pa"],))
+        customer_admin = caller_of(s, "admin@asiakas.example")
+        foreign = dataclasses.replace(customer_admin, customer_id=world.raw["cb"])
+        anywhere = dataclasses.replace(partner, system=True)
+        for _ in range(2):
+            for by in ("id", "either"):
+                assert access.resolve_customer(s, partner, world.raw["ca1"], by=by).id == world.raw["ca1"]
+                assert access.resolve_customer(s, again, world.raw["ca1"], by=by).id == world.raw["ca1"]
+                assert refused(NotFound, access.resolve_customer, s, narrower, world.raw["ca1"], by=by) == (
+                    CUSTOMER_GONE)
+                assert refused(NotFound, access.resolve_customer, s, partner, world.raw["ca1"], by=by,
+                               partner_ids=(world.raw["pa"],)) == CUSTOMER_GONE
+                assert access.resolve_customer(s, customer_admin, world.raw["ca"], by=by).id == world.raw["ca"]
+                assert refused(NotFound, access.resolve_customer, s, foreign, world.raw["ca"], by=by) == (
+                    CUSTOMER_GONE)
+                assert access.resolve_customer(s, foreign, world.raw["cb"], by=by).id == world.raw["cb"]
+                assert access.resolve_customer(s, anywhere, world.raw["cb"], by=by).id == world.raw["cb"]
+                assert refused(NotFound, access.resolve_customer, s, partner, world.raw["cb"], by=by) == (
+                    CUSTOMER_GONE)
 
 
 def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete(world, db):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -9,7 +10,7 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, delete, event, func, or_, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -170,6 +171,27 @@ def scope_partners(stmt: Select, caller: Caller, column: Any = Partner.id) -> Se
     return stmt.where(column.in_(caller.partner_ids))
 
 
+@functools.lru_cache(maxsize=512)
+def _resolving(caller: Caller, partner_ids: tuple[str, ...] | None, by: str, joined: bool, lock: bool) -> Select:
+    """``resolve_customer``'s statement for one caller (``request_id`` cleared: its scope is the same on every
+    request) and one shape, built through ``scope_customers`` once and then reused: built on every call, its
+    construction and SQLAlchemy's cache key of it cost more than running it. The reference is its one
+    parameter (``ref``); the scope's values come from the caller and ``partner_ids``, both in the cache's key.
+    ``joined``: the customer's partner is read in the same statement (a write's R53 check then reads nothing
+    more); a locking read locks the customer's row only, as a plain SELECT ... FOR UPDATE."""
+    ref: BindParameter[str] = bindparam("ref")
+    if by == "id":
+        condition = Customer.id == ref
+    elif by == "org_id":
+        condition = Customer.org_id == ref
+    else:
+        condition = or_(Customer.id == ref, Customer.org_id == ref)
+    stmt = (select(Customer, Partner).outerjoin(Partner, Partner.id == Customer.partner_id) if joined
+            else select(Customer))
+    stmt = scope_customers(stmt.where(condition), caller, partner_ids)
+    return stmt.with_for_update() if lock else stmt
+
+
 def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
                      by: Literal["id", "org_id", "either"] = "either", write: bool = False, deleting: bool = False,
                      partner_ids: tuple[str, ...] | None = None, lock: bool = False,
@@ -178,22 +200,8 @@ def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
     both), or ``either``, always through ``scope_customers``, so unknown and foreign answer the same 404.
     ``raw_id`` is a raw UUID: public ids are decoded by the edge (``ids.raw``/``ids.decode``), never here.
     ``write`` adds the R53/read-only check (``deleting`` keeps a suspended sub-partner's right to delete)."""
-    value = raw_id or ""
-    if by == "id":
-        condition = Customer.id == value
-    elif by == "org_id":
-        condition = Customer.org_id == value
-    else:
-        condition = or_(Customer.id == value, Customer.org_id == value)
-    # A write reads the customer's partner in the same statement, for R53 below (and the services' own check
-    # after it: require_writable keeps the row). A locking read locks the customer's row only, as it did.
-    joined = write and not lock
-    stmt = (select(Customer, Partner).outerjoin(Partner, Partner.id == Customer.partner_id) if joined
-            else select(Customer))
-    stmt = scope_customers(stmt.where(condition), caller, partner_ids)
-    if lock:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).first()
+    key = caller if caller.request_id is None else dataclasses.replace(caller, request_id=None)
+    row = session.execute(_resolving(key, partner_ids, by, write and not lock, lock), {"ref": raw_id or ""}).first()
     customer = row[0] if row is not None else None
     if customer is None:
         raise NotFound(not_found or ("Organization not found; check the orgId." if by == "org_id"
