@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
@@ -704,6 +704,37 @@ def test_provision_subscriber_and_precheck(db, world):
             User.email_key == "vapaa@asiakas.example"))).package is None
         s.rollback()
     assert user_by_email(db, "vapaa@asiakas.example") is None
+
+
+def test_a_new_subscriber_reads_its_e_mail_and_the_sites_once(db, world):
+    """provision_subscriber's e-mail look-up and the sites it chose a site from are answered again to the rules
+    without a second query; the rules still ask for what they know nothing of: an e-mail whose key only the
+    normalised address shares (NFD in the request, NFC in the database) is 10022 as before."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()))
+
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            user = users.provision_subscriber(s, OPERATOR, ca, "Uusi.Tilaaja@asiakas.example ",
+                                              UserFields(package="webex_meetings", first_name="Uusi"))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert (user.email, user.package, user.preferred_site_url) == (
+            "Uusi.Tilaaja@asiakas.example", "webex_meetings", users.site_choices(s, ca)[1])
+    selects = [st for st in statements if st.startswith("SELECT")]
+    assert len([st for st in selects if "users.email_key =" in st]) == 1, selects
+    assert len([st for st in selects if "FROM meeting_sites" in st]) == 1, selects
+    with db.unit_of_work() as s:
+        users.create_user(s, OPERATOR, customer(s, world), UserFields(email="m\u00fcller@asiakas.example"))
+    taken = "The email {} is already associated with an existing user."
+    decomposed = "mu\u0308ller@asiakas.example"
+    exc = refusal(db, lambda s: users.provision_subscriber(s, OPERATOR, customer(s, world), decomposed,
+                                                           UserFields(package="webex_meetings")))
+    assert problems(exc) == [(None, 10022, taken.format("m\u00fcller@asiakas.example"))]
 
 
 def test_is_external_and_api_names(db, world):

@@ -124,8 +124,10 @@ def count_users(session: Session, customer: Customer, flt: UserFilter | None = N
 # --- writing -------------------------------------------------------------------------------
 
 def create_user(session: Session, caller: Caller, customer: Customer, fields: UserFields,
-                *, home_org_id: str | None = None, columns: dict[str, Any] | None = None) -> User:
-    """``columns``: values of columns no rule covers (a directory's external id, …), written with the row."""
+                *, home_org_id: str | None = None, columns: dict[str, Any] | None = None,
+                lookups: Lookups | None = None) -> User:
+    """``columns``: values of columns no rule covers (a directory's external id, …), written with the row.
+    ``lookups``: what the rules ask of the organisation, when the caller already knows some of it."""
     require_writable(session, caller, customer.partner_id)
     ownership.check_create(session, caller, customer)  # R12
     if not fields.email:
@@ -134,7 +136,7 @@ def create_user(session: Session, caller: Caller, customer: Customer, fields: Us
     user = User(id=new_uuid(), customer_id=customer.id, home_org_id=home_org_id or customer.org_id,
                 email="", email_key="", basic_messaging=False, basic_space_meetings=False,
                 call_on_webex=False, status="provisioned", **(columns or {}))
-    _apply(session, caller, customer, user, fields, before=None)
+    _apply(session, caller, customer, user, fields, before=None, lookups=lookups)
     return user
 
 
@@ -202,13 +204,19 @@ def with_preferred_site(session: Session, customer: Customer, fields: UserFields
     """R23 for users added by hand or by API: a meeting-capable package (every user package but Webex Voice)
     gets ``site`` (the manual-add page's choice) or the customer's default site when the request chose
     none; a site chosen is checked by ``plan_change``."""
+    return _with_preferred_site(session, customer, fields, site)[0]
+
+
+def _with_preferred_site(session: Session, customer: Customer, fields: UserFields,
+                         site: str | None = None) -> tuple[UserFields, list[str] | None]:
+    """``with_preferred_site`` and the customer's sites when it read them (else None)."""
     info = PACKAGES.get(fields.package or "")
     if info is None or not info.meetings or fields.preferred_site_url:
-        return fields
-    default = site or site_choices(session, customer)[1]
+        return fields, None
+    sites, default = site_choices(session, customer) if not site else (None, site)
     if default is None:
-        return fields
-    return _set(fields, preferred_site_url=default)
+        return fields, sites
+    return _set(fields, preferred_site_url=default), sites
 
 
 def _set(fields: UserFields, **values: Any) -> UserFields:
@@ -241,9 +249,12 @@ def provision_subscriber(session: Session, caller: Caller, customer: Customer, e
                          fields: UserFields) -> User:
     """Give ``email`` its wholesale package: a new user, or a person of this organisation who holds no
     package yet. Anyone else with that e-mail is upstream error 10022."""
-    existing = session.scalar(_USER_BY_EMAIL, {"email_key": email.strip().lower()})
+    key = email.strip().lower()
+    existing = session.scalar(_USER_BY_EMAIL, {"email_key": key})
     if existing is None:
-        return create_user(session, caller, customer, _set(with_preferred_site(session, customer, fields), email=email))
+        fields, sites = _with_preferred_site(session, customer, fields)
+        return create_user(session, caller, customer, _set(fields, email=email),
+                           lookups=_Known(session, customer, key, sites))
     if existing.customer_id != customer.id or existing.package:
         raise Conflict(msg("The email {email} is already associated with an existing user.", email=email),
                        code=10022)
@@ -289,6 +300,26 @@ class Lookups:
     def extension_owner(self, location_id: str, extension: str) -> str | None:
         return self.session.scalar(select(User.id).where(User.location_id == location_id,
                                                          User.extension == extension))
+
+
+class _Known(Lookups):
+    """``Lookups`` for a new subscriber: what ``provision_subscriber`` has just read in the same transaction is
+    answered again without asking the database a second time: that no user has the e-mail's key, and the
+    customer's sites (None: not read). Any other question, another key included, is asked as ``Lookups`` asks
+    it. Nothing in between writes users or sites; a user with the e-mail committed meanwhile by another
+    PostgreSQL transaction is refused by the unique index (409), as one committed just after the rules' own
+    look-up always was."""
+
+    def __init__(self, session: Session, customer: Customer, free_email_key: str, sites: list[str] | None):
+        super().__init__(session, customer)
+        self._free_email_key = free_email_key
+        self._known_sites = sites
+
+    def email_owner(self, key: str) -> str | None:
+        return None if key == self._free_email_key else super().email_owner(key)
+
+    def site_urls(self) -> list[str]:
+        return self._known_sites if self._known_sites is not None else super().site_urls()
 
 
 def blank_snapshot() -> dict[str, Any]:
@@ -378,8 +409,9 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
 
 
 def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
-           before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
-    target = plan_change(customer, user.id, user.home_org_id, before, fields, Lookups(session, customer),
+           before: dict[str, Any] | None, calling_data_given: bool | None = None,
+           lookups: Lookups | None = None) -> None:
+    target = plan_change(customer, user.id, user.home_org_id, before, fields, lookups or Lookups(session, customer),
                          calling_data_given)
     old_package, new_package = (before or {}).get("package"), target["package"]
     now = utcnow()
