@@ -737,6 +737,56 @@ def test_a_new_subscriber_reads_its_e_mail_and_the_sites_once(db, world):
     assert problems(exc) == [(None, 10022, taken.format("m\u00fcller@asiakas.example"))]
 
 
+def test_a_new_user_is_stored_alike_by_the_insert_and_by_the_orms_flush(db, world):
+    """A new user outside a SAVEPOINT is INSERTed as Core and attached to the session; inside one the ORM's flush
+    writes it (a rolled-back SAVEPOINT then forgets it). Both store the same row: the same values, defaults,
+    SQL NULL for a JSON column left out and JSON null for one given as None; the attached user is the session's
+    own (a change to it is written) and a taken e-mail is the same 409 either way."""
+    fields = dict(package="webex_meetings", first_name="Sama", last_name="Rivi", title="Testaaja",
+                  preferred_site_url=None, basic_messaging=True)
+    made = {}
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        for way, columns in (("core", {"external_id": "x-1", "directory_data": None}), ("orm", {"external_id": "x-1"}),
+                             ("core-bare", None), ("orm-bare", None)):
+            savepoint = s.begin_nested() if way.startswith("orm") else None
+            user = users.create_user(s, OPERATOR, ca, UserFields(email=f"{way}@asiakas.example", **fields),
+                                     columns=columns)
+            if savepoint is not None:
+                savepoint.commit()
+            assert user in s and user not in s.new and user.active is True and user.created is not None
+            made[way] = user.id
+        s.get(User, made["core"]).title = "Muutettu"  # attached: the change is written at commit
+        savepoint = s.begin_nested()
+        gone = users.create_user(s, OPERATOR, ca, UserFields(email="gone@asiakas.example", **fields))
+        savepoint.rollback()
+        assert gone not in s and s.get(User, gone.id) is None
+    skip = {"id", "email", "email_key", "created", "last_modified", "package_assigned", "display_name",
+            "external_id", "directory_data", "title"}
+    with db.unit_of_work(write=False) as s:
+        rows = {way: s.connection().execute(select(User.__table__).where(User.id == uid)).mappings().one()
+                for way, uid in made.items()}
+        json_null = {way: s.connection().execute(select(User.directory_data.is_(None)).where(
+            User.id == uid)).scalar() for way, uid in made.items()}
+    core, orm = ({k: v for k, v in rows[way].items() if k not in skip} for way in ("core-bare", "orm-bare"))
+    assert core == orm and core["active"] is True and core["basic_messaging"] is True
+    assert rows["core"]["title"] == "Muutettu" and rows["orm"]["title"] == "Testaaja"
+    assert [rows[w]["external_id"] for w in ("core", "orm")] == ["x-1", "x-1"]
+    assert json_null == {"core": False, "orm": True, "core-bare": True, "orm-bare": True}
+    for way in ("core", "orm"):
+        assert abs(rows[way]["created"] - rows[way]["package_assigned"]) < timedelta(seconds=5)
+    conflict = "Another change to the same e-mail, number or extension won; reload and retry."
+    for nested in (False, True):
+        with pytest.raises(Conflict) as info, db.unit_of_work() as s:
+            ca = customer(s, world)
+            if nested:
+                s.begin_nested()
+            user = User(id=made["core"], customer_id=ca.id, home_org_id=ca.org_id, email="", email_key="",
+                        basic_messaging=False, basic_space_meetings=False, call_on_webex=False, status="provisioned")
+            users._apply(s, OPERATOR, ca, user, UserFields(email="toinen@asiakas.example"), before=None)
+        assert str(info.value) == conflict
+
+
 def test_is_external_and_api_names(db, world):
     with db.unit_of_work(write=False) as s:
         ca = customer(s, world)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, or_, select
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
@@ -417,9 +418,12 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
     now = utcnow()
     for name, value in stored_values(target, before, user.package_assigned, now).items():
         setattr(user, name, value)
-    session.add(user)
     try:
-        session.flush()
+        if before is None and not session.in_nested_transaction():
+            _insert_new(session, user)
+        else:
+            session.add(user)
+            session.flush()
     except IntegrityError as exc:
         raise Conflict("Another change to the same e-mail, number or extension won; reload and retry.") from exc
     if new_package != old_package:
@@ -433,6 +437,35 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
     if after != before:
         record(session, caller, "user.create" if before is None else "user.update", "user", user.id, customer.id,
                before, after)
+
+
+_USERS = cast(Table, User.__table__)
+_INSERT_USER = insert(_USERS)
+
+
+def _insert_new(session: Session, user: User) -> None:
+    """INSERT a new user's row with one prebuilt Core statement and attach ``user`` to the session as that row:
+    the unit of work's flush of one new object cost more than the row itself. The row is the flush's: the
+    attributes set, each other column's default, NULL for the rest (a JSON column left out is SQL NULL, as
+    the flush left it). Pending changes are flushed first, as the flush wrote them with the user. Only
+    outside a SAVEPOINT: rolling one back expunges the objects the ORM inserted in it, which this one is not."""
+    session.flush()
+    given = user.__dict__
+    row: dict[str, Any] = {}
+    for column in _USERS.columns:
+        default = column.default
+        if column.key in given:
+            row[column.key] = given[column.key]
+        elif default is not None and (default.is_callable or default.is_scalar):
+            value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+            row[column.key] = value
+            setattr(user, column.key, value)
+        elif default is None and column.server_default is None:
+            set_committed_value(user, column.key, None)
+        # else: the database's default, read if the attribute is.
+    session.connection().execute(_INSERT_USER, row)
+    make_transient_to_detached(user)
+    session.add(user)
 
 
 _CHECKS = {
