@@ -4,11 +4,12 @@ Every refusal by its type and its message word for word; every acceptance by wha
 Written against `make mutation` (docs/testing.md)."""
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access import service as access
@@ -347,6 +348,33 @@ def test_customers_are_reached_through_the_callers_scope(world, db):
         assert access.get_customer(s, OPERATOR, world.raw["cb"]).id == world.raw["cb"]
 
 
+def test_a_reused_look_up_statement_never_carries_one_scope_to_another(world, db):
+    """resolve_customer reuses its statement per caller and shape, request ids aside: callers that differ in
+    anything of their scope, asked in turn and again, each get their own answer."""
+    with db.unit_of_work(write=False) as s:
+        partner = dataclasses.replace(caller_of(s, "full@a.example"), request_id="r1")
+        again = dataclasses.replace(partner, request_id="r2")
+        narrower = dataclasses.replace(partner, partner_ids=(world.raw["pa"],))
+        customer_admin = caller_of(s, "admin@asiakas.example")
+        foreign = dataclasses.replace(customer_admin, customer_id=world.raw["cb"])
+        anywhere = dataclasses.replace(partner, system=True)
+        for _ in range(2):
+            for by in ("id", "either"):
+                assert access.resolve_customer(s, partner, world.raw["ca1"], by=by).id == world.raw["ca1"]
+                assert access.resolve_customer(s, again, world.raw["ca1"], by=by).id == world.raw["ca1"]
+                assert refused(NotFound, access.resolve_customer, s, narrower, world.raw["ca1"], by=by) == (
+                    CUSTOMER_GONE)
+                assert refused(NotFound, access.resolve_customer, s, partner, world.raw["ca1"], by=by,
+                               partner_ids=(world.raw["pa"],)) == CUSTOMER_GONE
+                assert access.resolve_customer(s, customer_admin, world.raw["ca"], by=by).id == world.raw["ca"]
+                assert refused(NotFound, access.resolve_customer, s, foreign, world.raw["ca"], by=by) == (
+                    CUSTOMER_GONE)
+                assert access.resolve_customer(s, foreign, world.raw["cb"], by=by).id == world.raw["cb"]
+                assert access.resolve_customer(s, anywhere, world.raw["cb"], by=by).id == world.raw["cb"]
+                assert refused(NotFound, access.resolve_customer, s, partner, world.raw["cb"], by=by) == (
+                    CUSTOMER_GONE)
+
+
 def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete(world, db):
     with db.unit_of_work() as s:
         reader = caller_of(s, "ro@a.example")
@@ -365,6 +393,45 @@ def test_writing_needs_a_full_admin_and_a_partner_not_suspended_except_to_delete
         assert access.get_customer(s, partner, world.raw["ca1"], write=True, deleting=True).id == world.raw["ca1"]
         assert access.get_customer(s, partner, world.raw["ca1"]).id == world.raw["ca1"]
         assert access.get_customer(s, partner, world.raw["ca"], write=True).id == world.raw["ca"]
+
+
+def test_a_write_reads_the_customers_partner_once_in_a_transaction(world, db):
+    """A writing look-up reads the customer's partner in the customer's statement, and R53's check keeps the
+    partner's row: the service's own check after the edge's reads nothing again."""
+    selects: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    with db.unit_of_work() as s:
+        partner = caller_of(s, "full@a.example")
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            customer = access.get_customer(s, partner, world.raw["ca1"], write=True)
+            access.require_writable(s, partner, customer.partner_id)
+            access.require_writable(s, partner, customer.partner_id, deleting=True)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert len(selects) == 1, selects
+
+
+def test_a_partner_suspended_after_a_transaction_is_refused_in_the_sessions_next_one(world, db):
+    """The partner's row is kept for one transaction only: a session's next transaction reads it again, through
+    a writing look-up as through R53's check alone."""
+    suspended = "Sub-partner 'Partner A1' is suspended: it may only delete customers and subscribers."
+    checks = (lambda s, who: access.get_customer(s, who, world.raw["ca1"], write=True),
+              lambda s, who: access.require_writable(s, who, world.raw["pa1"]))
+    for check in checks:
+        with db.unit_of_work() as s:
+            partner = caller_of(s, "full@a.example")
+            check(s, partner)  # reads and keeps Partner A1, still active
+            s.commit()
+            with db.unit_of_work() as other:
+                other.get(Partner, world.raw["pa1"]).provisioning_state = "suspended"
+            assert refused(Forbidden, check, s, partner) == suspended
+        with db.unit_of_work() as s:
+            s.get(Partner, world.raw["pa1"]).provisioning_state = "active"
 
 
 def test_find_in_scope_finds_a_tenant_row_with_its_customer(world, db):

@@ -8,6 +8,7 @@ an update reads "Display name: A → B", "Package: Webex Calling → Webex Meeti
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import uuid
@@ -62,6 +63,31 @@ def test_update_reads_as_field_differences(db, world):
     assert "Extension: 1001 → —" in text and "Location: Helsinki HQ → —" in text, text
     assert "First name" not in text  # unchanged fields are not listed
     assert described == "User changed"
+
+
+def test_an_event_is_written_when_recorded_and_leaves_pending_changes_to_the_callers_flush(db, world):
+    """record() INSERTs its event at once, as Core (no ORM object to flush at commit): the row holds what
+    ``event`` builds, the caller's pending changes stay pending (an error of theirs still comes from the
+    caller's own flush), and an event recorded in a SAVEPOINT that is rolled back goes with it."""
+    caller = dataclasses.replace(OPERATOR, request_id="req-1")
+    with db.unit_of_work() as s:
+        ca = s.get(Customer, world.raw["ca"])
+        ca.name = "Renamed Oy"
+        audit.record(s, caller, "customer.update", "customer", ca.id, ca.id, {"name": "Asiakas Oy"},
+                     {"name": "Renamed Oy"})
+        assert ca in s.dirty  # not flushed by the record
+        recorded = select(AuditEvent.__table__).where(AuditEvent.request_id == "req-1")
+        [row] = s.connection().execute(recorded).mappings().all()  # a Core read: no autoflush either
+        assert ca in s.dirty
+        savepoint = s.begin_nested()
+        audit.record(s, caller, "customer.settings", "customer", ca.id, ca.id, None, {"name": "gone"})
+        savepoint.rollback()
+        assert [r["action"] for r in s.connection().execute(recorded).mappings()] == ["customer.update"]
+        assert (row["actor"], row["entity_type"], row["entity_id"], row["customer_id"], row["partner_id"],
+                row["subject"], row["before"], row["after"]) == (
+            OPERATOR.actor, "customer", ca.id, ca.id, ca.partner_id, "Renamed Oy", {"name": "Asiakas Oy"},
+            {"name": "Renamed Oy"})
+        assert row["at"] is not None and uuid.UUID(row["id"]).version == 7
 
 
 def test_create_and_delete_list_the_key_fields(db, world):

@@ -6,13 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import Table, bindparam, insert, update
 
-from rtmhub.domain.audit.models import AuditEvent
+from rtmhub import bulk_sql
 from rtmhub.bulk_sql import execute_many
+from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.users.models import User
 
 USERS = cast(Table, User.__table__)
+
+
+@pytest.fixture(autouse=True)
+def plain_path_for_few_rows(monkeypatch):
+    """These tests write a row or two: the plain path (COPY on PostgreSQL) must take them too."""
+    monkeypatch.setattr(bulk_sql, "PLAIN_FROM_ROWS", 1)
 AUDITS = cast(Table, AuditEvent.__table__)
 WHEN = datetime(2026, 11, 26, 12, 30, 15, 123456, tzinfo=UTC)
 

@@ -67,6 +67,24 @@ def test_take_and_release_move_one_unit_of_one_customer(db, world):
     assert [package_row(db, c, "webex_meetings").used for c in (ca, ca1, cb)] == [2, 0, 0]
 
 
+def test_take_and_release_see_a_change_to_the_package_row_not_yet_flushed(db, world):
+    """The unit statements are Core statements: run through the session, they see a pending allocation or
+    use set through the ORM in the same transaction, as the ORM's statements did (the session flushes first)."""
+    ca = world.raw["ca"]
+    set_allocation(db, ca, "webex_meetings", 5)
+    with pytest.raises(AllocationExceeded), db.unit_of_work() as s:
+        row = s.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == ca,
+                                                     CustomerPackage.package == "webex_meetings"))
+        row.allocation = row.used  # pending: the UPDATE must find no unit left
+        packages.take_unit(s, ca, "webex_meetings")
+    with db.unit_of_work() as s:
+        row = s.scalar(select(CustomerPackage).where(CustomerPackage.customer_id == ca,
+                                                     CustomerPackage.package == "webex_meetings"))
+        row.used = 3  # pending: the release counts down from it
+        packages.release_unit(s, ca, "webex_meetings")
+    assert package_row(db, ca, "webex_meetings").used == 2
+
+
 def test_customer_licences_count_base_licences_from_users(db, world):
     ca = world.raw["ca"]
     with db.unit_of_work() as s:

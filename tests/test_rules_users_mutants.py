@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer, CustomerPackage, MeetingSite
@@ -704,6 +704,87 @@ def test_provision_subscriber_and_precheck(db, world):
             User.email_key == "vapaa@asiakas.example"))).package is None
         s.rollback()
     assert user_by_email(db, "vapaa@asiakas.example") is None
+
+
+def test_a_new_subscriber_reads_its_e_mail_and_the_sites_once(db, world):
+    """provision_subscriber's e-mail look-up and the sites it chose a site from are answered again to the rules
+    without a second query; the rules still ask for what they know nothing of: an e-mail whose key only the
+    normalised address shares (NFD in the request, NFC in the database) is 10022 as before."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()))
+
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            user = users.provision_subscriber(s, OPERATOR, ca, "Uusi.Tilaaja@asiakas.example ",
+                                              UserFields(package="webex_meetings", first_name="Uusi"))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert (user.email, user.package, user.preferred_site_url) == (
+            "Uusi.Tilaaja@asiakas.example", "webex_meetings", users.site_choices(s, ca)[1])
+    selects = [st for st in statements if st.startswith("SELECT")]
+    assert len([st for st in selects if "users.email_key =" in st]) == 1, selects
+    assert len([st for st in selects if "FROM meeting_sites" in st]) == 1, selects
+    with db.unit_of_work() as s:
+        users.create_user(s, OPERATOR, customer(s, world), UserFields(email="m\u00fcller@asiakas.example"))
+    taken = "The email {} is already associated with an existing user."
+    decomposed = "mu\u0308ller@asiakas.example"
+    exc = refusal(db, lambda s: users.provision_subscriber(s, OPERATOR, customer(s, world), decomposed,
+                                                           UserFields(package="webex_meetings")))
+    assert problems(exc) == [(None, 10022, taken.format("m\u00fcller@asiakas.example"))]
+
+
+def test_a_new_user_is_stored_alike_by_the_insert_and_by_the_orms_flush(db, world):
+    """A new user outside a SAVEPOINT is INSERTed as Core and attached to the session; inside one the ORM's flush
+    writes it (a rolled-back SAVEPOINT then forgets it). Both store the same row: the same values, defaults,
+    SQL NULL for a JSON column left out and JSON null for one given as None; the attached user is the session's
+    own (a change to it is written) and a taken e-mail is the same 409 either way."""
+    fields = dict(package="webex_meetings", first_name="Sama", last_name="Rivi", title="Testaaja",
+                  preferred_site_url=None, basic_messaging=True)
+    made = {}
+    with db.unit_of_work() as s:
+        ca = customer(s, world)
+        for way, columns in (("core", {"external_id": "x-1", "directory_data": None}), ("orm", {"external_id": "x-1"}),
+                             ("core-bare", None), ("orm-bare", None)):
+            savepoint = s.begin_nested() if way.startswith("orm") else None
+            user = users.create_user(s, OPERATOR, ca, UserFields(email=f"{way}@asiakas.example", **fields),
+                                     columns=columns)
+            if savepoint is not None:
+                savepoint.commit()
+            assert user in s and user not in s.new and user.active is True and user.created is not None
+            made[way] = user.id
+        s.get(User, made["core"]).title = "Muutettu"  # attached: the change is written at commit
+        savepoint = s.begin_nested()
+        gone = users.create_user(s, OPERATOR, ca, UserFields(email="gone@asiakas.example", **fields))
+        savepoint.rollback()
+        assert gone not in s and s.get(User, gone.id) is None
+    skip = {"id", "email", "email_key", "created", "last_modified", "package_assigned", "display_name",
+            "external_id", "directory_data", "title"}
+    with db.unit_of_work(write=False) as s:
+        rows = {way: s.connection().execute(select(User.__table__).where(User.id == uid)).mappings().one()
+                for way, uid in made.items()}
+        json_null = {way: s.connection().execute(select(User.directory_data.is_(None)).where(
+            User.id == uid)).scalar() for way, uid in made.items()}
+    core, orm = ({k: v for k, v in rows[way].items() if k not in skip} for way in ("core-bare", "orm-bare"))
+    assert core == orm and core["active"] is True and core["basic_messaging"] is True
+    assert rows["core"]["title"] == "Muutettu" and rows["orm"]["title"] == "Testaaja"
+    assert [rows[w]["external_id"] for w in ("core", "orm")] == ["x-1", "x-1"]
+    assert json_null == {"core": False, "orm": True, "core-bare": True, "orm-bare": True}
+    for way in ("core", "orm"):
+        assert abs(rows[way]["created"] - rows[way]["package_assigned"]) < timedelta(seconds=5)
+    conflict = "Another change to the same e-mail, number or extension won; reload and retry."
+    for nested in (False, True):
+        with pytest.raises(Conflict) as info, db.unit_of_work() as s:
+            ca = customer(s, world)
+            if nested:
+                s.begin_nested()
+            user = User(id=made["core"], customer_id=ca.id, home_org_id=ca.org_id, email="", email_key="",
+                        basic_messaging=False, basic_space_meetings=False, call_on_webex=False, status="provisioned")
+            users._apply(s, OPERATOR, ca, user, UserFields(email="toinen@asiakas.example"), before=None)
+        assert str(info.value) == conflict
 
 
 def test_is_external_and_api_names(db, world):

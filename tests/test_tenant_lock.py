@@ -13,6 +13,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from rtmhub.app import create_app
 from rtmhub.db import Database
@@ -188,3 +189,24 @@ def test_a_form_that_cannot_get_the_lock_is_a_503_page(db, world):
     finally:
         holder.close()
         impatient.dispose()
+
+
+def test_a_writer_polls_without_the_busy_handler_and_gives_its_statements_the_timeout_back(db):
+    """SQLite: BEGIN IMMEDIATE is tried with the connection's busy timeout at 0 (decision 23 polls it itself);
+    the statements of the transaction then wait SQLite's busy timeout again, as every other statement does."""
+    if not db.is_sqlite:
+        pytest.skip("the busy timeout is SQLite's")
+    seen = []
+
+    def begin_sees(conn, _cursor, statement, *_args):
+        if statement == "BEGIN IMMEDIATE":
+            seen.append(conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0])
+
+    event.listen(db.engine, "before_cursor_execute", begin_sees)
+    try:
+        with db.unit_of_work() as s:
+            after = s.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", begin_sees)
+    assert seen == [0]
+    assert after == int(db.busy_timeout * 1000) > 0

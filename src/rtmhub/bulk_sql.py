@@ -29,6 +29,7 @@ class _Plain(NamedTuple):
 
 
 _PLAIN: dict[tuple[Any, ...], _Plain | None] = {}
+PLAIN_FROM_ROWS = 8  # fewer rows go through SQLAlchemy's executemany
 
 
 def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, Any]]) -> None:
@@ -39,6 +40,11 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
     (a value, or a function of no argument, as every default of these tables is). A statement with other
     defaults goes through SQLAlchemy as before."""
     if not rows:
+        return
+    if len(rows) < PLAIN_FROM_ROWS:
+        # A handful of rows (one request's ledger change): compiling the statement for its cache key would
+        # cost more than SQLAlchemy's own processing of them.
+        session.execute(stmt, rows)
         return
     conn = session.connection()
     dialect = conn.dialect

@@ -194,7 +194,10 @@ def _begin_immediate(conn, wait_ms: float, default_ms: int) -> None:
     100 ms between tries: a writer waiting behind an import's batches would mostly wake while the next
     batch already holds the lock, and wait many batches. Other statements keep the connection's timeout."""
     deadline = time.monotonic() + wait_ms / 1000
-    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    # The two PRAGMAs go to the driver's connection: through SQLAlchemy each cost what a query's events,
+    # logging and result set-up cost, on every writing transaction. BEGIN stays SQLAlchemy's (its errors).
+    driver = conn.connection.dbapi_connection
+    driver.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
@@ -205,7 +208,7 @@ def _begin_immediate(conn, wait_ms: float, default_ms: int) -> None:
                     raise
             time.sleep(LOCK_POLL_SECONDS)
     finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(default_ms)}")
+        driver.execute(f"PRAGMA busy_timeout={int(default_ms)}")
 
 
 LOCKED = ("database is locked", "database is busy", "database table is locked")

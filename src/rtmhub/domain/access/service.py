@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -9,9 +10,9 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import BindParameter, Select, bindparam, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access.models import ROLES, AdminAccount, ApiToken, SetPasswordLink, WebSession
@@ -170,6 +171,27 @@ def scope_partners(stmt: Select, caller: Caller, column: Any = Partner.id) -> Se
     return stmt.where(column.in_(caller.partner_ids))
 
 
+@functools.lru_cache(maxsize=512)
+def _resolving(caller: Caller, partner_ids: tuple[str, ...] | None, by: str, joined: bool, lock: bool) -> Select:
+    """``resolve_customer``'s statement for one caller (``request_id`` cleared: its scope is the same on every
+    request) and one shape, built through ``scope_customers`` once and then reused: built on every call, its
+    construction and SQLAlchemy's cache key of it cost more than running it. The reference is its one
+    parameter (``ref``); the scope's values come from the caller and ``partner_ids``, both in the cache's key.
+    ``joined``: the customer's partner is read in the same statement (a write's R53 check then reads nothing
+    more); a locking read locks the customer's row only, as a plain SELECT ... FOR UPDATE."""
+    ref: BindParameter[str] = bindparam("ref")
+    if by == "id":
+        condition = Customer.id == ref
+    elif by == "org_id":
+        condition = Customer.org_id == ref
+    else:
+        condition = or_(Customer.id == ref, Customer.org_id == ref)
+    stmt = (select(Customer, Partner).outerjoin(Partner, Partner.id == Customer.partner_id) if joined
+            else select(Customer))
+    stmt = scope_customers(stmt.where(condition), caller, partner_ids)
+    return stmt.with_for_update() if lock else stmt
+
+
 def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
                      by: Literal["id", "org_id", "either"] = "either", write: bool = False, deleting: bool = False,
                      partner_ids: tuple[str, ...] | None = None, lock: bool = False,
@@ -178,13 +200,9 @@ def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
     both), or ``either``, always through ``scope_customers``, so unknown and foreign answer the same 404.
     ``raw_id`` is a raw UUID: public ids are decoded by the edge (``ids.raw``/``ids.decode``), never here.
     ``write`` adds the R53/read-only check (``deleting`` keeps a suspended sub-partner's right to delete)."""
-    value = raw_id or ""
-    condition = {"id": Customer.id == value, "org_id": Customer.org_id == value,
-                 "either": or_(Customer.id == value, Customer.org_id == value)}[by]
-    stmt = scope_customers(select(Customer).where(condition), caller, partner_ids)
-    if lock:
-        stmt = stmt.with_for_update()
-    customer = session.scalar(stmt)
+    key = caller if caller.request_id is None else dataclasses.replace(caller, request_id=None)
+    row = session.execute(_resolving(key, partner_ids, by, write and not lock, lock), {"ref": raw_id or ""}).first()
+    customer = row[0] if row is not None else None
     if customer is None:
         raise NotFound(not_found or ("Organization not found; check the orgId." if by == "org_id"
                                      else "Customer not found; check the customer id."))
@@ -220,11 +238,30 @@ def require_writable(session: Session, caller: Caller, partner_id: str, deleting
     if caller.read_only:
         raise Forbidden("A read-only administrator cannot change anything.")
     partner = session.get(Partner, partner_id)
+    _hold(session, partner)
     # R53: a suspended sub-partner keeps only the right to delete.
     if partner is not None and partner.provisioning_state == "suspended" and not deleting:
         raise Forbidden(
             f"Sub-partner '{partner.name}' is suspended: it may only delete customers and subscribers."
         )
+
+
+_HELD_PARTNERS = "rtmhub_held_partners"
+
+
+def _hold(session: Session, partner: Partner | None) -> None:
+    """Keep the partner's row until the transaction ends. The session's identity map holds rows weakly:
+    without this, the next check of the same partner in the request (the endpoint's, then the service's)
+    read it again from the database."""
+    if partner is not None:
+        session.info.setdefault(_HELD_PARTNERS, {})[partner.id] = partner
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _let_partners_go(session: Session, transaction: SessionTransaction) -> None:
+    # A later transaction of the session reads the partner afresh, as it did before rows were held.
+    if transaction.parent is None:
+        session.info.pop(_HELD_PARTNERS, None)
 
 
 def sub_partner_scope(session: Session, caller: Caller, sub_partner_id: str | None) -> tuple[str, ...] | None:

@@ -5,9 +5,9 @@ set by hand, CSV or API. The directory's own writes (SCIM) are exempt. Kept apar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.access.schemas import Caller
@@ -22,9 +22,14 @@ OWNED_LABELS = {"email": "email", "first_name": "firstName", "last_name": "lastN
                 "title": "title", "department": "department", "manager": "manager", "language": "preferredLanguage"}
 
 
+_SYNCS = cast(Table, DirectorySync.__table__).c
+# Built once: every new user asks, and a statement built per call cost more than its execution.
+_SYNC_ENABLED = select(_SYNCS.enabled).where(_SYNCS.customer_id == bindparam("customer_id"))
+
+
 def sync_enabled(session: Session, customer_id: str) -> bool:
     """Whether the organisation's users come from its directory."""
-    return bool(session.scalar(select(DirectorySync.enabled).where(DirectorySync.customer_id == customer_id)))
+    return bool(session.scalar(_SYNC_ENABLED, {"customer_id": customer_id}))
 
 
 def is_directory(caller: Caller) -> bool:

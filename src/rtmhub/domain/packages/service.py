@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rtmhub.domain.customers.models import CustomerPackage
@@ -20,18 +20,29 @@ from rtmhub.domain.packages.models import (
 from rtmhub.domain.users.models import User
 from rtmhub.errors import AllocationExceeded, Message, ValidationFailed, msg
 
+_PACKAGES = cast(Table, CustomerPackage.__table__)
+_UNITS = _PACKAGES.c
+_OF_PACKAGE = (_UNITS.customer_id == bindparam("b_customer_id"), _UNITS.package == bindparam("b_package"))
+# Built once: made on every call, a statement's construction and SQLAlchemy's cache key of it cost several
+# times its execution (a subscriber's provisioning takes a unit on every request). Core statements on the
+# table, as ``synchronize_session=False`` already made them: no ORM bookkeeping either.
+_TAKE_UNIT = (update(_PACKAGES)
+              .where(*_OF_PACKAGE, or_(_UNITS.allocation.is_(None), _UNITS.used < _UNITS.allocation))
+              .values(used=_UNITS.used + 1))
+_RELEASE_UNIT = update(_PACKAGES).where(*_OF_PACKAGE, _UNITS.used > 0).values(used=_UNITS.used - 1)
+
+
+def _move_unit(session: Session, statement: Update, customer_id: str, package: str) -> int:
+    """Run ``statement`` for the customer's package; the rows it changed. Through the session, which flushes
+    pending changes first (an allocation just set) for a Core statement as for the ORM's."""
+    result = cast(CursorResult[Any], session.execute(statement, {"b_customer_id": customer_id, "b_package": package}))
+    return result.rowcount
+
 
 def take_unit(session: Session, customer_id: str, package: str) -> None:
     """Consume one unit, or refuse. The check and the increment are one conditional UPDATE, so
     concurrent callers are serialised by the row lock and can never take more than the allocation."""
-    result = cast(CursorResult[Any], session.execute(  # an UPDATE's result: it has rowcount
-        update(CustomerPackage)
-        .where(CustomerPackage.customer_id == customer_id, CustomerPackage.package == package,
-               or_(CustomerPackage.allocation.is_(None), CustomerPackage.used < CustomerPackage.allocation))
-        .values(used=CustomerPackage.used + 1)
-        .execution_options(synchronize_session=False)
-    ))
-    if result.rowcount == 1:
+    if _move_unit(session, _TAKE_UNIT, customer_id, package) == 1:
         return
     row = session.scalar(select(CustomerPackage).where(
         CustomerPackage.customer_id == customer_id, CustomerPackage.package == package))
@@ -54,13 +65,7 @@ def allocation_exceeded(package: str, used: int, allocation: int | None) -> Allo
 
 
 def release_unit(session: Session, customer_id: str, package: str) -> None:
-    session.execute(
-        update(CustomerPackage)
-        .where(CustomerPackage.customer_id == customer_id, CustomerPackage.package == package,
-               CustomerPackage.used > 0)
-        .values(used=CustomerPackage.used - 1)
-        .execution_options(synchronize_session=False)
-    )
+    _move_unit(session, _RELEASE_UNIT, customer_id, package)
 
 
 def customer_licences(session: Session, customer_id: str) -> list[tuple[CustomerPackage, int]]:

@@ -6,11 +6,12 @@ transaction; any refusal raises before the edge commits, so no half-done state c
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
@@ -124,8 +125,10 @@ def count_users(session: Session, customer: Customer, flt: UserFilter | None = N
 # --- writing -------------------------------------------------------------------------------
 
 def create_user(session: Session, caller: Caller, customer: Customer, fields: UserFields,
-                *, home_org_id: str | None = None, columns: dict[str, Any] | None = None) -> User:
-    """``columns``: values of columns no rule covers (a directory's external id, …), written with the row."""
+                *, home_org_id: str | None = None, columns: dict[str, Any] | None = None,
+                lookups: Lookups | None = None) -> User:
+    """``columns``: values of columns no rule covers (a directory's external id, …), written with the row.
+    ``lookups``: what the rules ask of the organisation, when the caller already knows some of it."""
     require_writable(session, caller, customer.partner_id)
     ownership.check_create(session, caller, customer)  # R12
     if not fields.email:
@@ -134,7 +137,7 @@ def create_user(session: Session, caller: Caller, customer: Customer, fields: Us
     user = User(id=new_uuid(), customer_id=customer.id, home_org_id=home_org_id or customer.org_id,
                 email="", email_key="", basic_messaging=False, basic_space_meetings=False,
                 call_on_webex=False, status="provisioned", **(columns or {}))
-    _apply(session, caller, customer, user, fields, before=None)
+    _apply(session, caller, customer, user, fields, before=None, lookups=lookups)
     return user
 
 
@@ -182,11 +185,17 @@ def change_package(session: Session, caller: Caller, customer: Customer, user: U
     return warnings
 
 
+_SITES = cast(Table, MeetingSite.__table__).c
+# Built once, as the e-mail's look-up of provision_subscriber: each new user or subscriber asks, and a statement
+# built per call cost more than its execution (its construction and SQLAlchemy's cache key of it).
+_SITE_URLS = (select(_SITES.url).where(_SITES.customer_id == bindparam("customer_id"))
+              .order_by(_SITES.created, _SITES.url))
+
+
 def site_choices(session: Session, customer: Customer) -> tuple[list[str], str | None]:
     """The customer's Webex sites and the one a new user gets by default (R23): the customer's Preferred
     Webex Site when it is one of its sites, else its first site; None when it has none."""
-    sites = list(session.scalars(select(MeetingSite.url).where(MeetingSite.customer_id == customer.id)
-                                 .order_by(MeetingSite.created, MeetingSite.url)))
+    sites = list(session.scalars(_SITE_URLS, {"customer_id": customer.id}))
     default = customer.preferred_site_url if customer.preferred_site_url in sites else (sites[0] if sites else None)
     return sites, default
 
@@ -196,13 +205,19 @@ def with_preferred_site(session: Session, customer: Customer, fields: UserFields
     """R23 for users added by hand or by API: a meeting-capable package (every user package but Webex Voice)
     gets ``site`` (the manual-add page's choice) or the customer's default site when the request chose
     none; a site chosen is checked by ``plan_change``."""
+    return _with_preferred_site(session, customer, fields, site)[0]
+
+
+def _with_preferred_site(session: Session, customer: Customer, fields: UserFields,
+                         site: str | None = None) -> tuple[UserFields, list[str] | None]:
+    """``with_preferred_site`` and the customer's sites when it read them (else None)."""
     info = PACKAGES.get(fields.package or "")
     if info is None or not info.meetings or fields.preferred_site_url:
-        return fields
-    default = site or site_choices(session, customer)[1]
+        return fields, None
+    sites, default = site_choices(session, customer) if not site else (None, site)
     if default is None:
-        return fields
-    return _set(fields, preferred_site_url=default)
+        return fields, sites
+    return _set(fields, preferred_site_url=default), sites
 
 
 def _set(fields: UserFields, **values: Any) -> UserFields:
@@ -228,13 +243,19 @@ def remove_package(session: Session, caller: Caller, customer: Customer, user: U
     _apply(session, caller, customer, user, UserFields(package=None), before=snapshot(user))
 
 
+_USER_BY_EMAIL = select(User).where(User.email_key == bindparam("email_key"))
+
+
 def provision_subscriber(session: Session, caller: Caller, customer: Customer, email: str,
                          fields: UserFields) -> User:
     """Give ``email`` its wholesale package: a new user, or a person of this organisation who holds no
     package yet. Anyone else with that e-mail is upstream error 10022."""
-    existing = session.scalar(select(User).where(User.email_key == email.strip().lower()))
+    key = email.strip().lower()
+    existing = session.scalar(_USER_BY_EMAIL, {"email_key": key})
     if existing is None:
-        return create_user(session, caller, customer, _set(with_preferred_site(session, customer, fields), email=email))
+        fields, sites = _with_preferred_site(session, customer, fields)
+        return create_user(session, caller, customer, _set(fields, email=email),
+                           lookups=_Known(session, customer, key, sites))
     if existing.customer_id != customer.id or existing.package:
         raise Conflict(msg("The email {email} is already associated with an existing user.", email=email),
                        code=10022)
@@ -280,6 +301,26 @@ class Lookups:
     def extension_owner(self, location_id: str, extension: str) -> str | None:
         return self.session.scalar(select(User.id).where(User.location_id == location_id,
                                                          User.extension == extension))
+
+
+class _Known(Lookups):
+    """``Lookups`` for a new subscriber: what ``provision_subscriber`` has just read in the same transaction is
+    answered again without asking the database a second time: that no user has the e-mail's key, and the
+    customer's sites (None: not read). Any other question, another key included, is asked as ``Lookups`` asks
+    it. Nothing in between writes users or sites; a user with the e-mail committed meanwhile by another
+    PostgreSQL transaction is refused by the unique index (409), as one committed just after the rules' own
+    look-up always was."""
+
+    def __init__(self, session: Session, customer: Customer, free_email_key: str, sites: list[str] | None):
+        super().__init__(session, customer)
+        self._free_email_key = free_email_key
+        self._known_sites = sites
+
+    def email_owner(self, key: str) -> str | None:
+        return None if key == self._free_email_key else super().email_owner(key)
+
+    def site_urls(self) -> list[str]:
+        return self._known_sites if self._known_sites is not None else super().site_urls()
 
 
 # A new user's state before its first change: built once, copied for each new user.
@@ -374,16 +415,20 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
 
 
 def _apply(session: Session, caller: Caller, customer: Customer, user: User, fields: UserFields,
-           before: dict[str, Any] | None, calling_data_given: bool | None = None) -> None:
-    target = plan_change(customer, user.id, user.home_org_id, before, fields, Lookups(session, customer),
+           before: dict[str, Any] | None, calling_data_given: bool | None = None,
+           lookups: Lookups | None = None) -> None:
+    target = plan_change(customer, user.id, user.home_org_id, before, fields, lookups or Lookups(session, customer),
                          calling_data_given)
     old_package, new_package = (before or {}).get("package"), target["package"]
     now = utcnow()
     for name, value in stored_values(target, before, user.package_assigned, now).items():
         setattr(user, name, value)
-    session.add(user)
     try:
-        session.flush()
+        if before is None and not session.in_nested_transaction():
+            _insert_new(session, user)
+        else:
+            session.add(user)
+            session.flush()
     except IntegrityError as exc:
         raise Conflict("Another change to the same e-mail, number or extension won; reload and retry.") from exc
     if new_package != old_package:
@@ -397,6 +442,35 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
     if after != before:
         record(session, caller, "user.create" if before is None else "user.update", "user", user.id, customer.id,
                before, after)
+
+
+_USERS = cast(Table, User.__table__)
+_INSERT_USER = insert(_USERS)
+
+
+def _insert_new(session: Session, user: User) -> None:
+    """INSERT a new user's row with one prebuilt Core statement and attach ``user`` to the session as that row:
+    the unit of work's flush of one new object cost more than the row itself. The row is the flush's: the
+    attributes set, each other column's default, NULL for the rest (a JSON column left out is SQL NULL, as
+    the flush left it). Pending changes are flushed first, as the flush wrote them with the user. Only
+    outside a SAVEPOINT: rolling one back expunges the objects the ORM inserted in it, which this one is not."""
+    session.flush()
+    given = user.__dict__
+    row: dict[str, Any] = {}
+    for column in _USERS.columns:
+        default = column.default
+        if column.key in given:
+            row[column.key] = given[column.key]
+        elif default is not None and (default.is_callable or default.is_scalar):
+            value = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+            row[column.key] = value
+            setattr(user, column.key, value)
+        elif default is None and column.server_default is None:
+            set_committed_value(user, column.key, None)
+        # else: the database's default, read if the attribute is.
+    session.connection().execute(_INSERT_USER, row)
+    make_transient_to_detached(user)
+    session.add(user)
 
 
 _CHECKS = {
