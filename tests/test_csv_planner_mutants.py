@@ -502,6 +502,12 @@ def test_spreadsheet_words_for_true_and_false_are_read_with_a_notice(db, world, 
 
 
 @pytest.mark.parametrize("path", PATHS)
+def test_true_and_false_in_any_case_are_read_without_a_notice(db, world, path):
+    got = apply(db, world, path, {EMAIL: MATTI, "Jabber Calling": "tRuE", "Jabber with Webex Teams": "True"})
+    assert got == [(2, MATTI, "modify", ["Jabber Calling", "Jabber with Webex Teams"], [])]
+
+
+@pytest.mark.parametrize("path", PATHS)
 def test_numbers_a_spreadsheet_changed(db, world, path):
     got = apply(db, world, path,
                 {EMAIL: MATTI, "Extension": "1.00E+03"},
