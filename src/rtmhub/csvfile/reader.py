@@ -49,7 +49,7 @@ class CsvRow:
 
 # The spellings nearly every cell has, answered without normalising (a file has ten or more flags a row).
 LITERAL_BOOLS: dict[str, bool | None] = {"TRUE": True, "FALSE": False, "true": True, "false": False,
-                                        "True": True, "False": False, "": None}
+                                         "True": True, "False": False, "": None}
 # The words spreadsheet programs write for TRUE/FALSE in the locales our users work in (Excel and LibreOffice
 # alike), and 1/0; compared case-folded. Decision 41: read as TRUE/FALSE, and the row says how it was read.
 LOCALE_BOOLS: dict[str, bool] = {
