@@ -100,3 +100,21 @@ def test_a_refused_insert_is_sqlalchemys_integrity_error_and_leaves_the_transact
         # Nothing of the refused batch is left, and the transaction goes on.
         assert s.scalar(select(func.count()).select_from(USERS).where(USERS.c.id.like("dup-%"))) == 1
     assert [dict(r)["first_name"] for r in stored(db, "users", ["dup-a-0"])] == ["Säde"]
+
+
+def test_json_lists_are_stored_each_as_its_own_value(world, db):
+    """Equal lists of strings share one encoding within a call; every other list (1 and True are equal in
+    Python, not in JSON) and every list after them is still its own row's value."""
+    values = [["Nimi", "Sähköposti"], ["Nimi", "Sähköposti"], ["Nimi"], [1, True], [True, 1], ["Nimi"], [True],
+              [1], [], ["Nimi", "Sähköposti"]]
+    rows = {prefix: [{"id": f"{prefix}-j{i}", "at": WHEN, "actor": "admin@a.example", "action": "user.update",
+                      "entity_type": "user", "entity_id": f"{prefix}-j{i}", "customer_id": world.raw["ca"],
+                      "partner_id": None, "subject": prefix, "before": before, "after": [before, i],
+                      "request_id": None} for i, before in enumerate(values)]
+            for prefix in ("core-j", "plain-j")}
+    with db.unit_of_work() as s:
+        s.execute(insert(AUDITS), rows["core-j"])
+        execute_many(s, insert(AUDITS), rows["plain-j"])
+    plain = stored(db, "audit_events", [f"plain-j-j{i}" for i in range(len(values))])
+    assert plain == stored(db, "audit_events", [f"core-j-j{i}" for i in range(len(values))])
+    assert [dict(row)["before"].replace(" ", "").lower() for row in plain[3:5]] == ["[1,true]", "[true,1]"]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Insert, Update
+from sqlalchemy import JSON, Insert, Update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -18,12 +18,12 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 class _Plain(NamedTuple):
     """A compiled executemany: its SQL; the parameters (in the SQL's order) the rows give, read together;
     those a column default fills, by position; each value's bind processor, by position, with its answer
-    for None worked out once; and the parameter names when the DBAPI takes dicts."""
+    for None worked out once and whether the column is JSON; and the parameter names when the DBAPI takes dicts."""
 
     sql: str
     given: Callable[[dict[str, Any]], Any]
     defaults: list[tuple[int, Any, bool]]
-    processors: list[tuple[int, Callable[[Any], Any], Any]]
+    processors: list[tuple[int, Callable[[Any], Any], Any, bool]]
     names: list[str] | None
     copy: str | None  # PostgreSQL: the COPY statement that takes the rows as tuples in the SQL's order
 
@@ -59,14 +59,25 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
         session.execute(stmt, rows)
         return
     given, defaults, processors, names = plain.given, plain.defaults, plain.processors, plain.names
+    # A JSON list of strings (a task row's changed columns) is encoded once per distinct list in the call.
+    encoded: dict[tuple[int, tuple[str, ...]], Any] = {}
     out: list[Any] = []
     for row in rows:
         values = list(given(row))
         for index, default, per_row in defaults:
             values.insert(index, default(None) if per_row else default)
-        for index, proc, for_none in processors:
+        for index, proc, for_none, json in processors:
             value = values[index]
-            values[index] = for_none if value is None else proc(value)
+            if value is None:
+                values[index] = for_none
+            elif json and type(value) is list and all(type(item) is str for item in value):
+                # Only strings: equal lists of other items (1 and True) need not encode alike.
+                key = (index, tuple(value))
+                if key not in encoded:
+                    encoded[key] = proc(value)
+                values[index] = encoded[key]
+            else:
+                values[index] = proc(value)
         out.append(tuple(values) if names is None or plain.copy else dict(zip(names, values, strict=True)))
     if plain.copy:
         _copy(conn, plain.copy, out)
@@ -97,7 +108,7 @@ def _compile_plain(stmt: Insert | Update, dialect: Dialect, keys: tuple[str, ...
     names = list(compiled.positiontup) if compiled.positiontup is not None else list(compiled.binds)
     given: list[str] = []
     defaults: list[tuple[int, Any, bool]] = []
-    processors: list[tuple[int, Callable[[Any], Any], Any]] = []
+    processors: list[tuple[int, Callable[[Any], Any], Any, bool]] = []
     for index, name in enumerate(names):
         if name in prefetch:
             column = prefetch[name]
@@ -112,9 +123,10 @@ def _compile_plain(stmt: Insert | Update, dialect: Dialect, keys: tuple[str, ...
             given.append(name)
         else:
             return None
-        proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        bind_type = compiled.binds[name].type
+        proc = bind_type.dialect_impl(dialect).bind_processor(dialect)
         if proc is not None:
-            processors.append((index, proc, proc(None)))
+            processors.append((index, proc, proc(None), isinstance(bind_type, JSON)))
     if not given:
         return None
     getter = itemgetter(*given)
