@@ -282,10 +282,9 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
                 return
             ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates)
             caller = _task_caller(task)
-            records = []
-            for row, result in zip(batch, _apply_rows(s, caller, ctx, batch), strict=False):
-                tasks.count_outcome(task, result.outcome, result.messages)
-                records.append(_row_record(task.id, result, row))
+            results = _apply_rows(s, caller, ctx, batch)
+            tasks.count_outcomes(task, ((result.outcome, result.messages) for result in results))
+            records = [_row_record(task.id, result, row) for row, result in zip(batch, results, strict=False)]
             # The rows' results and the progress in the batch's own transaction: resume after last_line.
             execute_many(s, _TASK_ROWS.insert(), records)
             task.rows_done += len(batch)
@@ -349,8 +348,7 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
             if task.status != "running" or task.worker != worker:
                 return None
             execute_many(s, _TASK_ROWS.insert(), records)
-            for r in records:
-                tasks.count_outcome(task, r["outcome"], r["messages"])
+            tasks.count_outcomes(task, ((r["outcome"], r["messages"]) for r in records))
             task.rows_done += len(batch)
             task.last_line = batch[-1].line
             task.heartbeat = utcnow()
@@ -430,8 +428,7 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
                 records = [_revert_record(task_id, r) for r in results]
             if records:
                 execute_many(s, _TASK_ROWS.insert(), records)
-            for r in records:
-                tasks.count_outcome(task, r["outcome"], r["messages"])
+            tasks.count_outcomes(task, ((r["outcome"], r["messages"]) for r in records))
             task.rows_done += len(batch_ids)
             task.last_line = lines[-1]
             task.heartbeat = utcnow()

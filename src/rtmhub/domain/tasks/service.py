@@ -9,7 +9,8 @@ A task's file is stored as chunks (``TaskFileChunk``) and read back as a stream 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, BinaryIO
 from typing import cast as typed
@@ -353,13 +354,24 @@ def failed_rows(session: Session, caller: Caller, task_id: str) -> list[tuple[di
 
 # --- a runner's bookkeeping, in the runner's transactions ------------------------------------
 
-def count_outcome(task: Task, outcome: str, messages: list[dict[str, str]] | None) -> None:
-    """Count one row's outcome (add, modify, delete, unchanged, error) into the task's totals."""
-    field = {"add": "added", "modify": "modified", "delete": "deleted", "unchanged": "unchanged",
-             "error": "failed"}[outcome]
-    setattr(task, field, getattr(task, field) + 1)
-    if outcome != "error" and any(m["level"] == "warning" for m in messages or []):  # as /rows?outcome=warning
-        task.warnings += 1
+_OUTCOME_COUNTERS = {"add": "added", "modify": "modified", "delete": "deleted", "unchanged": "unchanged",
+                     "error": "failed"}
+
+
+def count_outcomes(task: Task, rows: Iterable[tuple[str, list[dict[str, str]] | None]]) -> None:
+    """Count rows' outcomes (add, modify, delete, unchanged, error), each given with its messages, into the
+    task's totals: a batch's rows at once, each total set once."""
+    counts: Counter[str] = Counter()
+    warnings = 0
+    for outcome, messages in rows:
+        counts[_OUTCOME_COUNTERS[outcome]] += 1
+        # As /rows?outcome=warning counts: a row that applied with a warning.
+        if messages and outcome != "error" and any(m["level"] == "warning" for m in messages):
+            warnings += 1
+    for field, count in counts.items():
+        setattr(task, field, getattr(task, field) + count)
+    if warnings:
+        task.warnings += warnings
 
 
 def allocation_snapshot(session: Session, customer_id: str) -> dict[str, Any]:
@@ -402,7 +414,7 @@ def applied_import_of(session: Session, caller: Caller, task_id: str) -> str | N
 
 __all__ = [
     "PREVIEW_TYPES", "REVERTIBLE", "TASK_TYPES", "allocation_snapshot", "applied_import_of", "apply_preview",
-    "authorise_import", "cancel", "count_outcome", "create_import", "delete_task", "end_cancelled", "fail",
+    "authorise_import", "cancel", "count_outcomes", "create_import", "delete_task", "end_cancelled", "fail",
     "failed_rows", "finish", "FileStream", "is_revertible", "QuotaExceeded", "file_chunk", "get_task", "has_file",
     "list_tasks",
     "open_file", "purge_files", "reverted_by", "start_revert", "store_file", "stored_bytes", "task_progress",
