@@ -17,6 +17,7 @@ from rtmhub.domain.audit.models import AuditEvent
 from rtmhub.domain.customers.models import Customer, MeetingSite
 from rtmhub.domain.tasks.revert import Touched, revert_batch
 from rtmhub.domain.users import service as users
+from rtmhub.domain.users import bulk
 from rtmhub.domain.users.bulk import Simulation
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import UserFields
@@ -118,6 +119,23 @@ def test_a_batch_asks_the_database_no_more_for_more_rows(db, world, monkeypatch)
         assert got == [("add", []), ("modify", []), ("delete", [])] * n
         counts[n] = len(seen)
     assert counts[3] == counts[1]
+
+
+@pytest.mark.parametrize("binding", ["one parameter", "an IN list"])
+def test_the_prefetch_finds_the_holders_however_its_lists_are_bound(db, world, monkeypatch, binding):
+    """A batch's e-mails, numbers and extensions go to the database as one parameter each (an array on
+    PostgreSQL, a JSON list on SQLite); an SQLite without JSON functions takes IN lists. Both find Matti's
+    number and extension, and his user by e-mail."""
+    if binding == "an IN list":
+        monkeypatch.setattr(bulk, "_list_kind", lambda dialect: "in")
+    got, seen = batch(db, world, calling(db, world, "eka@asiakas.example", **{"Phone Number": "+358912345601"}),
+                      calling(db, world, "toka@asiakas.example", **{"Extension": "1001"}),
+                      {EMAIL: MATTI.upper(), "Title": "Myyjä"}, commit=False)
+    assert got == [("error", ["Phone number +358912345601 is already in use by another user."]),
+                   ("error", ["Extension 1001 is already in use in this location."]), ("modify", [])]
+    lookups = [sql for sql in seen if "FROM users" in sql and "WHERE" in sql]
+    one_parameter = "ANY" if db.engine.dialect.name == "postgresql" else "json_each"
+    assert lookups and all((one_parameter in sql) == (binding == "one parameter") for sql in lookups)
 
 
 # --- what earlier rows took or freed, also in the rules' own spelling -----------------------------

@@ -15,13 +15,28 @@ The rules run exactly as for an import: only where their answers are kept differ
 """
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Dialect,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from rtmhub.bulk_sql import execute_many
@@ -121,8 +136,8 @@ class BatchLookups(Lookups):
 
     def prefetch(self, emails: Iterable[str], phones: Iterable[str], extensions: Iterable[str]) -> dict[str, User]:
         """Loads the batch's users by e-mail (any organisation) and who holds its numbers and extensions."""
-        postgresql = self.session.get_bind().dialect.name == "postgresql"
-        if postgresql:
+        kind = _list_kind(self.session.get_bind().dialect)
+        if kind == "array":
             # A long import or preview grows `users` inside its own transaction, where the planner's
             # statistics cannot follow, and it then scans the table for every batch. These look-ups are
             # all unique-index probes: say so for this transaction.
@@ -130,24 +145,23 @@ class BatchLookups(Lookups):
         keys = {e.strip().lower() for e in emails if e and e.strip()}
         users: dict[str, User] = {}
         if keys:
-            for user in self.session.scalars(select(User).where(_one_of(User.email_key, keys, postgresql))):
+            for user in self.session.scalars(_USERS_BY_KEY[kind], {"values": _listed(kind, keys)}):
                 users[user.email_key] = user
                 self.emails[user.email_key] = user.id
         self._known_emails |= keys
         numbers = {_phone_key(p) for p in phones if p and p.strip()}
         numbers |= {"+" + n for n in numbers if not n.startswith("+")}
         if numbers:
-            for uid, number in self.session.execute(select(User.id, User.phone_number)
-                                                    .where(_one_of(User.phone_number, numbers, postgresql))):
+            for uid, number in self.session.execute(_PHONE_HOLDERS[kind], {"values": _listed(kind, numbers)}):
                 if number is not None:  # always, by the IN; said for the type checker
                     self.phones[number] = uid
         self._known_phones |= numbers
         exts = {x.strip() for x in extensions if x and x.strip()}
         if exts:
             # By (location, extension) lists: the unique index, not a scan of the customer's users.
-            locations = list(self.session.scalars(select(Location.id).where(Location.customer_id == self.customer.id)))
-            for uid, loc, ext in self.session.execute(select(User.id, User.location_id, User.extension).where(
-                    _one_of(User.location_id, locations, postgresql), _one_of(User.extension, exts, postgresql))):
+            locations = list(self.session.scalars(_CUSTOMER_LOCATIONS, {"customer_id": self.customer.id}))
+            for uid, loc, ext in self.session.execute(_EXTENSION_HOLDERS[kind], {
+                    "locations": _listed(kind, locations), "values": _listed(kind, exts)}):
                 if loc is not None and ext is not None:  # always, by the INs; said for the type checker
                     self.extensions[(loc, ext)] = uid
         self._known_extensions |= exts
@@ -200,13 +214,41 @@ class BatchLookups(Lookups):
             mapping[key] = owner
 
 
-def _one_of(column: Any, values: Iterable[str], postgresql: bool) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, which it plans the same (the same index
-    probes) but which is one parameter instead of a batch's hundreds: rendering, casting and parsing one
-    placeholder per value cost the prefetch more client time than the database's answer."""
-    if postgresql:
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+def _one_of(column: Any, name: str, kind: str) -> ColumnElement[bool]:
+    """``column`` is one of the list bound as ``name``: on PostgreSQL ``column = ANY(array)``; on SQLite
+    ``column IN (SELECT value FROM json_each(list))``; both planned as the same unique-index probes as an
+    ``IN`` list. An SQLite without its JSON functions takes an ``IN`` list, expanded at each execution."""
+    if kind == "array":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    if kind == "json":
+        listed = func.json_each(bindparam(name, type_=String())).table_valued("value")
+        return column.in_(select(listed.c.value))
+    return column.in_(bindparam(name, expanding=True))
+
+
+# A batch's look-ups, built once per way of binding a list: each list of values is one parameter, so a
+# batch's hundreds of values are neither rendered into the SQL nor cast one by one, and every batch runs the
+# same statements.
+_LIST_KINDS = ("array", "json", "in")
+_USERS_BY_KEY = {kind: select(User).where(_one_of(User.email_key, "values", kind)) for kind in _LIST_KINDS}
+_PHONE_HOLDERS = {kind: select(User.id, User.phone_number).where(_one_of(User.phone_number, "values", kind))
+                  for kind in _LIST_KINDS}
+_EXTENSION_HOLDERS = {kind: select(User.id, User.location_id, User.extension).where(
+    _one_of(User.location_id, "locations", kind), _one_of(User.extension, "values", kind)) for kind in _LIST_KINDS}
+_CUSTOMER_LOCATIONS = select(Location.id).where(Location.customer_id == bindparam("customer_id"))
+
+
+def _list_kind(dialect: Dialect) -> str:
+    if dialect.name == "postgresql":
+        return "array"
+    # JSON functions are part of every SQLite from 3.38 on (earlier, only of builds that chose them).
+    version = getattr(dialect.dbapi, "sqlite_version_info", (0,))
+    return "json" if dialect.name == "sqlite" and version >= (3, 38) else "in"
+
+
+def _listed(kind: str, values: Iterable[str]) -> Any:
+    """``values`` as the one parameter of a list of that kind."""
+    return json.dumps(list(values)) if kind == "json" else list(values)
 
 
 class BulkWriter:
