@@ -371,7 +371,7 @@ class CsvReader:
         reader = csv.reader(self._lines, **self._dialect(self.delimiter))
         entries = [(e.index, e.column) for e in self.header_map.entries if columns is None or e.column in columns]
         width = self.header_map.width
-        # Nearly every row has a cell for each column and no apostrophe at all: its cells are taken by one
+        # Nearly every row has a cell for each column and none with an apostrophe: its cells are taken by one
         # C-level getter instead of one step per column.
         order = [column for _, column in entries]
         reach = max((index for index, _ in entries), default=-1) + 1
@@ -405,9 +405,11 @@ class CsvReader:
                 while last > width and values[last - 1] == "":
                     last -= 1
                 extra = last - width
-            if n >= reach and "'" not in "".join(fields):
-                yield CsvRow(start, dict(zip(order, take(values), strict=True)), extra)
-                continue
+            if n >= reach:
+                taken = take(values)
+                if "'" not in "".join(taken):
+                    yield CsvRow(start, dict(zip(order, taken, strict=True)), extra)
+                    continue
             cells: dict[Column, str] = {}
             for index, column in entries:
                 if index < n:
