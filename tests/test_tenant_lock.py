@@ -37,7 +37,7 @@ def idle_client(db):
 
 
 def run_tasks(db, batch_rows: int) -> None:
-    while runner.run_pending(db, "test-worker", batch_rows=batch_rows):
+    while runner.run_pending(db, "test-worker", batch_rows=batch_rows, preview_batch_rows=batch_rows):
         pass
 
 
@@ -95,6 +95,28 @@ def test_preview_of_dependent_rows_equals_the_import(idle_client, world, db, bat
 
 def big_preview_file(n: int) -> bytes:
     return csv_bytes([person(f"esikatselu{i}@asiakas.example", "Webex Meetings") for i in range(n)])
+
+
+@pytest.mark.parametrize(("preview_batch_rows", "batches"), [(None, 1), (2, 5)])
+def test_a_preview_is_simulated_its_own_batch_size_at_a_time(idle_client, world, db, preview_batch_rows, batches):
+    """A preview takes RTMHUB_TASK_PREVIEW_BATCH_ROWS rows at a time (2,000 unless set), whatever an import's
+    batch size: each batch's results and progress are one write of the task."""
+    r = upload(idle_client, world, big_preview_file(9), preview=True)
+    assert r.status_code == 202, r.text
+    progress: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE tasks SET rows_done"):
+            progress.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        given = {} if preview_batch_rows is None else {"preview_batch_rows": preview_batch_rows}
+        assert runner.run_pending(db, "test-worker", batch_rows=1, **given)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    assert len(progress) == batches
+    assert task(idle_client, world, r.json()["id"])["progress"]["rowsDone"] == 9
 
 
 def location_body(i: int) -> dict:

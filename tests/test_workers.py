@@ -6,8 +6,8 @@
 * a file that turns out broken mid-way fails its task with a message, and the worker carries on.
 
 Workers are real processes started with the `rtmhub` console script, configured only through the
-environment (RTMHUB_DATABASE_URL, RTMHUB_TASK_BATCH_ROWS, RTMHUB_TASK_LEASE_SECONDS,
-RTMHUB_INPROCESS_WORKER), so these tests exercise exactly what an operator runs.
+environment (RTMHUB_DATABASE_URL, RTMHUB_TASK_BATCH_ROWS, RTMHUB_TASK_PREVIEW_BATCH_ROWS,
+RTMHUB_TASK_LEASE_SECONDS, RTMHUB_INPROCESS_WORKER), so these tests exercise exactly what an operator runs.
 """
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ class Workers:
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(RTMHUB_DATABASE_URL=self.db.url, RTMHUB_INPROCESS_WORKER="false",
-                   RTMHUB_TASK_BATCH_ROWS=str(BATCH_ROWS), RTMHUB_TASK_LEASE_SECONDS=str(LEASE_SECONDS),
+                   RTMHUB_TASK_BATCH_ROWS=str(BATCH_ROWS), RTMHUB_TASK_PREVIEW_BATCH_ROWS=str(BATCH_ROWS),
+                   RTMHUB_TASK_LEASE_SECONDS=str(LEASE_SECONDS),
                    RTMHUB_CSV_MAX_ROWS="0", RTMHUB_LOG_SQL="false", PYTHONUNBUFFERED="1")
         env.update(extra)
         return env

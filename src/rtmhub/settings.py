@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # A running task whose worker has not reported for this long is taken over by another worker.
     task_lease_seconds: float = 60.0
     task_batch_rows: int = 500
+    # A preview's batch holds no lock while it is simulated (decision 23): it may be larger than an import's.
+    task_preview_batch_rows: int = Field(default=2000, ge=1)
     log_sql: bool = False
     # Operations (health, metrics, logs; see docs/operations.md).
     # `text` (one readable line) or `json` (one JSON object per line, for log shippers).

@@ -49,6 +49,9 @@ from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")
 BATCH_ROWS = 500
+# A preview's batch is simulated in a read transaction and only its results are written (decision 23): a
+# larger batch holds no lock longer, and spreads each batch's own reads and commit over more rows.
+PREVIEW_BATCH_ROWS = 2000
 LEASE = timedelta(seconds=60)
 _BATCH_PAUSE = 0.005  # seconds an import on SQLite leaves the write lock free between batches
 _LOCK_BUDGET = 0.25  # seconds an import's batch should hold SQLite's write lock (decision 23)
@@ -94,8 +97,9 @@ def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None
 
 
 def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS,
-                max_rows: int | None = None) -> bool:
-    """Claim and run one task; False when there was none."""
+                max_rows: int | None = None, preview_batch_rows: int = PREVIEW_BATCH_ROWS) -> bool:
+    """Claim and run one task; False when there was none. ``batch_rows``: rows per batch of an import or a
+    revert; ``preview_batch_rows``: of a CSV preview."""
     db = db.for_workers()  # a worker waits longer for SQLite's write lock than a request (decision 23)
     with db.unit_of_work(write=False) as s:
         # A cheap read first: idle workers must not take the write lock every poll.
@@ -108,7 +112,7 @@ def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows:
     if task_id is None:
         return False
     try:
-        run_task(db, task_id, worker, batch_rows, max_rows)
+        run_task(db, task_id, worker, batch_rows, max_rows, preview_batch_rows)
     except Exception:  # noqa: BLE001 - a task must end as failed, never stay running forever
         # The tenant reads the task's message: never the exception, which may quote SQL and its parameters
         # (other tenants' data too). The details go to the server log under the same tracking id.
@@ -137,12 +141,12 @@ def _count(db: Database, task_id: str, worker: str) -> None:
 
 
 def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS,
-             max_rows: int | None = None) -> None:
+             max_rows: int | None = None, preview_batch_rows: int = PREVIEW_BATCH_ROWS) -> None:
     with db.unit_of_work(write=False) as s:
         task = s.get(Task, task_id)
         kind = task.type if task else None
     if kind == "csv_preview":
-        _run_preview(db, task_id, worker, max_rows, batch_rows)
+        _run_preview(db, task_id, worker, max_rows, preview_batch_rows)
     elif kind == "csv_import":
         _run_import(db, task_id, worker, batch_rows, max_rows)
     elif kind in ("revert", "revert_preview"):
@@ -458,4 +462,5 @@ def _fail(db: Database, task_id: str, message: str) -> None:
         tasks.fail(_task(s, task_id), message)
 
 
-__all__ = ["BATCH_ROWS", "LEASE", "claim", "purge_task_files", "run_pending", "run_task", "worker_name"]
+__all__ = ["BATCH_ROWS", "LEASE", "PREVIEW_BATCH_ROWS", "claim", "purge_task_files", "run_pending", "run_task",
+           "worker_name"]

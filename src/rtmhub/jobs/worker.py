@@ -22,13 +22,15 @@ DIRECTORY_EVERY_SECONDS = 2.0
 
 class Worker:
     def __init__(self, db: Database, name: str | None = None, poll_seconds: float = 0.5,
-                 lease: timedelta | None = None, batch_rows: int | None = None, max_rows: int | None = None):
+                 lease: timedelta | None = None, batch_rows: int | None = None, max_rows: int | None = None,
+                 preview_batch_rows: int | None = None):
         settings = get_settings()
         self.db = db
         self.name = name or runner.worker_name()
         self.poll_seconds = poll_seconds
         self.lease = lease or timedelta(seconds=settings.task_lease_seconds)
         self.batch_rows = batch_rows or settings.task_batch_rows
+        self.preview_batch_rows = preview_batch_rows or settings.task_preview_batch_rows
         self.max_rows = max_rows if max_rows is not None else (settings.csv_max_rows or None)
         self.retention_days = settings.task_file_retention_days
         self._next_purge = 0.0  # the first poll purges, then every PURGE_EVERY_SECONDS
@@ -72,7 +74,8 @@ class Worker:
             self._next_directory = now + DIRECTORY_EVERY_SECONDS
             self.grant_waiting()
         try:
-            ran = runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows)
+            ran = runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows,
+                                     self.preview_batch_rows)
         except Exception:  # noqa: BLE001 - logged; a claimed task is already marked failed
             log.exception("worker %s: task run failed", self.name)
             ran = False
