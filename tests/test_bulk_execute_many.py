@@ -3,11 +3,11 @@ executemany of the same statement and rows stores: every column as the database 
 columns a row leaves out, JSON (None included), times and flags, for INSERT and for UPDATE by id."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
 from rtmhub import bulk_sql
 from rtmhub.bulk_sql import execute_many
@@ -118,3 +118,37 @@ def test_json_lists_are_stored_each_as_its_own_value(world, db):
     plain = stored(db, "audit_events", [f"plain-j-j{i}" for i in range(len(values))])
     assert plain == stored(db, "audit_events", [f"core-j-j{i}" for i in range(len(values))])
     assert [dict(row)["before"].replace(" ", "").lower() for row in plain[3:5]] == ["[1,true]", "[true,1]"]
+
+
+def test_times_are_stored_each_as_its_own_value(world, db):
+    """One time object in several columns and rows is converted once; an equal instant in another time zone,
+    and the time a column's default makes for each row, are still each their own value."""
+    helsinki = timezone(timedelta(hours=2))
+    same = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    times = [same, same, same.astimezone(helsinki), datetime(2026, 11, 27, 10, 0, tzinfo=helsinki), same,
+             datetime(2026, 1, 2, 3, 4, 5, 6), same, same]
+    defaulted = 2  # the last rows leave `created` to its default
+    for prefix in ("core-t", "plain-t"):
+        rows = []
+        for i, when in enumerate(times):
+            row = user_rows(world, f"{prefix}{i}-")[1]  # no number or extension: the rows may share none
+            row.update(created=when, last_modified=when, package_assigned=same if i % 2 else when)
+            if i >= len(times) - defaulted:
+                del row["created"]
+            rows.append(row)
+        with db.unit_of_work() as s:
+            for part in (rows[:-defaulted], rows[-defaulted:]):
+                if prefix == "core-t":
+                    s.execute(insert(USERS), part)
+                else:
+                    execute_many(s, insert(USERS), part)
+    columns = ("created", "last_modified", "package_assigned")
+    with db.unit_of_work(write=False) as s:
+        stored_times = {prefix: [tuple(getattr(u, c) for c in columns) for u in s.scalars(
+            select(User).where(User.id.in_([f"{prefix}{i}--1" for i in range(len(times))])).order_by(User.id))]
+            for prefix in ("core-t", "plain-t")}
+    core, plain = stored_times["core-t"], stored_times["plain-t"]
+    assert plain[:-defaulted] == core[:-defaulted]
+    assert [t[1:] for t in plain[-defaulted:]] == [t[1:] for t in core[-defaulted:]]
+    made = [t[0] for t in plain[-defaulted:]]
+    assert all(t > same for t in made) and made[0] <= made[1]

@@ -8,22 +8,24 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Insert, Update
+from sqlalchemy import JSON, DateTime, Insert, Update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.types import TypeEngine
 
 
 class _Plain(NamedTuple):
     """A compiled executemany: its SQL; the parameters (in the SQL's order) the rows give, read together;
     those a column default fills, by position; each value's bind processor, by position, with its answer
-    for None worked out once and whether the column is JSON; and the parameter names when the DBAPI takes dicts."""
+    for None worked out once and how its values may share a conversion (``_memo``); and the parameter names
+    when the DBAPI takes dicts."""
 
     sql: str
     given: Callable[[dict[str, Any]], Any]
     defaults: list[tuple[int, Any, bool]]
-    processors: list[tuple[int, Callable[[Any], Any], Any, bool]]
+    processors: list[tuple[int, Callable[[Any], Any], Any, tuple[str, str] | None]]
     names: list[str] | None
     copy: str | None  # PostgreSQL: the COPY statement that takes the rows as tuples in the SQL's order
 
@@ -59,25 +61,36 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
         session.execute(stmt, rows)
         return
     given, defaults, processors, names = plain.given, plain.defaults, plain.processors, plain.names
-    # A JSON list of strings (a task row's changed columns) is encoded once per distinct list in the call.
-    encoded: dict[tuple[int, tuple[str, ...]], Any] = {}
+    # A value written many times in one call is converted once: a JSON list of strings (a task row's changed
+    # columns) by its value, a time by its object (a new user's created, last_modified and package_assigned are
+    # one instant; a batch's ledger intervals share one). A time's entry keeps the object alive, so that its id
+    # cannot be another object's within the call.
+    converted: dict[tuple[str, Any], tuple[Any, Any]] = {}
     out: list[Any] = []
     for row in rows:
         values = list(given(row))
         for index, default, per_row in defaults:
             values.insert(index, default(None) if per_row else default)
-        for index, proc, for_none, json in processors:
+        for index, proc, for_none, memo in processors:
             value = values[index]
             if value is None:
                 values[index] = for_none
-            elif json and type(value) is list and all(type(item) is str for item in value):
+                continue
+            if memo is None:
+                values[index] = proc(value)
+                continue
+            kind, family = memo
+            if kind == "time":
+                key: tuple[str, Any] = (family, id(value))
+            elif type(value) is list and all(type(item) is str for item in value):
                 # Only strings: equal lists of other items (1 and True) need not encode alike.
-                key = (index, tuple(value))
-                if key not in encoded:
-                    encoded[key] = proc(value)
-                values[index] = encoded[key]
+                key = (family, tuple(value))
             else:
                 values[index] = proc(value)
+                continue
+            if key not in converted:
+                converted[key] = (value, proc(value))
+            values[index] = converted[key][1]
         out.append(tuple(values) if names is None or plain.copy else dict(zip(names, values, strict=True)))
     if plain.copy:
         _copy(conn, plain.copy, out)
@@ -108,7 +121,7 @@ def _compile_plain(stmt: Insert | Update, dialect: Dialect, keys: tuple[str, ...
     names = list(compiled.positiontup) if compiled.positiontup is not None else list(compiled.binds)
     given: list[str] = []
     defaults: list[tuple[int, Any, bool]] = []
-    processors: list[tuple[int, Callable[[Any], Any], Any, bool]] = []
+    processors: list[tuple[int, Callable[[Any], Any], Any, tuple[str, str] | None]] = []
     for index, name in enumerate(names):
         if name in prefetch:
             column = prefetch[name]
@@ -126,12 +139,23 @@ def _compile_plain(stmt: Insert | Update, dialect: Dialect, keys: tuple[str, ...
         bind_type = compiled.binds[name].type
         proc = bind_type.dialect_impl(dialect).bind_processor(dialect)
         if proc is not None:
-            processors.append((index, proc, proc(None), isinstance(bind_type, JSON)))
+            processors.append((index, proc, proc(None), _memo(bind_type)))
     if not given:
         return None
     getter = itemgetter(*given)
     return _Plain(compiled.string, getter if len(given) > 1 else lambda row: (getter(row),), defaults,
                   processors, None if positional else names, _copy_sql(stmt, dialect, names))
+
+
+def _memo(bind_type: TypeEngine[Any]) -> tuple[str, str] | None:
+    """How a column's values may share their conversion within a call: ("json", family) by value for JSON
+    lists of strings, ("time", family) by object for times, None not at all. The family is the type as
+    configured (its repr): columns of one family convert a value alike."""
+    if isinstance(bind_type, JSON):
+        return "json", repr(bind_type)
+    if isinstance(getattr(bind_type, "impl_instance", bind_type), DateTime):
+        return "time", repr(bind_type)
+    return None
 
 
 def _copy_sql(stmt: Insert | Update, dialect: Dialect, names: list[str]) -> str | None:
