@@ -6,6 +6,7 @@ Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, select, text
@@ -136,6 +137,16 @@ def test_the_prefetch_finds_the_holders_however_its_lists_are_bound(db, world, m
     lookups = [sql for sql in seen if "FROM users" in sql and "WHERE" in sql]
     one_parameter = "ANY" if db.engine.dialect.name == "postgresql" else "json_each"
     assert lookups and all((one_parameter in sql) == (binding == "one parameter") for sql in lookups)
+
+
+@pytest.mark.parametrize(("name", "version", "kind"), [
+    ("postgresql", None, "array"), ("sqlite", (3, 38, 0), "json"), ("sqlite", (3, 45, 1), "json"),
+    ("sqlite", (3, 37, 2), "in"), ("sqlite", None, "in"), ("mysql", (3, 45, 1), "in")])
+def test_a_list_is_one_parameter_where_the_database_takes_one(name, version, kind):
+    """An array on PostgreSQL; a JSON list on an SQLite from 3.38 on, whose JSON functions are always built
+    in; an IN list on an older SQLite (or a driver that does not say its version) and anything else."""
+    dbapi = SimpleNamespace() if version is None else SimpleNamespace(sqlite_version_info=version)
+    assert bulk._list_kind(SimpleNamespace(name=name, dbapi=dbapi)) == kind
 
 
 # --- what earlier rows took or freed, also in the rules' own spelling -----------------------------
