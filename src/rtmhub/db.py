@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from rtmhub.errors import Unavailable
@@ -73,7 +74,7 @@ class DriverStatement:
     echo on, the same SQL and values go through SQLAlchemy's ``exec_driver_sql``, which logs them). Rows come
     back as the driver gives them (no result processing): for columns of plain strings and numbers."""
 
-    def __init__(self, statement: Executable):
+    def __init__(self, statement: ClauseElement):
         self.statement = statement
         self._plans: dict[tuple[Dialect, tuple[str, ...]], _Plan] = {}
 
@@ -133,12 +134,13 @@ class DriverStatement:
 
     def _plan(self, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
         # for_executemany: no implicit RETURNING of an INSERT's generated key (nothing reads it back).
-        compiled = self.statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect, column_keys=list(keys),
+                                                            for_executemany=True))
         if compiled.insert_prefetch or compiled.update_prefetch or compiled.post_compile_params or \
                 compiled.returning:
             raise ValueError("a DriverStatement takes every value from its parameters and returns no rows")
         positional = compiled.positiontup is not None
-        names = tuple(compiled.positiontup if positional else compiled.binds)  # type: ignore[arg-type]
+        names = tuple(compiled.positiontup if compiled.positiontup is not None else compiled.binds)
         unknown = [name for name in names if name not in keys]
         if unknown:
             raise ValueError(f"no value given for {', '.join(unknown)}")
