@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -151,8 +152,7 @@ def require_partner(caller: Caller) -> None:
 # --- tenancy -------------------------------------------------------------------------------
 
 def scope_customers(stmt: Select, caller: Caller, partner_ids: tuple[str, ...] | None = None) -> Select:
-    """Limit a query on Customer to what the caller reaches. Every customer query goes through here. (What of
-    the caller this reads is the key of ``_resolving``'s statements: a field read here must be in it too.)"""
+    """Limit a query on Customer to what the caller reaches. Every customer query goes through here."""
     if caller.system and partner_ids is None:
         return stmt
     if caller.customer_id and not caller.is_partner:
@@ -171,30 +171,13 @@ def scope_partners(stmt: Select, caller: Caller, column: Any = Partner.id) -> Se
     return stmt.where(column.in_(caller.partner_ids))
 
 
-# resolve_customer's statements by scope and shape (see _resolving); emptied when it reaches _RESOLVING_MAX.
-_RESOLVING: dict[tuple[Any, ...], Select] = {}
-_RESOLVING_MAX = 512
-
-
+@functools.lru_cache(maxsize=512)
 def _resolving(caller: Caller, partner_ids: tuple[str, ...] | None, by: str, joined: bool, lock: bool) -> Select:
-    """``resolve_customer``'s statement for one scope and one shape, built through ``scope_customers`` once and
-    then reused: built on every call, its construction and SQLAlchemy's cache key of it cost more than running it.
-    The reference is its one parameter (``ref``); the scope's values come from what of the caller
-    ``scope_customers`` reads and from ``partner_ids``, all in the key. The key is those fields, not the whole
-    caller: a caller is made anew for every request (its request id), and hashing and comparing all of it cost
-    more than the look-up (decision 57)."""
-    key = (caller.system, caller.is_partner, caller.customer_id, caller.partner_ids, partner_ids, by, joined, lock)
-    stmt = _RESOLVING.get(key)
-    if stmt is None:
-        if len(_RESOLVING) >= _RESOLVING_MAX:
-            _RESOLVING.clear()
-        stmt = _RESOLVING[key] = _resolving_statement(caller, partner_ids, by, joined, lock)
-    return stmt
-
-
-def _resolving_statement(caller: Caller, partner_ids: tuple[str, ...] | None, by: str, joined: bool,
-                         lock: bool) -> Select:
-    """``joined``: the customer's partner is read in the same statement (a write's R53 check then reads nothing
+    """``resolve_customer``'s statement for one caller (``request_id`` cleared: its scope is the same on every
+    request) and one shape, built through ``scope_customers`` once and then reused: built on every call, its
+    construction and SQLAlchemy's cache key of it cost more than running it. The reference is its one
+    parameter (``ref``); the scope's values come from the caller and ``partner_ids``, both in the cache's key.
+    ``joined``: the customer's partner is read in the same statement (a write's R53 check then reads nothing
     more); a locking read locks the customer's row only, as a plain SELECT ... FOR UPDATE."""
     ref: BindParameter[str] = bindparam("ref")
     if by == "id":
@@ -217,7 +200,8 @@ def resolve_customer(session: Session, caller: Caller, raw_id: str | None, *,
     both), or ``either``, always through ``scope_customers``, so unknown and foreign answer the same 404.
     ``raw_id`` is a raw UUID: public ids are decoded by the edge (``ids.raw``/``ids.decode``), never here.
     ``write`` adds the R53/read-only check (``deleting`` keeps a suspended sub-partner's right to delete)."""
-    row = session.execute(_resolving(caller, partner_ids, by, write and not lock, lock), {"ref": raw_id or ""}).first()
+    key = caller if caller.request_id is None else dataclasses.replace(caller, request_id=None)
+    row = session.execute(_resolving(key, partner_ids, by, write and not lock, lock), {"ref": raw_id or ""}).first()
     customer = row[0] if row is not None else None
     if customer is None:
         raise NotFound(not_found or ("Organization not found; check the orgId." if by == "org_id"
