@@ -13,6 +13,7 @@ from typing import cast
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from rtmhub import bulk_sql
 from rtmhub.bulk_sql import execute_many
 from rtmhub.db import DriverStatement
 from rtmhub.domain.customers.models import Customer, CustomerPackage
@@ -53,8 +54,10 @@ def record_user_packages(session: Session, changes: Iterable[PackageChange], at:
                                PackageInterval.ended.is_(None))
                         .values(ended=at)
                         .execution_options(synchronize_session=False))
-    if len(opening) == 1:
-        session.flush()  # as session.execute would first
+    if len(opening) == 1 and bulk_sql.PLAIN_FROM_ROWS > 1:
+        # Where execute_many would hand the one row to SQLAlchemy's execution (a single change): the prebuilt
+        # statement instead, after the flush that session.execute does first.
+        session.flush()
         _OPEN_ONE.execute(session, opening[0])
     elif opening:
         # One plain executemany (COPY on PostgreSQL): a bulk import opens thousands of intervals a batch.
