@@ -358,6 +358,9 @@ def test_a_reused_look_up_statement_never_carries_one_scope_to_another(world, db
         customer_admin = caller_of(s, "admin@asiakas.example")
         foreign = dataclasses.replace(customer_admin, customer_id=world.raw["cb"])
         anywhere = dataclasses.replace(partner, system=True)
+        # The same customer and partners, another role: a partner administrator reaches its partners' customers
+        # (here none), never the customer_id a customer administrator is held to.
+        partner_role = dataclasses.replace(foreign, role="partner_full_admin")
         for _ in range(2):
             for by in ("id", "either"):
                 assert access.resolve_customer(s, partner, world.raw["ca1"], by=by).id == world.raw["ca1"]
@@ -370,6 +373,8 @@ def test_a_reused_look_up_statement_never_carries_one_scope_to_another(world, db
                 assert refused(NotFound, access.resolve_customer, s, foreign, world.raw["ca"], by=by) == (
                     CUSTOMER_GONE)
                 assert access.resolve_customer(s, foreign, world.raw["cb"], by=by).id == world.raw["cb"]
+                assert refused(NotFound, access.resolve_customer, s, partner_role, world.raw["cb"], by=by) == (
+                    CUSTOMER_GONE)
                 assert access.resolve_customer(s, anywhere, world.raw["cb"], by=by).id == world.raw["cb"]
                 assert refused(NotFound, access.resolve_customer, s, partner, world.raw["cb"], by=by) == (
                     CUSTOMER_GONE)

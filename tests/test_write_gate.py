@@ -80,3 +80,93 @@ def test_a_write_behind_a_writer_of_its_own_process_is_a_503_and_the_lock_is_han
             assert _post(client, world, "neljas@asiakas.example").status_code == 200
     finally:
         impatient.dispose()
+
+
+def _sqlite_only(db) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite's write gate")
+
+
+def test_a_writer_waiting_for_the_gate_holds_no_connection(db):
+    """A writing unit of work queues for the gate before it takes a connection from the pool (decision 57): the
+    writers behind the one that holds the lock hold none, and the one after it begins on a connection the pool
+    had back."""
+    _sqlite_only(db)
+    holding, go_on = threading.Event(), threading.Event()
+    began: list[bool] = []
+
+    def first() -> None:
+        with db.unit_of_work() as s:
+            s.execute(text("SELECT 1"))
+            holding.set()
+            assert go_on.wait(30)
+
+    def second() -> None:
+        with db.unit_of_work() as s:
+            s.execute(text("SELECT 1"))
+            began.append(True)
+
+    pool = db.engine.pool
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        threads[0].start()
+        assert holding.wait(30)
+        in_use = pool.checkedout()
+        threads[1].start()
+        _until(lambda: len(db._gate._waiters) == 1, "the second writer queued")  # type: ignore[union-attr]
+        assert pool.checkedout() == in_use and not began  # queued without a connection
+    finally:
+        go_on.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join(30)
+    assert began == [True] and pool.checkedout() == 0
+
+
+def test_a_writer_gets_the_connection_the_writer_before_it_gave_back(db):
+    """SQLite's pool hands out the connection returned last: consecutive writers run on one connection, whose
+    page cache SQLite keeps (the last commit was its own), instead of going round every idle connection."""
+    _sqlite_only(db)
+    idle = [db.engine.connect() for _ in range(3)]  # the pool holds three idle connections afterwards
+    for conn in idle:
+        conn.close()
+
+    def writer_connection():
+        with db.unit_of_work() as s:
+            return s.connection().connection.dbapi_connection
+
+    first, second = writer_connection(), writer_connection()
+    with db.unit_of_work(write=False) as s:
+        s.execute(text("SELECT 1"))
+    assert first is second is writer_connection()
+
+
+def test_a_writing_unit_of_work_inside_another_of_its_thread_does_not_wait_for_itself(db):
+    """The gate a thread's writing unit of work holds is that thread's: a writing unit of work it opens inside
+    (before the outer one has written) goes through, as it did when the gate was taken at BEGIN, and the gate
+    is free once the outer one ends, whether it committed or failed."""
+    _sqlite_only(db)
+    quick = Database(db.url, busy_timeout=0.5, worker_busy_timeout=0.5)
+    try:
+        for fails in (False, True):
+            try:
+                with quick.unit_of_work() as outer:
+                    with quick.unit_of_work() as inner:
+                        assert inner.execute(text("SELECT 2")).scalar() == 2
+                    assert outer.execute(text("SELECT 1")).scalar() == 1
+                    if fails:
+                        raise RuntimeError("the change failed")
+            except RuntimeError:
+                assert fails
+            got: list[int] = []
+            other = threading.Thread(target=_write_once, args=(quick, got))
+            other.start()
+            other.join(30)
+            assert got == [1]
+    finally:
+        quick.dispose()
+
+
+def _write_once(db: Database, got: list[int]) -> None:
+    with db.unit_of_work() as s:
+        got.append(s.execute(text("SELECT 1")).scalar())

@@ -6,15 +6,18 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, make_url
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from rtmhub.errors import Unavailable
@@ -53,11 +56,107 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _Plan(NamedTuple):
+    sql: str
+    names: tuple[str, ...]  # the parameters in the SQL's order
+    processors: tuple[Callable[[Any], Any] | None, ...]  # each one's bind processor, in the same order
+    positional: bool  # the DBAPI takes a sequence (else a dict by name)
+
+
+class DriverStatement:
+    """A prebuilt one-row statement run on the session's own DBAPI connection (decision 57). It is compiled once
+    per dialect and set of parameter names, and its values go through their columns' own bind processors, so the
+    SQL and what is stored are SQLAlchemy's; what is left out is SQLAlchemy's execution around each call (its
+    context, cache look-up and result set-up), which costs a statement of one row more than the database's own
+    work. In the session's transaction and SAVEPOINTs, without an autoflush (as ``session.connection().execute``);
+    a refusal is raised as SQLAlchemy's error of its kind (``IntegrityError``, ``OperationalError``), and
+    ``before_cursor_execute``/``after_cursor_execute`` listeners see the statement as any other (with the SQL
+    echo on, the same SQL and values go through SQLAlchemy's ``exec_driver_sql``, which logs them). Rows come
+    back as the driver gives them (no result processing): for columns of plain strings and numbers."""
+
+    def __init__(self, statement: ClauseElement):
+        self.statement = statement
+        self._plans: dict[tuple[Dialect, tuple[str, ...]], _Plan] = {}
+
+    def execute(self, session: Session, params: Mapping[str, Any]) -> int:
+        """Runs the statement; the number of rows it changed."""
+        conn = session.connection()
+        sql, values = self._prepare(conn, params)
+        if conn._echo:
+            return conn.exec_driver_sql(sql, values).rowcount
+        cursor = self._run(conn, sql, values)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Runs the query; its rows as the driver's tuples."""
+        conn = session.connection()
+        sql, values = self._prepare(conn, params)
+        if conn._echo:
+            return [tuple(row) for row in conn.exec_driver_sql(sql, values)]
+        cursor = self._run(conn, sql, values)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _prepare(self, conn: Connection, params: Mapping[str, Any]) -> tuple[str, Any]:
+        """The SQL and the driver's parameters for ``params``."""
+        dialect = conn.dialect
+        key = (dialect, tuple(params))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(dialect, key[1])
+        values: Any = [params[name] if proc is None else proc(params[name])
+                       for name, proc in zip(plan.names, plan.processors, strict=True)]
+        return plan.sql, (tuple(values) if plan.positional else dict(zip(plan.names, values, strict=True)))
+
+    @staticmethod
+    def _run(conn: Connection, sql: str, values: Any) -> Any:
+        dialect = conn.dialect
+        dispatch = conn.dispatch
+        driver = conn.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            if dispatch.before_cursor_execute:
+                for listener in dispatch.before_cursor_execute:
+                    sql, values = listener(conn, cursor, sql, values, None, False)
+            cursor.execute(sql, values)
+            if dispatch.after_cursor_execute:
+                for listener in dispatch.after_cursor_execute:
+                    listener(conn, cursor, sql, values, None, False)
+        except dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise DBAPIError.instance(sql, values, exc, dialect.loaded_dbapi.Error) from exc
+        return cursor
+
+    def _plan(self, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
+        # for_executemany: no implicit RETURNING of an INSERT's generated key (nothing reads it back).
+        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect, column_keys=list(keys),
+                                                            for_executemany=True))
+        if compiled.insert_prefetch or compiled.update_prefetch or compiled.post_compile_params or \
+                compiled.returning:
+            raise ValueError("a DriverStatement takes every value from its parameters and returns no rows")
+        positional = compiled.positiontup is not None
+        names = tuple(compiled.positiontup if compiled.positiontup is not None else compiled.binds)
+        unknown = [name for name in names if name not in keys]
+        if unknown:
+            raise ValueError(f"no value given for {', '.join(unknown)}")
+        processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+        sql = compiled.string
+        if not positional and compiled.escaped_bind_names:
+            raise ValueError("bind names that need escaping are not supported")
+        return _Plan(sql, names, processors, positional)
+
+
 # anyio's default limit of worker threads, which run FastAPI's sync endpoints and dependencies.
 SQLITE_POOL_SIZE = 40
 
 
-def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0) -> Engine:
+def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0, gate: WriteGate | None = None) -> Engine:
+    """``gate``: the queue of SQLite's writers in this process (made here when not given)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
@@ -70,15 +169,19 @@ def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0) -> Engi
         # (An in-memory database has one connection per thread and no pool to size.)
         database = make_url(url).database
         in_memory = not database or database == ":memory:" or "mode=memory" in url
-        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 10}
+        # Last in, first out: a writer, which takes its connection only once the gate is its own
+        # (Database.unit_of_work), gets the one the writer before it has just given back. That connection's
+        # page cache holds the pages the last commit wrote; any other's SQLite empties when it begins (the
+        # database changed since its last transaction) and reads them again (decision 57).
+        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 10, "pool_use_lifo": True}
         engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout, "check_same_thread": False},
                                **pool)
-        _tune_sqlite(engine, busy_timeout)
+        _tune_sqlite(engine, busy_timeout, gate or WriteGate())
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout: float, gate: WriteGate) -> None:
     default_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -91,8 +194,6 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
         cur.execute(f"PRAGMA busy_timeout={default_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
-
-    gate = WriteGate()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -130,12 +231,45 @@ SQLITE_READERS = 4
 class WriteGate:
     """A lock that hands itself to its waiters in arrival order. A plain lock lets a newly arrived thread
     take it again and again ahead of one that has waited for seconds (measured: requests answered 503 after
-    the whole busy timeout while others got through in milliseconds)."""
+    the whole busy timeout while others got through in milliseconds).
+
+    Taken either by a connection as its writing transaction begins (``_begin_gated``; given back when the
+    connection returns to the pool) or, before it has a connection, by a thread's writing unit of work
+    (``hold``/``let_go``): the connections that thread's transactions then begin on go straight to SQLite."""
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._held = False
         self._waiters: deque[threading.Lock] = deque()
+        self._thread = threading.local()  # .deadline: this thread holds the gate (until its unit of work ends)
+
+    def hold(self, timeout: float) -> bool:
+        """Take the gate for this thread's unit of work, waiting up to ``timeout`` seconds; False when an outer
+        unit of work of this thread holds it already (nothing to let go). Raises ``Unavailable`` when the
+        wait runs out, as a transaction that did not get the lock in time does."""
+        if self.held_here():
+            return False
+        deadline = time.monotonic() + max(timeout, 0)
+        if not self.acquire(timeout=max(timeout, 0)):
+            raise unavailable(OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")))
+        self._thread.deadline = deadline
+        return True
+
+    def held_here(self) -> bool:
+        return hasattr(self._thread, "deadline")
+
+    def begin_deadline(self) -> float | None:
+        """When this thread's first BEGIN IMMEDIATE under its hold must have got SQLite's lock: the wait for the
+        gate and for SQLite together keep to the unit of work's one timeout. None: not held by this thread, or
+        asked already (a later transaction of the hold waits its own timeout)."""
+        deadline = getattr(self._thread, "deadline", None)
+        if deadline is not None:
+            self._thread.deadline = None
+        return deadline
+
+    def let_go(self) -> None:
+        del self._thread.deadline
+        self.release()
 
     def acquire(self, timeout: float) -> bool:
         with self._mutex:
@@ -165,10 +299,13 @@ def _begin_gated(conn, gate: WriteGate, wait_ms: float, default_ms: int) -> None
     """The process's writers queue on ``gate`` and only its holder polls SQLite for the lock (decision 38).
     Dozens of request threads each polling every 2 ms kept the GIL from the one thread that held the lock,
     and so stretched every write transaction. The wait for the gate counts against the same ``wait_ms``;
-    the gate is held until the connection goes back to the pool, after the commit or rollback."""
+    the gate is held until the connection goes back to the pool, after the commit or rollback. A unit of
+    work's connection finds the gate held by its thread already (``WriteGate.hold``), which lets it go."""
     info = conn.info
     deadline = time.monotonic() + wait_ms / 1000
-    if GATE_HELD not in info:
+    if gate.held_here():  # the thread's unit of work queued for it before it took this connection
+        deadline = gate.begin_deadline() or deadline
+    elif GATE_HELD not in info:
         if not gate.acquire(timeout=max(wait_ms / 1000, 0)):
             raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
         info[GATE_HELD] = gate
@@ -239,15 +376,19 @@ class Database:
             worker_busy_timeout = worker_busy_timeout or settings.sqlite_worker_busy_timeout_seconds
         self.url = url
         self.busy_timeout, self.worker_busy_timeout = busy_timeout, worker_busy_timeout
-        self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout)
+        gate = WriteGate()
+        self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout, gate=gate)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # A writing unit of work queues at the gate before it takes a connection (decision 57).
+        self._gate = gate if self.is_sqlite else None
         # SQLite gives up the GIL on every row it steps; with the threadpool's 40 threads reading at once,
         # each row waits for the GIL again and a 1 ms page takes tens (measured: 59 req/s for a 100-item
         # page at 32 connections; 117 with 4 readers, 134 with 2). A few readers at a time keep that convoy
         # short while one long read (an export) still leaves the others room. Writers queue at the gate.
         self._readers = threading.BoundedSemaphore(SQLITE_READERS) if self.is_sqlite else None
         self._read_holders: set[int] = set()  # threads inside a limited read: a nested read does not wait
-        self._read_wait = busy_timeout  # a request's wait for a reader's place; the workers' view waits longer
+        # A request's wait for the write gate or a reader's place; the workers' view waits longer.
+        self._wait = busy_timeout
         self._bind(self.engine)
         self._workers: Database | None = None
 
@@ -260,7 +401,7 @@ class Database:
         if self._workers is None:
             view = copy.copy(self)
             view._bind(self.engine.execution_options(rtmhub_busy_ms=int(self.worker_busy_timeout * 1000)))
-            view._read_wait = self.worker_busy_timeout
+            view._wait = self.worker_busy_timeout
             view._workers = view
             self._workers = view
         return self._workers
@@ -270,6 +411,11 @@ class Database:
         """One transaction: committed when the block ends normally, rolled back otherwise. SQLite's
         "database is locked" (the busy timeout ran out) becomes ``Unavailable``: 503 with Retry-After."""
         reader = self._enter_read() if not write else None
+        # SQLite: a writer queues for the write gate first and only then takes a connection from the pool, the
+        # one the last writer gave back (LIFO, see make_engine): while it waits it holds none, and it begins on
+        # a connection whose page cache is current, not on one of 30 others whose cache SQLite empties and
+        # fills again (under load that doubled the CPU of a provisioning's statements; decision 57).
+        gated = write and self._gate is not None and self._gate.hold(self._wait)
         session = (self._write if write else self._read)()
         try:
             yield session
@@ -286,10 +432,14 @@ class Database:
             session.rollback()
             raise
         finally:
-            session.close()
-            if reader is not None:
-                self._read_holders.discard(reader)  # by id: a streamed read may end on another thread
-                self._readers.release()  # type: ignore[union-attr]
+            try:
+                session.close()  # the connection goes back to the pool: the next writer's, LIFO
+            finally:
+                if gated:
+                    self._gate.let_go()  # type: ignore[union-attr]
+                if reader is not None:
+                    self._read_holders.discard(reader)  # by id: a streamed read may end on another thread
+                    self._readers.release()  # type: ignore[union-attr]
 
     def _enter_read(self) -> int | None:
         """Take a reader's place (SQLite), waiting as long as a writer of this view waits for the lock (a
@@ -298,7 +448,7 @@ class Database:
         me = threading.get_ident()
         if self._readers is None or me in self._read_holders:
             return None
-        if not self._readers.acquire(timeout=self._read_wait):
+        if not self._readers.acquire(timeout=self._wait):
             raise Unavailable("The database is busy with other reads; try again in a few seconds.", retry_after=2)
         self._read_holders.add(me)
         return me

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from rtmhub.db import utcnow
+from rtmhub.db import DriverStatement, utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
 from rtmhub.domain.audit.service import record
@@ -185,6 +185,7 @@ def change_package(session: Session, caller: Caller, customer: Customer, user: U
     return warnings
 
 
+_USERS = cast(Table, User.__table__)
 _SITES = cast(Table, MeetingSite.__table__).c
 # Built once, as the e-mail's look-up of provision_subscriber: each new user or subscriber asks, and a statement
 # built per call cost more than its execution (its construction and SQLAlchemy's cache key of it).
@@ -244,6 +245,9 @@ def remove_package(session: Session, caller: Caller, customer: Customer, user: U
 
 
 _USER_BY_EMAIL = select(User).where(User.email_key == bindparam("email_key"))
+# Whether any user has the e-mail, on the driver's connection: most provisionings are of a new e-mail, and the ORM's
+# query of the user it then does not find cost more than the look-up itself (decision 57).
+_EMAIL_TAKEN = DriverStatement(select(_USERS.c.id).where(_USERS.c.email_key == bindparam("email_key")))
 
 
 def provision_subscriber(session: Session, caller: Caller, customer: Customer, email: str,
@@ -251,7 +255,9 @@ def provision_subscriber(session: Session, caller: Caller, customer: Customer, e
     """Give ``email`` its wholesale package: a new user, or a person of this organisation who holds no
     package yet. Anyone else with that e-mail is upstream error 10022."""
     key = email.strip().lower()
-    existing = session.scalar(_USER_BY_EMAIL, {"email_key": key})
+    session.flush()  # as the session's own query would first
+    taken = _EMAIL_TAKEN.rows(session, {"email_key": key})
+    existing = session.scalar(_USER_BY_EMAIL, {"email_key": key}) if taken else None
     if existing is None:
         fields, sites = _with_preferred_site(session, customer, fields)
         return create_user(session, caller, customer, _set(fields, email=email),
@@ -444,15 +450,14 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
                before, after)
 
 
-_USERS = cast(Table, User.__table__)
-_INSERT_USER = insert(_USERS)
+_INSERT_USER = DriverStatement(insert(_USERS))
 
 
 def _insert_new(session: Session, user: User) -> None:
-    """INSERT a new user's row with one prebuilt Core statement and attach ``user`` to the session as that row:
-    the unit of work's flush of one new object cost more than the row itself. The row is the flush's: the
-    attributes set, each other column's default, NULL for the rest (a JSON column left out is SQL NULL, as
-    the flush left it). Pending changes are flushed first, as the flush wrote them with the user. Only
+    """INSERT a new user's row with one prebuilt statement on the session's connection and attach ``user`` to the
+    session as that row: the unit of work's flush of one new object cost more than the row itself. The row is
+    the flush's: the attributes set, each other column's default, NULL for the rest (a JSON column left out is
+    SQL NULL, as the flush left it). Pending changes are flushed first, as the flush wrote them with the user. Only
     outside a SAVEPOINT: rolling one back expunges the objects the ORM inserted in it, which this one is not."""
     session.flush()
     given = user.__dict__
@@ -468,7 +473,7 @@ def _insert_new(session: Session, user: User) -> None:
         elif default is None and column.server_default is None:
             set_committed_value(user, column.key, None)
         # else: the database's default, read if the attribute is.
-    session.connection().execute(_INSERT_USER, row)
+    _INSERT_USER.execute(session, row)
     make_transient_to_detached(user)
     session.add(user)
 
