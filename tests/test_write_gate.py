@@ -170,3 +170,27 @@ def test_a_writing_unit_of_work_inside_another_of_its_thread_does_not_wait_for_i
 def _write_once(db: Database, got: list[int]) -> None:
     with db.unit_of_work() as s:
         got.append(s.execute(text("SELECT 1")).scalar())
+
+
+def test_a_writing_unit_of_work_that_ends_on_another_thread_lets_the_gate_go(db):
+    """A unit of work begun on one thread and ended on another (a generator finished elsewhere) still gives
+    the gate back: the next writer, on either thread, goes through."""
+    _sqlite_only(db)
+    quick = Database(db.url, busy_timeout=0.5, worker_busy_timeout=0.5)
+    try:
+        work = quick.unit_of_work()
+        began = threading.Thread(target=lambda: work.__enter__().execute(text("SELECT 1")))
+        began.start()
+        began.join(30)
+        work.__exit__(None, None, None)  # ended here, not on the thread that began it
+        for thread_of in ("this thread", "another thread"):
+            got: list[int] = []
+            if thread_of == "this thread":
+                _write_once(quick, got)
+            else:
+                other = threading.Thread(target=_write_once, args=(quick, got))
+                other.start()
+                other.join(30)
+            assert got == [1], thread_of
+    finally:
+        quick.dispose()

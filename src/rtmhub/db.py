@@ -241,34 +241,38 @@ class WriteGate:
         self._mutex = threading.Lock()
         self._held = False
         self._waiters: deque[threading.Lock] = deque()
-        self._thread = threading.local()  # .deadline: this thread holds the gate (until its unit of work ends)
+        # The threads whose unit of work holds the gate, each with the deadline of its first BEGIN (None once
+        # asked). By thread id, not thread-local: a unit of work that ends on another thread still lets go.
+        self._holders: dict[int, float | None] = {}
 
-    def hold(self, timeout: float) -> bool:
-        """Take the gate for this thread's unit of work, waiting up to ``timeout`` seconds; False when an outer
-        unit of work of this thread holds it already (nothing to let go). Raises ``Unavailable`` when the
-        wait runs out, as a transaction that did not get the lock in time does."""
+    def hold(self, timeout: float) -> int | None:
+        """Take the gate for this thread's unit of work, waiting up to ``timeout`` seconds: the holder to give
+        ``let_go``, or None when an outer unit of work of this thread holds it already (nothing to let go).
+        Raises ``Unavailable`` when the wait runs out, as a transaction that did not get the lock in time does."""
         if self.held_here():
-            return False
+            return None
         deadline = time.monotonic() + max(timeout, 0)
         if not self.acquire(timeout=max(timeout, 0)):
             raise unavailable(OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")))
-        self._thread.deadline = deadline
-        return True
+        holder = threading.get_ident()
+        self._holders[holder] = deadline
+        return holder
 
     def held_here(self) -> bool:
-        return hasattr(self._thread, "deadline")
+        return threading.get_ident() in self._holders
 
     def begin_deadline(self) -> float | None:
         """When this thread's first BEGIN IMMEDIATE under its hold must have got SQLite's lock: the wait for the
         gate and for SQLite together keep to the unit of work's one timeout. None: not held by this thread, or
         asked already (a later transaction of the hold waits its own timeout)."""
-        deadline = getattr(self._thread, "deadline", None)
+        me = threading.get_ident()
+        deadline = self._holders.get(me)
         if deadline is not None:
-            self._thread.deadline = None
+            self._holders[me] = None
         return deadline
 
-    def let_go(self) -> None:
-        del self._thread.deadline
+    def let_go(self, holder: int) -> None:
+        del self._holders[holder]
         self.release()
 
     def acquire(self, timeout: float) -> bool:
@@ -415,7 +419,7 @@ class Database:
         # one the last writer gave back (LIFO, see make_engine): while it waits it holds none, and it begins on
         # a connection whose page cache is current, not on one of 30 others whose cache SQLite empties and
         # fills again (under load that doubled the CPU of a provisioning's statements; decision 57).
-        gated = write and self._gate is not None and self._gate.hold(self._wait)
+        holder = self._gate.hold(self._wait) if write and self._gate is not None else None
         session = (self._write if write else self._read)()
         try:
             yield session
@@ -435,8 +439,8 @@ class Database:
             try:
                 session.close()  # the connection goes back to the pool: the next writer's, LIFO
             finally:
-                if gated:
-                    self._gate.let_go()  # type: ignore[union-attr]
+                if holder is not None:
+                    self._gate.let_go(holder)  # type: ignore[union-attr]
                 if reader is not None:
                     self._read_holders.discard(reader)  # by id: a streamed read may end on another thread
                     self._readers.release()  # type: ignore[union-attr]
