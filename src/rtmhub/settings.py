@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     inprocess_worker: bool = True
     # A running task whose worker has not reported for this long is taken over by another worker.
     task_lease_seconds: float = 60.0
-    task_batch_rows: int = 500
+    # An import's rows per write transaction (on SQLite fewer when a batch holds the write lock too long).
+    task_batch_rows: int = Field(default=1000, ge=1)
     # A preview's batch holds no lock while it is simulated (decision 23): it may be larger than an import's.
     task_preview_batch_rows: int = Field(default=2000, ge=1)
     log_sql: bool = False

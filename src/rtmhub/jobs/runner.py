@@ -48,7 +48,10 @@ from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
 from rtmhub.ops import metrics
 
 log = logging.getLogger("rtmhub.worker")
-BATCH_ROWS = 500
+# An import's batch is one write transaction: on SQLite it holds the only write lock, and _next_size keeps each
+# hold near _LOCK_BUDGET. 1,000 rows hold it about 0.15 s on a 2-core machine; each batch also costs a commit,
+# a pause and its look-ups, which 500-row batches paid twice as often (decision 59).
+BATCH_ROWS = 1000
 # A preview's batch is simulated in a read transaction and only its results are written (decision 23): a
 # larger batch holds no lock longer, and spreads each batch's own reads and commit over more rows.
 PREVIEW_BATCH_ROWS = 2000
