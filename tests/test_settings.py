@@ -91,3 +91,30 @@ def test_session_and_proxy_settings(production):
     production.setenv("RTMHUB_SESSION_IDLE_MINUTES", "0")
     with pytest.raises(ValidationError, match="session_idle_minutes"):
         Settings(_env_file=None)
+
+
+def test_every_cli_command_names_a_wrong_setting_instead_of_failing_halfway(monkeypatch):
+    """A wrong RTMHUB_ value stops any command before it starts, one line per setting, exit 2, no traceback."""
+    from tests.cli_support import run
+
+    from rtmhub.settings import get_settings
+
+    monkeypatch.setenv("RTMHUB_TASK_BATCH_ROWS", "0")
+    monkeypatch.setenv("RTMHUB_TASK_LEASE_SECONDS", "a minute")
+    get_settings.cache_clear()
+    try:
+        for command in (["worker", "--once"], ["customers", "list"]):
+            result = run(*command)
+            assert result.exit_code == 2, result.output
+            assert "RTMHUB_TASK_BATCH_ROWS='0': Input should be greater than or equal to 1" in result.output
+            assert "RTMHUB_TASK_LEASE_SECONDS='a minute'" in result.output
+            assert "Traceback" not in result.output
+        monkeypatch.setenv("RTMHUB_TASK_BATCH_ROWS", "1")
+        monkeypatch.setenv("RTMHUB_TASK_LEASE_SECONDS", "60")
+        monkeypatch.setenv("RTMHUB_ENV", "production")
+        monkeypatch.delenv("RTMHUB_SECRET_KEY", raising=False)
+        get_settings.cache_clear()
+        result = run("customers", "list")
+        assert result.exit_code == 2 and "RTMHUB_SECRET_KEY must be set" in result.output, result.output
+    finally:
+        get_settings.cache_clear()

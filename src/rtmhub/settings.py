@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
@@ -121,3 +121,16 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """A refused environment, one line per wrong setting, named as the operator sets it (RTMHUB_...)."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        text = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:  # one field: name its variable and what it was given
+            name = "RTMHUB_" + str(error["loc"][0]).upper()
+            lines.append(f"{name}={error['input']!r}: {text}")
+        else:  # a rule across fields, whose message names its variables
+            lines.append(text)
+    return lines

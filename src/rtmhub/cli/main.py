@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from rtmhub import ids
@@ -27,7 +28,7 @@ from rtmhub.db import Database
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.partners import service as partners
-from rtmhub.settings import get_settings
+from rtmhub.settings import get_settings, settings_problems
 
 app = typer.Typer(
     name="rtmhub",
@@ -36,6 +37,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _settings_first() -> None:
+    # Every command reads the RTMHUB_ settings: a wrong one is named before anything runs, not met as a
+    # traceback halfway through a command.
+    try:
+        get_settings()
+    except ValidationError as exc:
+        typer.echo("Error: these settings cannot be used; fix them in the environment (or .env):", err=True)
+        for line in settings_problems(exc):
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(code=2) from None
+
+
 customers_app = typer.Typer(help="Wholesale customers.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of a customer organisation.", no_args_is_help=True)
 app.add_typer(admins.admin_app, name="admin")
