@@ -10,6 +10,22 @@ from zoneinfo import available_timezones
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
+from phonenumbers.phonemetadata import PhoneMetadata
+
+try:  # parse's own private steps (so the fast path follows the installed version); absent: the full parse
+    from phonenumbers.phonenumberutil import (
+        _MAX_INPUT_STRING_LENGTH,
+        _MAX_LENGTH_FOR_NSN,
+        _MIN_LENGTH_FOR_NSN,
+        _extract_country_code,
+        _maybe_strip_national_prefix_carrier_code,
+        _set_italian_leading_zeros_for_phone_number,
+        _test_number_length,
+    )
+    _FAST_PARSE = callable(getattr(PhoneMetadata, "metadata_for_region_or_calling_code", None))
+except ImportError:
+    _FAST_PARSE = False
 
 from rtmhub.errors import FieldProblems, ValidationFailed, msg
 
@@ -23,6 +39,7 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 _TIMEZONES: frozenset[str] | None = None
 _PHONE_SPACING = re.compile(r"[\s\-]")
 _PHONE_DIGITS = re.compile(r"\+?[0-9]+")
+_PLUS_ASCII_DIGITS = re.compile(r"\+[0-9]*")
 
 
 def normalise_email(value: str) -> str:
@@ -154,12 +171,58 @@ def check_e164(problems: FieldProblems, field: str, value: str | None) -> str | 
 def e164_of(compact: str) -> str | None:
     """The E.164 form of ``compact`` (digits after a '+'), or None when phonenumbers finds it invalid."""
     try:
-        parsed = phonenumbers.parse(compact, None)
-    except phonenumbers.NumberParseException:
+        parsed = parse_plus_digits(compact)
+    except NumberParseException:
         return None
     if not phonenumbers.is_valid_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_SHORT_RANGES = (ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH)
+
+
+def parse_plus_digits(compact: str) -> PhoneNumber:
+    """``phonenumbers.parse(compact, None)``: the same PhoneNumber, or NumberParseException of the same type.
+
+    Most of parse's ~11 µs is for free text (RFC 3966, leading junk, extensions, unicode digits, vanity
+    letters), none of which a '+' and ASCII digits can hold. For that text alone this takes parse's remaining
+    steps in parse's order, with phonenumbers' own helpers; any other text (or an older phonenumbers without
+    those helpers) goes to parse itself. A property test holds the two to the same result."""
+    if not _FAST_PARSE or not _PLUS_ASCII_DIGITS.fullmatch(compact):
+        return phonenumbers.parse(compact, None)
+    if len(compact) > _MAX_INPUT_STRING_LENGTH:
+        raise NumberParseException(NumberParseException.TOO_LONG, "The string supplied was too long to parse.")
+    digits = compact[1:]
+    if len(digits) <= _MIN_LENGTH_FOR_NSN:  # parse's viability test wants 3 digits after a '+'
+        raise NumberParseException(NumberParseException.NOT_A_NUMBER,
+                                   "The string supplied did not seem to be a phone number.")
+    country_code, national = _extract_country_code(digits)
+    if country_code == 0:  # unknown, or starts with 0: parse retries without the '+' and gives up
+        raise NumberParseException(NumberParseException.INVALID_COUNTRY_CODE,
+                                   "Could not interpret numbers after plus-sign.")
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, phonenumbers.region_code_for_country_code(country_code))
+    if metadata is None:  # parse asserts here; let it
+        return phonenumbers.parse(compact, None)
+    if len(national) < _MIN_LENGTH_FOR_NSN:
+        raise NumberParseException(NumberParseException.TOO_SHORT_NSN,
+                                   "The string supplied is too short to be a phone number.")
+    # A national prefix written after the country code (+44 0 20…) is dropped unless that leaves too short
+    # a number for the region: as parse does.
+    _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
+    if _test_number_length(stripped, metadata) not in _SHORT_RANGES:
+        national = stripped
+    if len(national) < _MIN_LENGTH_FOR_NSN:
+        raise NumberParseException(NumberParseException.TOO_SHORT_NSN,
+                                   "The string supplied is too short to be a phone number.")
+    if len(national) > _MAX_LENGTH_FOR_NSN:
+        raise NumberParseException(NumberParseException.TOO_LONG,
+                                   "The string supplied is too long to be a phone number.")
+    parsed = PhoneNumber(country_code=country_code)
+    _set_italian_leading_zeros_for_phone_number(national, parsed)  # +39 06…: the 0 is part of the number
+    parsed.national_number = int(national)
+    return parsed
 
 
 @lru_cache(maxsize=4096)
