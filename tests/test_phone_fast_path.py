@@ -47,9 +47,20 @@ def assert_same(text: str) -> None:
     assert fast_e164(text) == reference_e164(text), text
 
 
-def test_fast_path_is_in_use() -> None:
-    # Otherwise every test below would compare phonenumbers.parse with itself.
+def test_fast_path_is_in_use(monkeypatch) -> None:
+    """Otherwise every test below would compare phonenumbers.parse with itself: '+digits' numbers of each kind
+    (one region, a shared country code, a national prefix written after the code, Italian zeros, a
+    non-geographic code) and the refusals are answered with phonenumbers' general parse switched off."""
     assert validation._FAST_PARSE
+    texts = ["+358501234567", "+12125550123", "+4402079460000", "+390612345678", "+80012345678", "+3585",
+             "+12", "+0123456789", "+99912345678"]
+    expected = [reference_parse(text) for text in texts]
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the general parse was asked")
+
+    monkeypatch.setattr(validation.phonenumbers, "parse", refuse)
+    assert [fast_parse(text) for text in texts] == expected
 
 
 COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)

@@ -192,37 +192,46 @@ def parse_plus_digits(compact: str) -> PhoneNumber:
     if not _FAST_PARSE or not _PLUS_ASCII_DIGITS.fullmatch(compact):
         return phonenumbers.parse(compact, None)
     if len(compact) > _MAX_INPUT_STRING_LENGTH:
-        raise NumberParseException(NumberParseException.TOO_LONG, "The string supplied was too long to parse.")
+        raise _refused(NumberParseException.TOO_LONG)
     digits = compact[1:]
     if len(digits) <= _MIN_LENGTH_FOR_NSN:  # parse's viability test wants 3 digits after a '+'
-        raise NumberParseException(NumberParseException.NOT_A_NUMBER,
-                                   "The string supplied did not seem to be a phone number.")
+        raise _refused(NumberParseException.NOT_A_NUMBER)
     country_code, national = _extract_country_code(digits)
     if country_code == 0:  # unknown, or starts with 0: parse retries without the '+' and gives up
-        raise NumberParseException(NumberParseException.INVALID_COUNTRY_CODE,
-                                   "Could not interpret numbers after plus-sign.")
+        raise _refused(NumberParseException.INVALID_COUNTRY_CODE)
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(
         country_code, phonenumbers.region_code_for_country_code(country_code))
     if metadata is None:  # parse asserts here; let it
         return phonenumbers.parse(compact, None)
     if len(national) < _MIN_LENGTH_FOR_NSN:
-        raise NumberParseException(NumberParseException.TOO_SHORT_NSN,
-                                   "The string supplied is too short to be a phone number.")
+        raise _refused(NumberParseException.TOO_SHORT_NSN)
     # A national prefix written after the country code (+44 0 20…) is dropped unless that leaves too short
     # a number for the region: as parse does.
     _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
     if _test_number_length(stripped, metadata) not in _SHORT_RANGES:
         national = stripped
-    if len(national) < _MIN_LENGTH_FOR_NSN:
-        raise NumberParseException(NumberParseException.TOO_SHORT_NSN,
-                                   "The string supplied is too short to be a phone number.")
+    if len(national) < _MIN_LENGTH_FOR_NSN:  # parse's own check, which its data never meets (no cover there)
+        raise _refused(NumberParseException.TOO_SHORT_NSN)
     if len(national) > _MAX_LENGTH_FOR_NSN:
-        raise NumberParseException(NumberParseException.TOO_LONG,
-                                   "The string supplied is too long to be a phone number.")
+        raise _refused(NumberParseException.TOO_LONG)
     parsed = PhoneNumber(country_code=country_code)
     _set_italian_leading_zeros_for_phone_number(national, parsed)  # +39 06…: the 0 is part of the number
     parsed.national_number = int(national)
     return parsed
+
+
+# What parse_plus_digits refuses with, by parse's error type. Only the type is parse's answer (e164_of reads
+# neither): the texts say it for a person reading a log.
+_REFUSALS = {
+    NumberParseException.TOO_LONG: "The number has too many digits.",
+    NumberParseException.NOT_A_NUMBER: "A '+' needs at least three digits after it.",
+    NumberParseException.INVALID_COUNTRY_CODE: "The digits after the '+' do not start with a country code.",
+    NumberParseException.TOO_SHORT_NSN: "The number is too short after its country code.",
+}
+
+
+def _refused(error_type: int) -> NumberParseException:
+    return NumberParseException(error_type, _REFUSALS[error_type])
 
 
 @lru_cache(maxsize=4096)
