@@ -220,8 +220,8 @@ def parse_plus_digits(compact: str) -> PhoneNumber:
     return parsed
 
 
-# What parse_plus_digits refuses with, by parse's error type. Only the type is parse's answer (e164_of reads
-# neither): the texts say it for a person reading a log.
+# What parse_plus_digits refuses with, by parse's error type. The type is what parse would answer (the tests
+# compare it); no caller reads the text, which says it for a person reading a log.
 _REFUSALS = {
     NumberParseException.TOO_LONG: "The number has too many digits.",
     NumberParseException.NOT_A_NUMBER: "A '+' needs at least three digits after it.",
@@ -234,12 +234,9 @@ def _refused(error_type: int) -> NumberParseException:
     return NumberParseException(error_type, _REFUSALS[error_type])
 
 
-@lru_cache(maxsize=4096)
 def _plausible_without_plus(compact: str) -> bool:
-    try:
-        return phonenumbers.is_valid_number(phonenumbers.parse("+" + compact, None))
-    except phonenumbers.NumberParseException:
-        return False
+    """Digits that are a valid number once a '+' is put before them (a number a spreadsheet took the '+' of)."""
+    return e164_of("+" + compact) is not None
 
 
 def check_extension(problems: FieldProblems, field: str, value: str | None) -> str | None:
