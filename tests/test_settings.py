@@ -94,7 +94,8 @@ def test_session_and_proxy_settings(production):
 
 
 def test_every_cli_command_names_a_wrong_setting_instead_of_failing_halfway(monkeypatch):
-    """A wrong RTMHUB_ value stops any command before it starts, one line per setting, exit 2, no traceback."""
+    """A wrong RTMHUB_ value stops any command before it does anything, one line per setting, exit 2, no traceback;
+    a command's --help is still shown."""
     from tests.cli_support import run
 
     from rtmhub.settings import get_settings
@@ -109,6 +110,8 @@ def test_every_cli_command_names_a_wrong_setting_instead_of_failing_halfway(monk
             assert "RTMHUB_TASK_BATCH_ROWS='0': Input should be greater than or equal to 1" in result.output
             assert "RTMHUB_TASK_LEASE_SECONDS='a minute'" in result.output
             assert "Traceback" not in result.output
+        help_text = run("serve", "--help")  # reads no setting: shown whatever they are
+        assert help_text.exit_code == 0 and "Usage" in help_text.output and "cannot be used" not in help_text.output
         monkeypatch.setenv("RTMHUB_TASK_BATCH_ROWS", "1")
         monkeypatch.setenv("RTMHUB_TASK_LEASE_SECONDS", "60")
         monkeypatch.setenv("RTMHUB_ENV", "production")
@@ -118,3 +121,28 @@ def test_every_cli_command_names_a_wrong_setting_instead_of_failing_halfway(monk
         assert result.exit_code == 2 and "RTMHUB_SECRET_KEY must be set" in result.output, result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_commands_own_validation_error_is_not_called_a_setting():
+    """Only the settings' own refusal is reported as settings: another model's ValidationError goes on as it was."""
+    import typer
+    from pydantic import BaseModel, ValidationError
+    from typer.testing import CliRunner
+
+    from rtmhub.cli.main import _SettingsNamedGroup
+
+    class Body(BaseModel):
+        count: int
+
+    app = typer.Typer(cls=_SettingsNamedGroup)
+
+    @app.command()
+    def load() -> None:
+        Body.model_validate({"count": "many"})
+
+    @app.command()
+    def other() -> None:  # a second command, so that "load" is a subcommand of the group
+        pass
+
+    result = CliRunner().invoke(app, ["load"])
+    assert isinstance(result.exception, ValidationError) and "cannot be used" not in result.output

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from typer.core import TyperGroup
 
 from rtmhub import ids
 from rtmhub.cli import admins, audit_cli, directory_cli, partners_cli, reports_cli
@@ -28,7 +29,25 @@ from rtmhub.db import Database
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers import service as customers
 from rtmhub.domain.partners import service as partners
-from rtmhub.settings import get_settings, settings_problems
+from rtmhub.settings import Settings, get_settings, settings_problems
+
+
+class _SettingsNamedGroup(TyperGroup):
+    """The root command group: a wrong RTMHUB_ setting met by any command (every command but --help reads them
+    before it does anything) is named on a line of its own with what it must be, exit code 2, instead of a
+    traceback."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            if exc.title != Settings.__name__:  # a command's own input, not the environment
+                raise
+            typer.echo("Error: these settings cannot be used; fix them in the environment (or .env):", err=True)
+            for line in settings_problems(exc):
+                typer.echo(f"  {line}", err=True)
+            raise typer.Exit(code=2) from None
+
 
 app = typer.Typer(
     name="rtmhub",
@@ -36,22 +55,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_SettingsNamedGroup,
 )
-
-
-@app.callback()
-def _settings_first() -> None:
-    # Every command reads the RTMHUB_ settings: a wrong one is named before anything runs, not met as a
-    # traceback halfway through a command.
-    try:
-        get_settings()
-    except ValidationError as exc:
-        typer.echo("Error: these settings cannot be used; fix them in the environment (or .env):", err=True)
-        for line in settings_problems(exc):
-            typer.echo(f"  {line}", err=True)
-        raise typer.Exit(code=2) from None
-
-
 customers_app = typer.Typer(help="Wholesale customers.", no_args_is_help=True)
 users_app = typer.Typer(help="Users of a customer organisation.", no_args_is_help=True)
 app.add_typer(admins.admin_app, name="admin")
