@@ -269,7 +269,7 @@ def run_task(url: str, info: dict, path: str, preview: bool) -> tuple[float, dic
 def child(args: argparse.Namespace) -> None:
     info = json.loads(args.info)
     counts: dict = {}
-    before = table_ids(args.url) if args.child == "apply" else {}
+    before = table_ids(args.url) if args.child == "apply" and not args.no_writes else {}
     if args.child == "raw":
         elapsed = run_raw(args.url, info, args.file)
     elif args.child == "core":
@@ -286,7 +286,7 @@ def child(args: argparse.Namespace) -> None:
         elapsed, counts = run_task(args.url, info, args.file, preview=args.child == "preview")
     cpu = STEP_CPU[0]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the step's, before the writes step
-    if args.child == "apply":
+    if args.child == "apply" and not args.no_writes:
         counts["writes_seconds"], counts["writes_rows"] = run_writes(args.url, before)
     print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "cpu_seconds": cpu, **counts}))
 
@@ -344,6 +344,9 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--file")
     parser.add_argument("--info")
+    parser.add_argument("--no-writes", action="store_true",
+                        help="a child apply without the writes step after it (whose one long transaction would hold "
+                             "SQLite's write lock: bench/tenant_latency.py measures the import alone)")
     parser.add_argument("--profile", help="directory for a cProfile of each preview and apply (or, for a child, "
                                           "the file)")
     args = parser.parse_args()

@@ -83,7 +83,7 @@ def writes(url: str, customer_id: str, until, pause: float = 0.05) -> tuple[list
 def during(url: str, info: dict, path: Path, step: str, customer_id: str) -> tuple[list[float], int, float, str]:
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bulk_import.py"), "--child", step, "--url", url,
-                              "--file", str(path), "--info", __import__("json").dumps(info)],
+                              "--file", str(path), "--info", __import__("json").dumps(info), "--no-writes"],
                              stdout=subprocess.PIPE, text=True)
     latencies, refused = writes(url, customer_id, lambda: child.poll() is not None)
     out = child.stdout.read() if child.stdout else ""
