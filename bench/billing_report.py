@@ -55,7 +55,7 @@ def fill_ledger(conn, customers: int, users: int, today: date) -> None:
                      (ARRAY{list(PACKAGES)})[1 + n % 3] AS pkg,
                      {midnight} - (n % 150 + 1) * INTERVAL '1 day' + (n % 1440) * INTERVAL '1 minute' AS started
               FROM generate_series(0, {users - 1}) AS n) AS g""")
-    conn.execute(f"""
+    conn.execute("""
         INSERT INTO package_intervals (partner_id, customer_id, user_id, email, package, started, ended)
         SELECT partner_id, customer_id, user_id, email,
                CASE package WHEN 'webex_calling' THEN 'webex_suite' ELSE 'webex_calling' END, ended, NULL

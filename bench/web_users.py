@@ -25,10 +25,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "bench"))
-    import bulk_import
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
+    import bulk_import
     from rtmhub.app import create_app
     from rtmhub.db import Database
     from rtmhub.domain.access import service as access
