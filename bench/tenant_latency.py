@@ -114,7 +114,7 @@ def main() -> None:
                 path = tmp / f"tenant-{args.rows}.csv"
                 path.write_bytes(bulk_import.make_file(args.rows, info["site"]))
                 deadline = time.perf_counter() + 3
-                latencies, refused = writes(url, other, lambda: time.perf_counter() > deadline)
+                latencies, refused = writes(url, other, lambda end=deadline: time.perf_counter() > end)
                 line(kind, "idle", latencies, refused, None)
                 for step, label in (("preview", "preview"), ("apply", "import")):
                     latencies, refused, seconds, result = during(url, info, path, step, other)
