@@ -46,15 +46,15 @@ from rtmhub.domain.tasks import revert as reverts
 from rtmhub.domain.tasks import service as tasks
 from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
 from rtmhub.ops import metrics
+from rtmhub.settings import Settings
 
 log = logging.getLogger("rtmhub.worker")
-# An import's batch is one write transaction: on SQLite it holds the only write lock, and _next_size keeps each
-# hold near _LOCK_BUDGET. 1,000 rows hold it about 0.15 s on a 2-core machine; each batch also costs a commit,
-# a pause and its look-ups, which 500-row batches paid twice as often (decision 59).
-BATCH_ROWS = 1000
-# A preview's batch is simulated in a read transaction and only its results are written (decision 23): a
-# larger batch holds no lock longer, and spreads each batch's own reads and commit over more rows.
-PREVIEW_BATCH_ROWS = 2000
+# The settings' defaults (RTMHUB_TASK_BATCH_ROWS, RTMHUB_TASK_PREVIEW_BATCH_ROWS), for a runner called without
+# them. An import's batch is one write transaction: on SQLite it holds the only write lock, and _next_size keeps
+# each hold near _LOCK_BUDGET (decisions 23, 59). A preview's batch is simulated in a read transaction and only
+# its results are written: a larger batch holds no lock longer (decision 58).
+BATCH_ROWS: int = Settings.model_fields["task_batch_rows"].default
+PREVIEW_BATCH_ROWS: int = Settings.model_fields["task_preview_batch_rows"].default
 LEASE = timedelta(seconds=60)
 _BATCH_PAUSE = 0.005  # seconds an import on SQLite leaves the write lock free between batches
 _LOCK_BUDGET = 0.25  # seconds an import's batch should hold SQLite's write lock (decision 23)
