@@ -253,7 +253,7 @@ class WriteGate:
             return None
         deadline = time.monotonic() + max(timeout, 0)
         if not self.acquire(timeout=max(timeout, 0)):
-            raise unavailable(OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")))
+            raise unavailable(_gate_not_got())
         holder = threading.get_ident()
         self._holders[holder] = deadline
         return holder
@@ -311,7 +311,7 @@ def _begin_gated(conn, gate: WriteGate, wait_ms: float, default_ms: int) -> None
         deadline = gate.begin_deadline() or deadline
     elif GATE_HELD not in info:
         if not gate.acquire(timeout=max(wait_ms / 1000, 0)):
-            raise OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
+            raise _gate_not_got()
         info[GATE_HELD] = gate
     try:
         _begin_immediate(conn, max((deadline - time.monotonic()) * 1000, 0), default_ms)
@@ -358,6 +358,11 @@ LOCKED = ("database is locked", "database is busy", "database table is locked")
 def is_locked(exc: BaseException) -> bool:
     """SQLite gave up waiting for a lock (busy timeout)."""
     return isinstance(exc, OperationalError) and any(text in str(exc.orig).lower() for text in LOCKED)
+
+
+def _gate_not_got() -> OperationalError:
+    """The write gate not got in time, told as SQLite tells a lock it did not get (unit_of_work's 503)."""
+    return OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked"))
 
 
 def unavailable(exc: BaseException) -> Unavailable:
