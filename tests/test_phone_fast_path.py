@@ -1,11 +1,13 @@
-"""The phone fast path (a '+' and ASCII digits built into a PhoneNumber without phonenumbers' free-text parse)
-gives exactly phonenumbers' own answers: the same PhoneNumber or the same parse error, and so the same E.164
-form or refusal, for random digits, real country codes and every example number phonenumbers ships."""
+"""The phone fast path (a '+' and ASCII digits built into a PhoneNumber without phonenumbers' free-text parse,
+and its validity told by ``validation.is_valid_number``) gives exactly phonenumbers' own answers: the same
+PhoneNumber or the same parse error, the same validity, and so the same E.164 form or refusal, for random
+digits, real country codes and every example number phonenumbers ships."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import phonenumbers
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
@@ -15,6 +17,15 @@ from rtmhub.domain import validation
 from rtmhub.domain.validation import parse_plus_digits
 
 fast_e164 = validation.e164_of.__wrapped__  # the function behind the cache
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> None:
+    """Every test works its patterns and verdicts out afresh: caches an earlier test (or run) filled would
+    otherwise answer for the code under test."""
+    validation._TYPE_PATTERNS.clear()
+    validation._PATTERNS.clear()
+    validation.e164_of.cache_clear()
 
 
 def reference_parse(text: str) -> object:
@@ -43,7 +54,10 @@ def reference_e164(text: str) -> str | None:
 
 
 def assert_same(text: str) -> None:
-    assert fast_parse(text) == reference_parse(text), text
+    parsed = reference_parse(text)
+    assert fast_parse(text) == parsed, text
+    if isinstance(parsed, phonenumbers.PhoneNumber):
+        assert validation.is_valid_number(parsed) == phonenumbers.is_valid_number(parsed), text
     assert fast_e164(text) == reference_e164(text), text
 
 
@@ -61,6 +75,25 @@ def test_fast_path_is_in_use(monkeypatch) -> None:
 
     monkeypatch.setattr(validation.phonenumbers, "parse", refuse)
     assert [fast_parse(text) for text in texts] == expected
+
+
+def test_validity_fast_path_is_in_use(monkeypatch) -> None:
+    """The validity of numbers of one region, of a shared country code decided by leading digits (+44 for
+    Jersey, +358 18 for Åland) or by type (+1, +7), with Italian zeros, non-geographic and invalid ones, is
+    answered with phonenumbers' own validity test switched off."""
+    assert validation._FAST_VALIDITY
+    texts = ["+358501234567", "+358181234567", "+3589123", "+12125550123", "+16135550123", "+12005550123",
+             "+447700900123", "+447797123456", "+390612345678", "+79161234567", "+77012345678", "+80012345678",
+             "+4420794600001"]
+    numbers = [phonenumbers.parse(text, None) for text in texts]
+    expected = [phonenumbers.is_valid_number(number) for number in numbers]
+    assert True in expected and False in expected
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("phonenumbers' validity test was asked")
+
+    monkeypatch.setattr(validation.phonenumbers, "is_valid_number", refuse)
+    assert [validation.is_valid_number(number) for number in numbers] == expected
 
 
 COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
