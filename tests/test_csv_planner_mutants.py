@@ -54,7 +54,10 @@ def apply(db, world, path: str, *cells: dict[str, str], mode: str = "add-remove"
     before = state(db)
     with db.unit_of_work(write=path != "preview") as s:
         customer = s.get(Customer, world.raw[key])
-        ctx = ImportContext.load(s, customer, mode, {COL[h] for h in suspended}, duplicates or set())
+        # The batch paths know the file's columns, as the runner's do (every row's cells hold them); a row alone
+        # asks each row for its own, so both ways of reading a row are held to the same answers.
+        columns = frozenset(rows[0].cells) if rows and path != "row" else None
+        ctx = ImportContext.load(s, customer, mode, {COL[h] for h in suspended}, duplicates or set(), columns)
         if adjust is not None:
             adjust(ctx)
         if path == "row":

@@ -97,15 +97,27 @@ class ImportContext:
     suspended_columns: set[Column]
     duplicate_emails: set[str]
     directory_owned: bool = False  # R12: directory sync is on, the directory owns users and their names
+    # The file's columns, which every row's cells hold (CsvRow): the columns a row is read for are then chosen
+    # once per file, not asked of each row. None (not known): every column is asked of every row.
+    columns: frozenset[Column] | None = None
+    text_fields: list[tuple[Column, str]] = field(init=False)
+    number_columns: tuple[Column, ...] = field(init=False)
+    package_columns: list[Column] | None = field(init=False)  # None: as each row has them
+
+    def __post_init__(self) -> None:
+        columns = self.columns
+        self.text_fields = TEXT_FIELDS if columns is None else [(c, n) for c, n in TEXT_FIELDS if c in columns]
+        self.number_columns = NUMBER_COLUMNS if columns is None else tuple(c for c in NUMBER_COLUMNS if c in columns)
+        self.package_columns = None if columns is None else [c for c in PACKAGE_COLUMNS if c in columns]
 
     @classmethod
     def load(cls, session: Session, customer: Customer, mode: str, suspended: set[Column],
-             duplicates: set[str]) -> ImportContext:
+             duplicates: set[str], columns: frozenset[Column] | None = None) -> ImportContext:
         locs = session.execute(select(Location.id, Location.name).where(Location.customer_id == customer.id)).all()
         packages = set(session.scalars(select(CustomerPackage.package)
                                        .where(CustomerPackage.customer_id == customer.id)))
         return cls(customer, mode, {n.lower(): i for i, n in locs}, {i: n for i, n in locs}, packages,
-                   suspended, duplicates, directory.sync_enabled(session, customer.id))
+                   suspended, duplicates, directory.sync_enabled(session, customer.id), columns)
 
 
 # --- the file as a whole, against its customer -------------------------------------------------
@@ -340,11 +352,11 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
     values: dict[str, Any] = {}
     if user is None:
         values["email"] = result.email
-    for column, name in TEXT_FIELDS:
+    for column, name in ctx.text_fields:
         value = cells.get(column, "")
         if value != "":
             values[name] = value
-    for column in NUMBER_COLUMNS:
+    for column in ctx.number_columns:
         if value := cells.get(column, ""):
             _spreadsheet_number(result, column, value)
     status = cells.get(STATUS, "")
@@ -356,15 +368,18 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
         result.warn(STATUS.header, msg("{column} is read-only; the value '{value}' was ignored (rtmhub's value is "
                                        "'{current}').", column=STATUS.header, value=status, current=user.status))
     for column, name in BOOL_FIELDS:
-        flag = _bool(result, column, cells.get(column, ""))
+        value = cells.get(column, "")
+        flag = LITERAL_BOOLS[value] if value in LITERAL_BOOLS else _bool(result, column, value)
         if flag is not None:
             values[name] = flag
     # Packages (R1, R16, R18, R26, D4).
     marks: dict[Column, bool] = {}
-    for column in PACKAGE_COLUMNS:
-        if column not in cells:
-            continue
-        flag = _bool(result, column, cells.get(column, ""))
+    present = ctx.package_columns
+    if present is None:
+        present = [c for c in PACKAGE_COLUMNS if c in cells]
+    for column in present:
+        value = cells.get(column, "")
+        flag = LITERAL_BOOLS[value] if value in LITERAL_BOOLS else _bool(result, column, value)
         if flag is None:
             continue
         if flag and column in ctx.suspended_columns:
@@ -373,7 +388,6 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
         marks[column] = flag
     chosen = [c for c, v in marks.items() if v]
     package = _chosen_package(result, chosen)
-    present = [c for c in PACKAGE_COLUMNS if c in cells]
     delete = False
     if chosen and package is None:
         pass  # R1 refused above
@@ -398,7 +412,8 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
         values["package"] = None
     # Base licences: "Add services only" grants them beside the package (D4, R25).
     for column, name in BASE_COLUMNS:
-        flag = _bool(result, column, cells.get(column, ""))
+        value = cells.get(column, "")
+        flag = LITERAL_BOOLS[value] if value in LITERAL_BOOLS else _bool(result, column, value)
         if ctx.mode == "add":
             if flag or user is None:
                 values[name] = True

@@ -187,9 +187,10 @@ def _open_file(db: Database, task_id: str) -> BinaryIO:
     return cast(BinaryIO, io.BufferedReader(tasks.FileStream(fetch), CHUNK_BYTES))
 
 
-def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str]]:
+def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str], frozenset[Column]]:
     """Check the header against the customer, note the ignored columns on the task, count rows and find
-    e-mails that occur twice (both rows are errors). The file is read outside any
+    e-mails that occur twice (both rows are errors); returns the suspended columns, those e-mails and the
+    file's columns. The file is read outside any
     writing transaction; only the row count is written, in a short one: parsing a large file under SQLite's
     write lock would stop every other customer's writes meanwhile (decision 23)."""
     with db.unit_of_work(write=False) as s:
@@ -210,7 +211,7 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Colu
         task.total_rows = total
         task.notices = file_notices(reader.header_map, reader.encoding) or None
     suspended = {e.column for e in reader.header_map.entries if e.suspended}
-    return suspended, {e for e, n in counts.items() if n > 1}
+    return suspended, {e for e, n in counts.items() if n > 1}, frozenset(e.column for e in reader.header_map.entries)
 
 
 _EMAIL_ECHO = cast(Any, TaskRow.__table__).c.email.type.length
@@ -262,7 +263,7 @@ def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvR
 
 def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
     try:
-        suspended, duplicates = _prepare(db, task_id, max_rows)
+        suspended, duplicates, columns = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
@@ -287,7 +288,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             if not batch:
                 tasks.finish(s, task)
                 return
-            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates)
+            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
             caller = _task_caller(task)
             results = _apply_rows(s, caller, ctx, batch)
             tasks.count_outcomes(task, ((result.outcome, result.messages) for result in results))
@@ -314,11 +315,11 @@ def _next_size(size: int, most: int, held: float) -> int:
 
 def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, batch_rows: int) -> None:
     try:
-        suspended, duplicates = _prepare(db, task_id, max_rows)
+        suspended, duplicates, columns = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
-    allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates)
+    allocations = _dry_run(db, task_id, worker, batch_rows, suspended, duplicates, columns)
     if allocations is None:
         return  # another worker took over (our lease lapsed)
     with db.unit_of_work() as s:
@@ -329,7 +330,7 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
 
 
 def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
-             duplicates: set[str]) -> dict[str, Any] | None:
+             duplicates: set[str], columns: frozenset[Column]) -> dict[str, Any] | None:
     """Every row through the real rules, simulated batch by batch (decision 23); returns the allocation
     snapshot the file would leave, or None when the task is no longer ours. A preview always starts over
     (the simulated state lives in memory only), so a resumed one first clears its earlier results."""
@@ -346,7 +347,7 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
         # Planned in a read transaction: on SQLite no lock is taken, on PostgreSQL no row is locked.
         with db.unit_of_work(write=False) as s:
             task = _task(s, task_id)
-            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates)
+            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
             results = apply_batch(s, _task_caller(task), ctx, batch, simulation)
             records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=False)]
         # The batch's results and the progress (and the lease) in one short write transaction.
