@@ -743,7 +743,6 @@ def test_row_keys_and_flags(db, world, path):
 
 def test_headers_of_the_services_fields_and_of_changed_fields():
     from rtmhub.csvfile.planner import _column_order, _columns_of, _header_for, _package_header  # noqa: PLC0415
-    from rtmhub.domain.users.schemas import UserFields  # noqa: PLC0415
 
     assert [_header_for(f) for f in (None, "", "firstName", "callerIdNumber", "phone_number", "locationId",
                                      "preferredWebexSite", "package", "extension")] == [
@@ -756,11 +755,11 @@ def test_headers_of_the_services_fields_and_of_changed_fields():
                                                                                          "package_assigned"]
     # A header that is no column sorts after every column.
     assert [_column_order(h) for h in ("First Name", "Package")] == [0, len(COLUMNS)]
-    assert [c.header for c in _columns_of(UserFields(
+    assert [c.header for c in _columns_of(dict(
         email="a@b.example", package="webex_meetings", location_id="x", jabber_calling=False, title="T",
         basic_messaging=True, department=None))] == ["User ID/Email (Required)", "Location", "Title",
                                                      "Webex Meetings", "Basic Messaging"]
-    assert _columns_of(UserFields(email="a@b.example", package=None)) == [COL[EMAIL]]
+    assert _columns_of(dict(email="a@b.example", package=None)) == [COL[EMAIL]]
 
 
 def test_missing_package_columns_count_the_users_own_package():

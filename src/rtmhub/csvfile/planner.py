@@ -33,7 +33,6 @@ from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.tasks.models import MODES
 from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simulation, UserWriter
 from rtmhub.domain.users.models import User
-from rtmhub.domain.users.schemas import UserFields
 from rtmhub.domain.users.service import snapshot
 from rtmhub.domain.validation import EMAIL_MAX, _plausible_without_plus
 from rtmhub.errors import DomainError, ErrorDetail, Message, msg, msgn
@@ -189,10 +188,11 @@ def file_notices(header_map: HeaderMap, encoding: str | None = None) -> list[dic
 
 
 class Plan(NamedTuple):
-    """What a checked row asks for: delete ``user``, create a user (``user`` None) or update ``user``."""
+    """What a checked row asks for: delete ``user``, create a user (``user`` None) or update ``user``, with
+    the fields the row gives (field name -> value, as ``plan_change`` takes them)."""
 
     user: User | None
-    fields: UserFields
+    fields: dict[str, Any]
     delete: bool
     calling_given: bool
 
@@ -444,7 +444,7 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
             result.error(BY_FIELD[changed[0]].header, directory.owned_message(
                 changed, {f: BY_FIELD[f].header for f in changed if f in BY_FIELD}))
     if delete:
-        return Plan(user, UserFields(), True, False)
+        return Plan(user, {}, True, False)
     target_package = values.get("package", user.package if user else None)
     if target_package is not None:
         for column, field_name in BOOL_FIELDS:  # R22
@@ -459,7 +459,7 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
     if result.failed:
         return None
     calling_given = bool(values.get("extension") or values.get("phone_number"))
-    return Plan(user, UserFields(**values), False, calling_given)
+    return Plan(user, values, False, calling_given)
 
 
 def missing_package_columns(ctx: ImportContext, user: User, present: list[Column]) -> list[Column]:
@@ -502,15 +502,15 @@ def _package_header(before: dict[str, Any], after: dict[str, Any], field_name: s
     return field_name
 
 
-def _columns_of(fields: UserFields) -> list[Column]:
+def _columns_of(fields: dict[str, Any]) -> list[Column]:
     out: list[Column] = []
-    for name in fields.model_fields_set:
+    for name, value in fields.items():
         if name == "package":
-            if fields.package and (column := _package_column(fields.package)) is not None:
+            if value and (column := _package_column(value)) is not None:
                 out.append(column)
         elif name == "location_id":
             out.append(LOCATION)
-        elif name in BY_FIELD and (getattr(fields, name) not in (None, False)):
+        elif name in BY_FIELD and value not in (None, False):
             out.append(BY_FIELD[name])
     out.sort(key=_COLUMN_ORDER.__getitem__)
     return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -70,13 +70,17 @@ def _phone_key(value: str) -> str:
     return _PHONE_SPACING.sub("", value)
 
 
+# The fields a change gives: the model, or a mapping of field name to value (see plan_change).
+GivenFields = UserFields | Mapping[str, Any]
+
+
 class UserWriter(Protocol):
     """What writes a planned row: ``RowWriter`` (one user at a time) or ``BulkWriter`` (a batch set-wise);
     the CSV planner and a revert hand their plans to either."""
 
-    def create(self, fields: UserFields) -> Any: ...
+    def create(self, fields: GivenFields) -> Any: ...
 
-    def update(self, user: User, fields: UserFields,
+    def update(self, user: User, fields: GivenFields,
                calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]: ...
 
     def delete(self, user: User) -> None: ...
@@ -89,18 +93,23 @@ class RowWriter:
     def __init__(self, session: Session, caller: Caller, customer: Customer):
         self.session, self.caller, self.customer = session, caller, customer
 
-    def create(self, fields: UserFields) -> User:
-        return users.create_user(self.session, self.caller, self.customer, fields)
+    def create(self, fields: GivenFields) -> User:
+        return users.create_user(self.session, self.caller, self.customer, _model(fields))
 
-    def update(self, user: User, fields: UserFields,
+    def update(self, user: User, fields: GivenFields,
                calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
         before = snapshot(user)
-        users.update_user(self.session, self.caller, self.customer, user, fields,
+        users.update_user(self.session, self.caller, self.customer, user, _model(fields),
                           calling_data_given=calling_data_given)
         return before, snapshot(user)
 
     def delete(self, user: User) -> None:
         users.delete_user(self.session, self.caller, self.customer, user)
+
+
+def _model(fields: GivenFields) -> UserFields:
+    """The single-user services take the model: a mapping becomes one, with exactly its fields given."""
+    return fields if isinstance(fields, UserFields) else UserFields(**fields)
 
 
 @dataclass
@@ -278,7 +287,7 @@ class BulkWriter:
         self.audits: list[dict[str, Any]] = []
         self.package_changes: list[PackageChange] = []
 
-    def create(self, fields: UserFields) -> dict[str, Any]:
+    def create(self, fields: GivenFields) -> dict[str, Any]:
         _raise(self._refusal)
         user_id = new_uuid()
         target = plan_change(self.customer, user_id, self.customer.org_id, None, fields, self.lookups)
@@ -295,7 +304,7 @@ class BulkWriter:
         self._audit("user.create", user_id, None, {**target, "status": "provisioned"})
         return target
 
-    def update(self, user: User, fields: UserFields,
+    def update(self, user: User, fields: GivenFields,
                calling_data_given: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:
         _raise(self._refusal)
         before = snapshot(user)

@@ -5,6 +5,7 @@ transaction; any refusal raises before the edge commits, so no half-done state c
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -339,14 +340,17 @@ def blank_snapshot() -> dict[str, Any]:
 
 
 def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict[str, Any] | None,
-                fields: UserFields, lookups: Lookups, calling_data_given: bool | None = None) -> dict[str, Any]:
+                fields: UserFields | Mapping[str, Any], lookups: Lookups,
+                calling_data_given: bool | None = None) -> dict[str, Any]:
     """Every user rule, checked against ``before`` (None for a new user): returns the user's state
-    after the change or raises with all problems found. Reads only through ``lookups``."""
-    given = fields.model_fields_set
-    target = dict(before or blank_snapshot())
+    after the change or raises with all problems found. Reads only through ``lookups``. ``fields``: the
+    fields given, as ``UserFields`` or as a mapping of field name to value (a CSV row's, which the planner
+    builds from cells already read as text and TRUE/FALSE: no model to validate them again per row)."""
+    given_values = fields if isinstance(fields, Mapping) else {n: getattr(fields, n) for n in fields.model_fields_set}
+    given = given_values.keys()
+    target = dict(before or _BLANK_SNAPSHOT)
     problems = FieldProblems()
-    for name in given:
-        value = getattr(fields, name)
+    for name, value in given_values.items():
         if name in _CHECKS:
             # A blank field clears; a blank e-mail is refused (every user has one) as a blank of spaces is.
             value = _CHECKS[name](problems, value) if value not in (None, "") or name == "email" else None
@@ -369,7 +373,7 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
     calling = new_package in CALLING_PACKAGES
     if not calling:
         for name in CALLING_FIELDS:
-            if name in given and getattr(fields, name):
+            if given_values.get(name):
                 if new_package is None:
                     text = msg("{field} can only be set with a calling package.", field=_api_name(name))
                 else:
