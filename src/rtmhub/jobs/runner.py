@@ -10,13 +10,17 @@ so on SQLite other customers' writes wait for one batch's results at most.
 """
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, BinaryIO, cast
@@ -60,6 +64,38 @@ _BATCH_PAUSE = 0.005  # seconds an import on SQLite leaves the write lock free b
 _LOCK_BUDGET = 0.25  # seconds an import's batch should hold SQLite's write lock (decision 23)
 _MIN_BATCH = 25
 _TASK_ROWS = cast(Table, TaskRow.__table__)
+
+
+class _CollectorPause:
+    """Python's cycle collector waits while a task's batch runs (decision 60). A batch makes and drops tens of
+    thousands of small objects (a row's cells, values, results), which reference counting frees at once; the
+    collector, counting them, still ran every few hundred and now and then walked every object of the process
+    (90 ms a time): 15 % of a preview. Between batches it runs as usual, so the few cycles a batch leaves are
+    collected then. Process-wide, so counted: the collector comes back when the last batch running in the
+    process (another worker thread's, say) ends, and only if it was on before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            if self._batches == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._batches += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._batches -= 1
+                if self._batches == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_COLLECTOR = _CollectorPause()
 
 
 def worker_name() -> str:
@@ -201,11 +237,12 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Colu
     check_file(reader.header_map, rules)  # as at upload: the partner's subscription may have changed since
     counts: Counter[str] = Counter()
     total = 0
-    for row in reader.only(EMAIL_COLUMN):
-        total += 1
-        value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
-        if value:
-            counts[value] += 1
+    with _COLLECTOR.paused():
+        for row in reader.only(EMAIL_COLUMN):
+            total += 1
+            value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
+            if value:
+                counts[value] += 1
     with db.unit_of_work() as s:
         task = _task(s, task_id)
         task.total_rows = total
@@ -276,28 +313,31 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             # Between two batches the write lock is free: a moment for other customers' waiting writers,
             # which poll for it every 2 ms (decision 23), before this task takes it again.
             time.sleep(_BATCH_PAUSE)
-        batch = [r for _, r in zip(range(size), rows, strict=False)]
-        with db.unit_of_work() as s:
-            # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it commits
-            # (claim skips the locked row), so a takeover can never re-apply rows it is applying (PostgreSQL;
-            # on SQLite the write transaction is exclusive anyway).
-            task = _task(s, task_id, lock=True)
-            held = time.monotonic()  # the lock is ours from here (waiting for it is not holding it)
-            if _stops_here(task, worker):
-                return
-            if not batch:
-                tasks.finish(s, task)
-                return
-            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
-            caller = _task_caller(task)
-            results = _apply_rows(s, caller, ctx, batch)
-            tasks.count_outcomes(task, ((result.outcome, result.messages) for result in results))
-            records = [_row_record(task.id, result, row) for row, result in zip(batch, results, strict=False)]
-            # The rows' results and the progress in the batch's own transaction: resume after last_line.
-            execute_many(s, _TASK_ROWS.insert(), records)
-            task.rows_done += len(batch)
-            task.last_line = batch[-1].line
-            task.heartbeat = utcnow()
+        # The batch is read, applied and recorded with the cycle collector waiting, and dropped before it runs.
+        with _COLLECTOR.paused():
+            batch = [r for _, r in zip(range(size), rows, strict=False)]
+            with db.unit_of_work() as s:
+                # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it
+                # commits (claim skips the locked row), so a takeover can never re-apply rows it is applying
+                # (PostgreSQL; on SQLite the write transaction is exclusive anyway).
+                task = _task(s, task_id, lock=True)
+                held = time.monotonic()  # the lock is ours from here (waiting for it is not holding it)
+                if _stops_here(task, worker):
+                    return
+                if not batch:
+                    tasks.finish(s, task)
+                    return
+                ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
+                caller = _task_caller(task)
+                results = _apply_rows(s, caller, ctx, batch)
+                tasks.count_outcomes(task, ((result.outcome, result.messages) for result in results))
+                records = [_row_record(task.id, result, row) for row, result in zip(batch, results, strict=False)]
+                # The rows' results and the progress in the batch's own transaction: resume after last_line.
+                execute_many(s, _TASK_ROWS.insert(), records)
+                task.rows_done += len(batch)
+                task.last_line = batch[-1].line
+                task.heartbeat = utcnow()
+            del batch, results, records, ctx
         if db.is_sqlite:
             size = _next_size(size, batch_rows, time.monotonic() - held)
 
@@ -343,23 +383,29 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
         task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
         task.rows_done, task.last_line, task.heartbeat = 0, 0, utcnow()
     rows = iter(open_csv(_open_file(db, task_id)))
-    while batch := [r for _, r in zip(range(batch_rows), rows, strict=False)]:
-        # Planned in a read transaction: on SQLite no lock is taken, on PostgreSQL no row is locked.
-        with db.unit_of_work(write=False) as s:
-            task = _task(s, task_id)
-            ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
-            results = apply_batch(s, _task_caller(task), ctx, batch, simulation)
-            records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=False)]
-        # The batch's results and the progress (and the lease) in one short write transaction.
-        with db.unit_of_work() as s:
-            task = _task(s, task_id, lock=True)
-            if task.status != "running" or task.worker != worker:
-                return None
-            execute_many(s, _TASK_ROWS.insert(), records)
-            tasks.count_outcomes(task, ((r["outcome"], r["messages"]) for r in records))
-            task.rows_done += len(batch)
-            task.last_line = batch[-1].line
-            task.heartbeat = utcnow()
+    while True:
+        # The batch is read, planned and written with the cycle collector waiting, and dropped before it runs.
+        with _COLLECTOR.paused():
+            batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
+            if not batch:
+                break
+            # Planned in a read transaction: on SQLite no lock is taken, on PostgreSQL no row is locked.
+            with db.unit_of_work(write=False) as s:
+                task = _task(s, task_id)
+                ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
+                results = apply_batch(s, _task_caller(task), ctx, batch, simulation)
+                records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=False)]
+            # The batch's results and the progress (and the lease) in one short write transaction.
+            with db.unit_of_work() as s:
+                task = _task(s, task_id, lock=True)
+                if task.status != "running" or task.worker != worker:
+                    return None
+                execute_many(s, _TASK_ROWS.insert(), records)
+                tasks.count_outcomes(task, ((r["outcome"], r["messages"]) for r in records))
+                task.rows_done += len(batch)
+                task.last_line = batch[-1].line
+                task.heartbeat = utcnow()
+            del batch, results, records, ctx
     with db.unit_of_work(write=False) as s:
         return simulation.used(tasks.allocation_snapshot(s, _task(s, task_id).customer_id))
 
