@@ -348,7 +348,7 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
     builds from cells already read as text and TRUE/FALSE: no model to validate them again per row)."""
     given_values = fields if isinstance(fields, Mapping) else {n: getattr(fields, n) for n in fields.model_fields_set}
     given = given_values.keys()
-    target = dict(before or _BLANK_SNAPSHOT)
+    target = dict(before) if before else blank_snapshot()
     problems = FieldProblems()
     for name, value in given_values.items():
         if name in _CHECKS:
