@@ -344,8 +344,9 @@ def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict
                 calling_data_given: bool | None = None) -> dict[str, Any]:
     """Every user rule, checked against ``before`` (None for a new user): returns the user's state
     after the change or raises with all problems found. Reads only through ``lookups``. ``fields``: the
-    fields given, as ``UserFields`` or as a mapping of field name to value (a CSV row's, which the planner
-    builds from cells already read as text and TRUE/FALSE: no model to validate them again per row)."""
+    fields given, as ``UserFields`` or as a mapping of its field names to values of its types (a CSV row's,
+    which the planner builds from cells already read as text and TRUE/FALSE: no model to validate them again
+    per row)."""
     given_values = fields if isinstance(fields, Mapping) else {n: getattr(fields, n) for n in fields.model_fields_set}
     given = given_values.keys()
     target = dict(before) if before else blank_snapshot()
