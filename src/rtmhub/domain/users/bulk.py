@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -53,7 +53,7 @@ from rtmhub.domain.usage import service as usage
 from rtmhub.domain.usage.schemas import PackageChange
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.models import User
-from rtmhub.domain.users.schemas import UserFields
+from rtmhub.domain.users.schemas import GivenFields, UserFields
 from rtmhub.domain.users.service import Lookups, plan_change, snapshot, stored_values
 from rtmhub.errors import DomainError
 from rtmhub.ids import new_uuid
@@ -68,10 +68,6 @@ _PHONE_SPACING = re.compile(r"[\s\-]")
 
 def _phone_key(value: str) -> str:
     return _PHONE_SPACING.sub("", value)
-
-
-# The fields a change gives: the model, or a mapping of field name to value (see plan_change).
-GivenFields = UserFields | Mapping[str, Any]
 
 
 class UserWriter(Protocol):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,6 +35,11 @@ class UserFields(BaseModel):
     language: str | None = None
     timezone: str | None = None
 
+
+
+# The fields a change gives: the model, or a mapping of its field names to values of its types (a CSV row's,
+# which the planner builds from cells already read as text and TRUE/FALSE; see users.service.plan_change).
+GivenFields = UserFields | Mapping[str, Any]
 
 class UserFilter(BaseModel):
     email: str | None = None

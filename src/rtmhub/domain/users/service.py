@@ -27,7 +27,7 @@ from rtmhub.domain.paging import fetch_page
 from rtmhub.domain.usage import service as usage
 from rtmhub.domain.usage.schemas import PackageChange
 from rtmhub.domain.users.models import User
-from rtmhub.domain.users.schemas import UserFields, UserFilter
+from rtmhub.domain.users.schemas import GivenFields, UserFields, UserFilter
 from rtmhub.domain.validation import (
     CALLER_ID_NAME_MAX,
     check_e164,
@@ -340,13 +340,10 @@ def blank_snapshot() -> dict[str, Any]:
 
 
 def plan_change(customer: Customer, user_id: str, home_org_id: str, before: dict[str, Any] | None,
-                fields: UserFields | Mapping[str, Any], lookups: Lookups,
-                calling_data_given: bool | None = None) -> dict[str, Any]:
+                fields: GivenFields, lookups: Lookups, calling_data_given: bool | None = None) -> dict[str, Any]:
     """Every user rule, checked against ``before`` (None for a new user): returns the user's state
-    after the change or raises with all problems found. Reads only through ``lookups``. ``fields``: the
-    fields given, as ``UserFields`` or as a mapping of its field names to values of its types (a CSV row's,
-    which the planner builds from cells already read as text and TRUE/FALSE: no model to validate them again
-    per row)."""
+    after the change or raises with all problems found. Reads only through ``lookups``. ``fields``: the model
+    or, for a CSV row, a mapping of its field names to values (no model validated again per row)."""
     given_values = fields if isinstance(fields, Mapping) else {n: getattr(fields, n) for n in fields.model_fields_set}
     given = given_values.keys()
     target = dict(before) if before else blank_snapshot()
