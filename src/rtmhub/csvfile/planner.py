@@ -368,8 +368,7 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
         result.warn(STATUS.header, msg("{column} is read-only; the value '{value}' was ignored (rtmhub's value is "
                                        "'{current}').", column=STATUS.header, value=status, current=user.status))
     for column, name in BOOL_FIELDS:
-        value = cells.get(column, "")
-        flag = LITERAL_BOOLS[value] if value in LITERAL_BOOLS else _bool(result, column, value)
+        flag = _bool(result, column, cells.get(column, ""))
         if flag is not None:
             values[name] = flag
     # Packages (R1, R16, R18, R26, D4).
@@ -378,8 +377,7 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
     if present is None:
         present = [c for c in PACKAGE_COLUMNS if c in cells]
     for column in present:
-        value = cells.get(column, "")
-        flag = LITERAL_BOOLS[value] if value in LITERAL_BOOLS else _bool(result, column, value)
+        flag = _bool(result, column, cells.get(column, ""))
         if flag is None:
             continue
         if flag and column in ctx.suspended_columns:
@@ -412,8 +410,7 @@ def _plan_cells(session: Session, ctx: ImportContext, row: CsvRow, result: RowRe
         values["package"] = None
     # Base licences: "Add services only" grants them beside the package (D4, R25).
     for column, name in BASE_COLUMNS:
-        value = cells.get(column, "")
-        flag = LITERAL_BOOLS[value] if value in LITERAL_BOOLS else _bool(result, column, value)
+        flag = _bool(result, column, cells.get(column, ""))
         if ctx.mode == "add":
             if flag or user is None:
                 values[name] = True
