@@ -11,7 +11,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
-from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonemetadata import PhoneMetadata, PhoneNumberDesc
 
 try:  # parse's own private steps (so the fast path follows the installed version); absent: the full parse
     from phonenumbers.phonenumberutil import (
@@ -254,18 +254,16 @@ def _pattern(text: str) -> re.Pattern[str]:
 def _type_patterns(metadata: PhoneMetadata, length: int) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
     """For numbers of ``length`` digits: the general pattern, and every type pattern phonenumbers would try as
     one alternation; None where no description admits that length (phonenumbers: no match)."""
-    def admits(description: object) -> str | None:
-        if description is None:
+    def admits(description: PhoneNumberDesc | None) -> str | None:
+        if description is None or not description.national_number_pattern:
             return None
-        lengths = getattr(description, "possible_length", ()) or ()
-        text = getattr(description, "national_number_pattern", None)
-        if (lengths and length not in lengths) or not text:
+        if description.possible_length and length not in description.possible_length:
             return None
-        return text
+        return description.national_number_pattern
 
     general = admits(metadata.general_desc)
     names = list(_TYPE_DESCRIPTIONS) + ([] if metadata.same_mobile_and_fixed_line_pattern else ["mobile"])
-    texts = [text for name in names if (text := admits(getattr(metadata, name, None))) is not None]
+    texts = [text for name in names if (text := admits(getattr(metadata, name))) is not None]
     return (_pattern(general) if general is not None else None,
             re.compile("|".join(f"(?:{text})" for text in texts)) if texts else None)
 
