@@ -67,12 +67,12 @@ _TASK_ROWS = cast(Table, TaskRow.__table__)
 
 
 class _CollectorPause:
-    """Python's cycle collector waits while a task's batch runs (decision 60). A batch makes and drops tens of
-    thousands of small objects (a row's cells, values, results), which reference counting frees at once; the
-    collector, counting them, still ran every few hundred and now and then walked every object of the process
-    (90 ms a time): 15 % of a preview. Between batches it runs as usual, so the few cycles a batch leaves are
-    collected then. Process-wide, so counted: the collector comes back when the last batch running in the
-    process (another worker thread's, say) ends, and only if it was on before."""
+    """Python's cycle collector waits while a CSV import's or preview's batch runs (decision 60). A batch makes
+    and drops tens of thousands of small objects (a row's cells, values, results), which reference counting frees
+    at once; the collector, counting them, still ran every few hundred and now and then walked every object of
+    the process (90 ms a time): 15 % of a preview. Between batches it runs as usual, so the few cycles a batch
+    leaves are collected then. Process-wide, so counted: the collector comes back when the last batch running in
+    the process (another worker thread's, say) ends, and only if it was on before."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -226,9 +226,9 @@ def _open_file(db: Database, task_id: str) -> BinaryIO:
 def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str], frozenset[Column]]:
     """Check the header against the customer, note the ignored columns on the task, count rows and find
     e-mails that occur twice (both rows are errors); returns the suspended columns, those e-mails and the
-    file's columns. The file is read outside any
-    writing transaction; only the row count is written, in a short one: parsing a large file under SQLite's
-    write lock would stop every other customer's writes meanwhile (decision 23)."""
+    file's columns. The file is read outside any writing transaction; only the row count is written, in a
+    short one: parsing a large file under SQLite's write lock would stop every other customer's writes
+    meanwhile (decision 23)."""
     with db.unit_of_work(write=False) as s:
         if not tasks.has_file(s, task_id):
             raise CsvFileError("The task's file was deleted before the task ran; upload the file again.")
