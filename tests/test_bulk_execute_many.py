@@ -152,3 +152,24 @@ def test_times_are_stored_each_as_its_own_value(world, db):
     assert [t[1:] for t in plain[-defaulted:]] == [t[1:] for t in core[-defaulted:]]
     made = [t[0] for t in plain[-defaulted:]]
     assert all(t > same for t in made) and made[0] <= made[1]
+
+
+@pytest.mark.parametrize("cache_key", [True, False], ids=["by-cache-key", "by-sql"])
+def test_statements_differing_only_in_a_bind_name_are_each_their_own(world, db, cache_key):
+    """A statement's plain form is cached by its structure, which names its binds (or, for a statement SQLAlchemy
+    gives no cache key, by its SQL and binds): an UPDATE by ``_id`` and one by ``_other``, given the same rows
+    (both keys in each), must each update the user its own bind names."""
+    prefix = f"bind{int(cache_key)}"
+    with db.unit_of_work() as s:
+        execute_many(s, insert(USERS), user_rows(world, prefix))
+    by_id, by_other = (update(USERS).where(USERS.c.id == bindparam(name)) for name in ("_id", "_other"))
+    if not cache_key:
+        for stmt in (by_id, by_other):
+            stmt._generate_cache_key = lambda: None  # as SQLAlchemy answers for a statement it cannot cache
+    change = {"_id": f"{prefix}-0", "_other": f"{prefix}-1"}
+    with db.unit_of_work() as s:
+        execute_many(s, by_id, [{**change, "first_name": "Aino"}])
+        execute_many(s, by_other, [{**change, "first_name": "Eero"}])
+    with db.unit_of_work(write=False) as s:
+        names = dict(s.execute(select(USERS.c.id, USERS.c.first_name).where(USERS.c.id.like(f"{prefix}-%"))).all())
+    assert names == {f"{prefix}-0": "Aino", f"{prefix}-1": "Eero"}

@@ -4,7 +4,7 @@ PostgreSQL an INSERT goes in by ``COPY … FROM STDIN`` instead (decision 55): o
 instead of one execution per row, the server's dearest part of a bulk import."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -51,9 +51,7 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
     conn = session.connection()
     dialect = conn.dialect
     keys = tuple(rows[0])
-    compiled = stmt.compile(dialect=dialect)
-    # The bind names too: with qmark parameters two statements differing only in a bind's name have one SQL text.
-    cache_key = (dialect.name, dialect.driver, compiled.string, tuple(compiled.positiontup or compiled.binds), keys)
+    cache_key = (dialect.name, dialect.driver, _structure(stmt, dialect), keys)
     if cache_key not in _PLAIN:
         _PLAIN[cache_key] = _compile_plain(stmt, dialect, keys)
     plain = _PLAIN[cache_key]
@@ -96,6 +94,25 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
         _copy(conn, plain.copy, out)
     else:
         conn.exec_driver_sql(plain.sql, out)
+
+
+def _structure(stmt: Insert | Update, dialect: Dialect) -> Hashable:
+    """What a statement's plain form is cached under: SQLAlchemy's own cache key of its structure, which names
+    its table, columns and binds (two statements differing only in a bind's name differ) but not the values bound
+    in it, which a plain form never holds (``_compile_plain`` leaves such a statement to SQLAlchemy). It costs a
+    twentieth of compiling the statement, which each batch's statements, built anew, would otherwise be. A
+    statement without a cache key is known by its compiled text and binds."""
+    generate = getattr(stmt, "_generate_cache_key", None)
+    structure = generate() if generate is not None else None
+    if structure is not None:
+        try:
+            hash(structure.key)
+        except TypeError:
+            pass
+        else:
+            return "key", structure.key
+    compiled = stmt.compile(dialect=dialect)
+    return "sql", compiled.string, tuple(compiled.positiontup or compiled.binds)
 
 
 def _copy(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
