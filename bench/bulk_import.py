@@ -1,6 +1,6 @@
 """Bulk CSV benchmark: preview and apply of generated Control Hub files on SQLite and PostgreSQL.
 
-    python bench/bulk_import.py [--rows 20000 100000] [--databases sqlite postgresql] [--profile DIR]
+    python bench/bulk_import.py [--rows 20000 100000] [--databases sqlite postgresql] [--repeat N] [--profile DIR]
 
 For each database and size, every measurement runs in a fresh child process (so peak RSS is its
 own) against a freshly migrated database holding one customer with some existing users:
@@ -29,6 +29,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -347,6 +348,9 @@ def main() -> None:
     parser.add_argument("--no-writes", action="store_true",
                         help="a child apply without the writes step after it (whose one long transaction would hold "
                              "SQLite's write lock: bench/tenant_latency.py measures the import alone)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of every step, each against the raw insert of its own round; with more than one, "
+                             "a last line per step gives the medians and ranges")
     parser.add_argument("--profile", help="directory for a cProfile of each preview and apply (or, for a child, "
                                           "the file)")
     args = parser.parse_args()
@@ -358,23 +362,44 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmpdir:
         for kind in args.databases:
             for rows in args.rows:
-                r = measure(kind, rows, Path(tmpdir), args.profile)
-                raw = r["raw"]["seconds"]
-                for step in STEPS:
-                    m = r[step]
-                    rate = rows / m["seconds"] if m["seconds"] else 0
-                    ratio = m["seconds"] / raw if raw else 0
-                    detail = "" if step in ("raw", "core") else (
-                        f"{m['status']}: +{m['added']} ~{m['modified']} -{m['deleted']} ={m['unchanged']} "
-                        f"!{m['failed']}")
-                    print(f"{kind:<11}{rows:>8}  {step:<9}{m['seconds']:>9.2f}{rate:>10.0f}{m['cpu_seconds']:>8.2f}"
-                          f"{m['peak_mb']:>9.0f}{ratio:>7.1f}x  {detail}", flush=True)
-                if "writes_seconds" in r["apply"]:
-                    w = r["apply"]
-                    print(f"{kind:<11}{rows:>8}  {'writes':<9}{w['writes_seconds']:>9.2f}"
-                          f"{rows / w['writes_seconds']:>10.0f}{'':>17}{w['writes_seconds'] / raw:>7.1f}x  "
-                          f"{w['writes_rows']} rows the apply inserted, by the DBAPI alone", flush=True)
+                rounds = []
+                for _ in range(args.repeat):
+                    rounds.append(measure(kind, rows, Path(tmpdir), args.profile))
+                    show_round(kind, rows, rounds[-1])
+                if len(rounds) > 1:
+                    show_medians(kind, rows, rounds)
 
+
+def show_round(kind: str, rows: int, r: dict) -> None:
+    raw = r["raw"]["seconds"]
+    for step in STEPS:
+        m = r[step]
+        rate = rows / m["seconds"] if m["seconds"] else 0
+        ratio = m["seconds"] / raw if raw else 0
+        detail = "" if step in ("raw", "core") else (
+            f"{m['status']}: +{m['added']} ~{m['modified']} -{m['deleted']} ={m['unchanged']} !{m['failed']}")
+        print(f"{kind:<11}{rows:>8}  {step:<9}{m['seconds']:>9.2f}{rate:>10.0f}{m['cpu_seconds']:>8.2f}"
+              f"{m['peak_mb']:>9.0f}{ratio:>7.1f}x  {detail}", flush=True)
+    if "writes_seconds" in r["apply"]:
+        w = r["apply"]
+        print(f"{kind:<11}{rows:>8}  {'writes':<9}{w['writes_seconds']:>9.2f}"
+              f"{rows / w['writes_seconds']:>10.0f}{'':>17}{w['writes_seconds'] / raw:>7.1f}x  "
+              f"{w['writes_rows']} rows the apply inserted, by the DBAPI alone", flush=True)
+
+
+def show_medians(kind: str, rows: int, rounds: list[dict]) -> None:
+    """Per step, the median of the rounds and their range: its rows/s, and its time against the raw insert of
+    the same round (on a noisy machine the ratio to the floor holds better than the rate)."""
+    def seconds(r: dict, step: str) -> float:
+        return r["apply"]["writes_seconds"] if step == "writes" else r[step]["seconds"]
+
+    steps = [*STEPS, "writes"] if all("writes_seconds" in r["apply"] for r in rounds) else list(STEPS)
+    for step in steps:
+        rates = sorted(rows / seconds(r, step) for r in rounds)
+        ratios = sorted(seconds(r, step) / r["raw"]["seconds"] for r in rounds)
+        print(f"{kind:<11}{rows:>8}  {step:<9}median of {len(rounds)}: {statistics.median(rates):,.0f} rows/s "
+              f"({rates[0]:,.0f}-{rates[-1]:,.0f}), {statistics.median(ratios):.1f}x raw "
+              f"({ratios[0]:.1f}-{ratios[-1]:.1f}x)", flush=True)
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "src"))
