@@ -371,6 +371,7 @@ def main() -> None:
 
 
 def show_round(kind: str, rows: int, r: dict) -> None:
+    """One round's line per step: its time, rows/s, CPU time, peak RSS and time against the round's raw insert."""
     raw = r["raw"]["seconds"]
     for step in STEPS:
         m = r[step]
@@ -400,6 +401,7 @@ def show_medians(kind: str, rows: int, rounds: list[dict]) -> None:
         print(f"{kind:<11}{rows:>8}  {step:<9}median of {len(rounds)}: {statistics.median(rates):,.0f} rows/s "
               f"({rates[0]:,.0f}-{rates[-1]:,.0f}), {statistics.median(ratios):.1f}x raw "
               f"({ratios[0]:.1f}-{ratios[-1]:.1f}x)", flush=True)
+
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "src"))

@@ -529,7 +529,7 @@ def test_trickle_stream_one_byte_at_a_time_keeps_crlf_and_lines():
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252"])
 def test_memory_is_flat_in_the_row_count(encoding):
     # Windows-1252: its first half ASCII, so the first letter decides far in and the rest is transcoded
-    rows_total = 50_000  # a 2 MB file: a reader holding it, or half of it, passes the bound below
+    rows_total = 50_000  # a 2 MB file: a reader holding it, or half of it, goes over the bound below
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
 
     def chunks():

@@ -100,7 +100,7 @@ def _structure(stmt: Insert | Update, dialect: Dialect) -> Hashable:
     """What a statement's plain form is cached under: SQLAlchemy's own cache key of its structure, which names
     its table, columns and binds (two statements differing only in a bind's name differ) but not the values bound
     in it, which a plain form never holds (``_compile_plain`` leaves such a statement to SQLAlchemy). It costs a
-    twentieth of compiling the statement, which each batch's statements, built anew, would otherwise be. A
+    tenth or less of compiling the statement, which each batch's statements, built anew, would otherwise be. A
     statement without a cache key is known by its compiled text and binds."""
     generate = getattr(stmt, "_generate_cache_key", None)
     structure = generate() if generate is not None else None
