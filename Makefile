@@ -29,7 +29,7 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 run: $(STAMP)
-	$(RTMHUB) demo
+	$(RTMHUB) demo --url http://$(HOST):$(PORT)
 	$(RTMHUB) serve --host $(HOST) --port $(PORT)
 
 # The structure's guards: ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade), the import

@@ -72,6 +72,15 @@ def test_demo_prints_sign_in(db_url):
     assert "rtmhub token create" in result.stdout
 
 
+def test_demo_prints_the_address_it_is_given(demo_db):
+    """`make run PORT=…` serves elsewhere than 8000: the sign-in names that address, also when the demo is there."""
+    result = run("demo", "--url", "http://127.0.0.1:8765")
+    assert result.exit_code == 0, result.output
+    assert "URL:      http://127.0.0.1:8765" in result.stdout and ":8000" not in result.stdout
+    wrong = run("demo", "--url", "127.0.0.1:8765")
+    assert wrong.exit_code == 2 and "http://host:port" in wrong.output
+
+
 def test_demo_twice_is_idempotent(demo_db):
     before = customers()
     result = run("demo")

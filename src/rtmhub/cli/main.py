@@ -100,25 +100,30 @@ def _print_sign_in(info: dict[str, Any]) -> None:
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    url: str = typer.Option(None, "--url", help="The address rtmhub will be served at, printed with the sign-in "
+                                                "(default http://127.0.0.1:8000, where `rtmhub serve` listens)."),
+) -> None:
     """Migrate, then load demo data (partner "Demo Partner") if the database holds no partner yet."""
     from rtmhub import demo as demo_data
     from rtmhub import migrate
 
-    url = get_settings().database_url
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"'{url}' is not a web address; give it as http://host:port.", param_hint="--url")
+    database = get_settings().database_url
     try:
-        migrate.upgrade(url)
+        migrate.upgrade(database)
     except (OperationalError, ProgrammingError) as exc:
-        raise _database_problem(url, exc) from None
+        raise _database_problem(database, exc) from None
     with _unit() as (session, caller):
         if partners.holds_data(session):
-            typer.echo(f"The database {_safe_url(url)} already holds data; the demo was not loaded again.")
+            typer.echo(f"The database {_safe_url(database)} already holds data; the demo was not loaded again.")
             info = {"url": demo_data.DEMO_URL, "email": demo_data.ADMIN_EMAIL, "password": demo_data.ADMIN_PASSWORD}
         else:
             info = demo_data.load_demo(session, caller)
-            typer.echo(f"Demo data loaded into {_safe_url(url)}: partner '{info['partner']}', sub-partner "
+            typer.echo(f"Demo data loaded into {_safe_url(database)}: partner '{info['partner']}', sub-partner "
                        f"'{info['sub_partner']}', {len(info['customers'])} customers, {info['users']} users.")
-    _print_sign_in(info)
+    _print_sign_in({**info, "url": url or info["url"]})
 
 
 @app.command()
