@@ -233,8 +233,8 @@ def _has_a_type(nsn: str, region: str, metadata: PhoneMetadata) -> bool:
     if patterns is None:
         patterns = _TYPE_PATTERNS[key] = _type_patterns(metadata, len(nsn))
     general, types = patterns
-    return general is not None and types is not None and general.fullmatch(nsn) is not None \
-        and types.fullmatch(nsn) is not None
+    return (general is not None and types is not None and general.fullmatch(nsn) is not None
+            and types.fullmatch(nsn) is not None)
 
 
 # The descriptions phonenumbers' number-type test tries after the general one, in its order.

@@ -36,10 +36,10 @@ class UserFields(BaseModel):
     timezone: str | None = None
 
 
-
 # The fields a change gives: the model, or a mapping of its field names to values of its types (a CSV row's,
 # which the planner builds from cells already read as text and TRUE/FALSE; see users.service.plan_change).
 GivenFields = UserFields | Mapping[str, Any]
+
 
 class UserFilter(BaseModel):
     email: str | None = None
