@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 API_GOAL_MS = 50
@@ -220,19 +221,29 @@ def main() -> None:
                        if x["consumedUnits"] > 0)
         deep_customers = max(n_customers - 200, 100)
         big_pages = max(n_users // 50, 1)
+
+        def next_of(path: str) -> str:
+            """The next address that a page's Link header gives (its cursor, decision 62), as a path."""
+            link = api.get(path).headers["link"]
+            return urlsplit(link[link.index("<") + 1:link.index(">")])._replace(scheme="", netloc="").geturl()
+
+        deep_subscribers = f"/v1/wholesale/subscribers?max=100&offset={n_users * 5}"
+        deep_people = f"/v1/people?orgId={org}&max=100&offset={max(n_users - 200, 0)}"
         endpoints = [
             ("api", "/v1/wholesale/customers?max=100"),
             ("api", f"/v1/wholesale/customers?max=100&offset={deep_customers}"),
             ("api", "/v1/wholesale/customers?externalId=EXT-4242"),
             ("api", f"/v1/wholesale/customers/{customer['id']}"),
             ("api", "/v1/wholesale/subscribers?max=100"),
-            ("api", f"/v1/wholesale/subscribers?max=100&offset={n_users * 5}"),
+            ("api", deep_subscribers),
+            ("api", next_of(deep_subscribers)),
             ("api", f"/v1/wholesale/subscribers?max=100&customerId={customer['id']}"),
             ("api", f"/v1/wholesale/subscribers?max=100&offset={n_users // 2}&customerId={customer['id']}"),
             ("api", f"/v1/wholesale/subscribers?email={sub['email']}"),
             ("api", f"/v1/wholesale/subscribers/{sub['id']}"),
             ("api", f"/v1/people?orgId={org}&max=100"),
-            ("api", f"/v1/people?orgId={org}&max=100&offset={max(n_users - 200, 0)}"),
+            ("api", deep_people),
+            ("api", next_of(f"/v1/people?orgId={org}&max=100&offset={max(n_users - 300, 0)}")),
             ("api", f"/v1/people?orgId={org}&email={person['emails'][0]}"),
             ("api", f"/v1/people?orgId={org}&displayName=First{n_users // 2}"),
             ("api", f"/v1/people/{person['id']}"),
@@ -252,7 +263,8 @@ def main() -> None:
               f"each after {args.warmup} warm-up")
         print(f"{'p50 ms':>8} {'p99 ms':>8} {'goal':>6}  endpoint")
         for kind, path in endpoints:
-            shown = (path.replace(big, "<big>").replace(customer["id"], "<big>").replace(org, "<org>")
+            shown = re.sub(r"cursor=[^&]+", "cursor=<the Link header's>", path)
+            shown = (shown.replace(big, "<big>").replace(customer["id"], "<big>").replace(org, "<org>")
                      .replace(sub["id"], "<subscriber>").replace(person["id"], "<person>")
                      .replace(licence["id"], "<licence>"))
             if args.only and args.only not in shown:

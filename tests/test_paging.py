@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from sqlalchemy import update
@@ -97,3 +98,66 @@ def test_a_deep_page_of_an_empty_or_short_list(tied, client, monkeypatch):
     resp = client.get("/v1/wholesale/subscribers", params={"customerId": ids.encode("CUSTOMER", "nope"),
                                                            "offset": 3, "max": 5}, headers=auth)
     assert resp.status_code in (200, 404), resp.text
+
+
+def _follow_links(client, path: str, params: dict, headers) -> tuple[list[str], list[str]]:
+    """Every id of a list read by following its ``Link`` header from the first page, and the next addresses."""
+    seen: list[str] = []
+    links: list[str] = []
+    resp = client.get(path, params={**params, "max": STEP}, headers=headers)
+    while True:
+        assert resp.status_code == 200, resp.text
+        seen += [item["id"] for item in resp.json()["items"]]
+        link = resp.headers.get("link")
+        if not link:
+            return seen, links
+        links.append(link[link.index("<") + 1:link.index(">")])
+        resp = client.get(links[-1], headers=headers)
+
+
+def test_following_the_link_header_reads_from_the_cursor_and_gives_every_row_once(tied, client):
+    """The next address carries the key of the next page's first row (decision 62): the pages it gives are the
+    whole list in its order, ties in the sort key and rows without one included; and the cursor, not the offset,
+    decides where the page starts."""
+    auth = tied.auth("a_full")
+    lists = [("/v1/people", {"orgId": tied.ids["ca_org"]}, 1000),
+             ("/v1/wholesale/subscribers", {}, 100),
+             ("/v1/wholesale/subscribers", {"sortOrder": "DESC"}, 100),
+             ("/v1/wholesale/subscribers", {"customerId": tied.ids["ca"]}, 100)]
+    for path, params, whole in lists:
+        expected = [item["id"] for item in client.get(path, params={**params, "max": whole}, headers=auth)
+                    .json()["items"]]
+        paged, links = _follow_links(client, path, params, auth)
+        assert paged == expected, f"{path} {params}: the pages the Link header gives differ from one page"
+        with_cursor = [link for link in links if "cursor=" in link]
+        assert len(with_cursor) >= len(links) - 2, (path, params, links)  # only a row without a key has none
+        # The offset of such an address no longer matters: the cursor places the page.
+        second = client.get(with_cursor[0], headers=auth).json()["items"]
+        address = urlsplit(with_cursor[0])
+        query = {**dict(parse_qsl(address.query)), "offset": "0"}
+        moved = client.get(address.path, params=query, headers=auth).json()["items"]
+        assert moved == second and second[0]["id"] != expected[0], (path, params)
+
+
+def test_a_cursor_that_is_not_this_lists_is_refused_and_a_foreign_one_reveals_nothing(tied, client):
+    auth = tied.auth("a_full")
+    _, people = _follow_links(client, "/v1/people", {"orgId": tied.ids["ca_org"]}, auth)
+    _, ascending = _follow_links(client, "/v1/wholesale/subscribers", {}, auth)
+    people_cursor = people[0].split("cursor=")[1].split("&")[0]
+    asc_cursor = next(link for link in ascending if "cursor=" in link).split("cursor=")[1].split("&")[0]
+    bad = ["x", "!!!", "e30", people_cursor, "W10", "WyJ4IixbXV0"]  # e30 = {}, W10 = [], WyJ4IixbXV0 = ["x",[]]
+    for cursor in bad:
+        resp = client.get("/v1/wholesale/subscribers", params={"cursor": cursor, "max": 5}, headers=auth)
+        assert resp.status_code == 400, (cursor, resp.text)
+        assert "Link header" in resp.json()["message"], resp.text
+    resp = client.get("/v1/wholesale/subscribers", params={"cursor": asc_cursor, "sortOrder": "DESC"}, headers=auth)
+    assert resp.status_code == 400, resp.text
+    resp = client.get("/v1/people", params={"orgId": tied.ids["ca_org"], "cursor": asc_cursor}, headers=auth)
+    assert resp.status_code == 400, resp.text
+    # Another partner's administrator with partner A's cursor: still only partner B's subscribers.
+    other = tied.auth("b_full")
+    theirs = {item["id"] for item in client.get("/v1/wholesale/subscribers", params={"max": 100},
+                                                headers=other).json()["items"]}
+    resp = client.get("/v1/wholesale/subscribers", params={"cursor": asc_cursor, "max": 100}, headers=other)
+    assert resp.status_code == 200, resp.text
+    assert {item["id"] for item in resp.json()["items"]} <= theirs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -119,12 +119,23 @@ def calling_values(phone_number: str | None, extension: str | None, location_id:
     return values
 
 
-def next_link(request: Request, response: Response, offset: int, page: int, has_more: bool) -> None:
-    """An absolute ``Link: <…>; rel="next"`` — both upstream SDKs follow it as given."""
+def next_link(request: Request, response: Response, offset: int, page: int, has_more: bool,
+              cursor: str | None = None) -> None:
+    """An absolute ``Link: <…>; rel="next"`` — both upstream SDKs follow it as given. ``cursor``: where the next
+    page starts (the key of this page's extra row, decision 62), so that a client following the header reads it
+    from there instead of walking to its offset; the offset is given too, and a cursor of this request is never
+    handed on unchanged."""
     if not has_more:
         return
     base = request.app.state.settings.public_url.rstrip("/")
-    url = request.url.include_query_params(offset=offset + page, max=page)
+    url = request.url.remove_query_params("cursor").include_query_params(offset=offset + page, max=page)
+    if cursor:
+        url = url.include_query_params(cursor=cursor)
     if base:
         url = f"{base}{url.path}?{url.query}"
     response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+CursorParam = Annotated[str | None, Query(max_length=400, description=(
+    "Where the page starts, as the `Link` header's next address gives it (an rtmhub addition): the page is read "
+    "from there instead of walking to `offset`. Leave it out to page by `offset` alone."))]

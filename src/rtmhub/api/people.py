@@ -9,7 +9,16 @@ from sqlalchemy.orm import Session
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, MAX_OFFSET, CallerDep, calling_values, decode_or_404, next_link, org_customer
+from rtmhub.api.deps import (
+    DB,
+    MAX_OFFSET,
+    CallerDep,
+    CursorParam,
+    calling_values,
+    decode_or_404,
+    next_link,
+    org_customer,
+)
 from rtmhub.api.encoding import json_response
 from rtmhub.api.responses import ERRORS
 from rtmhub.domain.access import service as access
@@ -118,7 +127,8 @@ def list_people(request: Request, response: Response, db: DB, caller: CallerDep,
                 locationId: Annotated[str | None, Query(max_length=200)] = None,
                 callingData: bool = False,
                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-                max: Annotated[int, Query(ge=1, le=1000)] = 100):
+                max: Annotated[int, Query(ge=1, le=1000)] = 100,
+                cursor: CursorParam = None):
     access.require_scope(caller, PEOPLE_READ)
     with db.unit_of_work(write=False) as s:
         customer = org_customer(s, caller, orgId)
@@ -128,8 +138,8 @@ def list_people(request: Request, response: Response, db: DB, caller: CallerDep,
         flt = UserFilter(email=email, display_name=displayName,
                          ids=[ids.decode("PEOPLE", i) or "" for i in wanted] if wanted is not None else None,
                          location_id=(ids.decode("LOCATION", locationId) or "") if locationId else None)
-        rows = users.list_users(s, customer, flt, offset, max + 1)
-        next_link(request, response, offset, max, len(rows) > max)
+        rows, last = users.list_users_page(s, customer, flt, offset, max + 1, cursor)
+        next_link(request, response, offset, max, len(rows) > max, last)
         licences = out.licence_ids(s, customer.id)
         found = {ids.encode("PEOPLE", u.id) for u in rows}
         body = {"items": [out.person(u, customer, licences) for u in rows[:max]]}

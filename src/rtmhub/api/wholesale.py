@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rtmhub import ids
 from rtmhub.api import serializers as out
-from rtmhub.api.deps import DB, CallerDep, calling_values, decode_or_404, next_link, sub_partner_scope
+from rtmhub.api.deps import DB, CallerDep, CursorParam, calling_values, decode_or_404, next_link, sub_partner_scope
 from rtmhub.api.encoding import json_response
 from rtmhub.api.people import with_warnings
 from rtmhub.api.responses import ERRORS
@@ -228,7 +228,8 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
                      sortOrder: Annotated[str, Query(pattern="^(ASC|DESC|asc|desc)$")] = "ASC",
                      offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                      max: Annotated[int, Query(ge=1, le=100)] = 50,
-                     onBehalfOfSubPartnerOrgId: SubPartnerParam = None):
+                     onBehalfOfSubPartnerOrgId: SubPartnerParam = None,
+                     cursor: CursorParam = None):
     _partner_call(caller, SUBSCRIBERS_READ)
     since = _parse_time(after, "after")
     changed = _parse_time(lastStatusChange, "lastStatusChange")
@@ -239,8 +240,8 @@ def list_subscribers(request: Request, response: Response, db: DB, caller: Calle
             user_id=(ids.decode(("PEOPLE", "SUBSCRIBER"), personId) or "") if personId is not None else None,
             external_customer_id=externalCustomerId, email=email, status=status, assigned_since=since,
             changed_since=changed, descending=sortOrder.upper() == "DESC")
-        rows = users_repository.list_subscribers(s, caller, flt, scope, offset, max + 1)
-        next_link(request, response, offset, max, len(rows) > max)
+        rows, last = users_repository.list_subscribers(s, caller, flt, scope, offset, max + 1, cursor)
+        next_link(request, response, offset, max, len(rows) > max, last)
         body = {"items": [out.subscriber_row(r) for r in rows[:max]]}
     return json_response(body, response)
 

@@ -11,7 +11,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import scope_customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.packages.models import BASE_LICENCES
-from rtmhub.domain.paging import fetch_page
+from rtmhub.domain.paging import fetch_keyed_page, fetch_page
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import SubscriberFilter
 from rtmhub.errors import NotFound, msg
@@ -85,9 +85,14 @@ SUBSCRIBER_COLUMNS = (User.id, User.email, User.package, User.status, User.packa
 
 def list_subscribers(session: Session, caller: Caller, flt: SubscriberFilter,
                      partner_ids: tuple[str, ...] | None = None, offset: int = 0,
-                     limit: int = 50) -> list[Row]:
-    """Rows of ``SUBSCRIBER_COLUMNS``, one page in the filter's order."""
+                     limit: int = 50, cursor: str | None = None) -> tuple[list[Row], str | None]:
+    """Rows of ``SUBSCRIBER_COLUMNS``, one page in the filter's order, and the cursor of the page's last row.
+    ``cursor``: one such cursor of an earlier page (of the same order), read from instead of ``offset``."""
+    keys = _subscriber_keys(flt)
+    after = paging.decode_cursor(keys, cursor) if cursor else None
     stmt = scope_customers(select(*SUBSCRIBER_COLUMNS).join(Customer, Customer.id == User.customer_id)
                            .where(and_(*_subscriber_conditions(flt))), caller, partner_ids)
-    boundary = _users_only(session, caller, flt, partner_ids) if offset >= paging.SEEK_FROM else None
-    return fetch_page(session, stmt, _subscriber_keys(flt), offset, limit, boundary=boundary)
+    boundary = (_users_only(session, caller, flt, partner_ids)
+                if offset >= paging.SEEK_FROM and after is None else None)
+    page = fetch_keyed_page(session, stmt, keys, offset, limit, boundary=boundary, after=after)
+    return page.rows, paging.encode_cursor(keys, page.last_key) if page.last_key else None

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from rtmhub.db import DriverStatement, utcnow
+from rtmhub.domain import paging
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
 from rtmhub.domain.audit.service import record
@@ -111,11 +112,25 @@ def filtered(stmt: Select, flt: UserFilter) -> Select:
     return stmt
 
 
+# A customer's users in the order they came, the id breaking ties (paging.Key).
+_USER_ORDER: tuple[paging.Key, paging.Key] = ((User.created, False), (User.id, False))
+
+
 def list_users(session: Session, customer: Customer, flt: UserFilter, offset: int = 0,
                limit: int = 100) -> list[User]:
     stmt = filtered(select(User).where(User.customer_id == customer.id), flt)
-    rows = fetch_page(session, stmt, ((User.created, False), (User.id, False)), offset, limit)
+    rows = fetch_page(session, stmt, _USER_ORDER, offset, limit)
     return [row[0] for row in rows]
+
+
+def list_users_page(session: Session, customer: Customer, flt: UserFilter, offset: int = 0, limit: int = 100,
+                    cursor: str | None = None) -> tuple[list[User], str | None]:
+    """``list_users``, and the cursor of the page's last user; ``cursor``: one such cursor of an earlier page,
+    read from instead of ``offset`` (the API's ``Link`` header hands it on, decision 62)."""
+    after = paging.decode_cursor(_USER_ORDER, cursor) if cursor else None
+    stmt = filtered(select(User).where(User.customer_id == customer.id), flt)
+    page = paging.fetch_keyed_page(session, stmt, _USER_ORDER, offset, limit, after=after)
+    return [row[0] for row in page.rows], paging.encode_cursor(_USER_ORDER, page.last_key) if page.last_key else None
 
 
 def count_users(session: Session, customer: Customer, flt: UserFilter | None = None) -> int:
