@@ -251,6 +251,8 @@ def main() -> None:
             ("api", f"/v1/licenses/{licence['id']}"),
             ("api", f"/v1/licenses/{licence['id']}?includeAssignedTo=user&limit=100"),
             ("api", f"/v1/licenses/{licence['id']}?includeAssignedTo=user&limit=100&next={n_users * 8 // 10}"),
+            ("api", next_of(f"/v1/licenses/{licence['id']}?includeAssignedTo=user&limit=100"
+                            f"&next={n_users * 8 // 10 - 100}")),
             ("page", "/"),
             ("page", "/customers"),
             ("page", f"/customers?page={deep_customers // 50}"),

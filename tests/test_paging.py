@@ -100,14 +100,15 @@ def test_a_deep_page_of_an_empty_or_short_list(tied, client, monkeypatch):
     assert resp.status_code in (200, 404), resp.text
 
 
-def _follow_links(client, path: str, params: dict, headers) -> tuple[list[str], list[str]]:
+def _follow_links(client, path: str, params: dict, headers, items: str = "items",
+                  size_key: str = "max") -> tuple[list[str], list[str]]:
     """Every id of a list read by following its ``Link`` header from the first page, and the next addresses."""
     seen: list[str] = []
     links: list[str] = []
-    resp = client.get(path, params={**params, "max": STEP}, headers=headers)
+    resp = client.get(path, params={**params, size_key: STEP}, headers=headers)
     while True:
         assert resp.status_code == 200, resp.text
-        seen += [item["id"] for item in resp.json()["items"]]
+        seen += [item["id"] for item in resp.json()[items]]
         link = resp.headers.get("link")
         if not link:
             return seen, links
@@ -120,22 +121,26 @@ def test_following_the_link_header_reads_from_the_cursor_and_gives_every_row_onc
     whole list in its order, ties in the sort key and rows without one included; and the cursor, not the offset,
     decides where the page starts."""
     auth = tied.auth("a_full")
-    lists = [("/v1/people", {"orgId": tied.ids["ca_org"]}, 1000),
-             ("/v1/wholesale/subscribers", {}, 100),
-             ("/v1/wholesale/subscribers", {"sortOrder": "DESC"}, 100),
-             ("/v1/wholesale/subscribers", {"customerId": tied.ids["ca"]}, 100)]
-    for path, params, whole in lists:
-        expected = [item["id"] for item in client.get(path, params={**params, "max": whole}, headers=auth)
-                    .json()["items"]]
-        paged, links = _follow_links(client, path, params, auth)
+    org = tied.ids["ca_org"]
+    licence = next(x["id"] for x in client.get("/v1/licenses", params={"orgId": org}, headers=auth).json()["items"]
+                   if x["name"] == "webex_meetings" or "Meetings" in x.get("displayName", x["name"]))
+    lists = [("/v1/people", {"orgId": org}, "items", "max", 1000),
+             ("/v1/wholesale/subscribers", {}, "items", "max", 100),
+             ("/v1/wholesale/subscribers", {"sortOrder": "DESC"}, "items", "max", 100),
+             ("/v1/wholesale/subscribers", {"customerId": tied.ids["ca"]}, "items", "max", 100),
+             (f"/v1/licenses/{licence}", {"includeAssignedTo": "user"}, "users", "limit", 300)]
+    for path, params, items, size_key, whole in lists:
+        expected = [item["id"] for item in client.get(path, params={**params, size_key: whole}, headers=auth)
+                    .json()[items]]
+        paged, links = _follow_links(client, path, params, auth, items, size_key)
         assert paged == expected, f"{path} {params}: the pages the Link header gives differ from one page"
         with_cursor = [link for link in links if "cursor=" in link]
         assert len(with_cursor) >= len(links) - 2, (path, params, links)  # only a row without a key has none
         # The offset of such an address no longer matters: the cursor places the page.
-        second = client.get(with_cursor[0], headers=auth).json()["items"]
+        second = client.get(with_cursor[0], headers=auth).json()[items]
         address = urlsplit(with_cursor[0])
-        query = {**dict(parse_qsl(address.query)), "offset": "0"}
-        moved = client.get(address.path, params=query, headers=auth).json()["items"]
+        query = {**dict(parse_qsl(address.query)), "offset" if size_key == "max" else "next": "0"}
+        moved = client.get(address.path, params=query, headers=auth).json()[items]
         assert moved == second and second[0]["id"] != expected[0], (path, params)
 
 

@@ -120,7 +120,7 @@ def calling_values(phone_number: str | None, extension: str | None, location_id:
 
 
 def next_link(request: Request, response: Response, offset: int, page: int, has_more: bool,
-              cursor: str | None = None) -> None:
+              cursor: str | None = None, *, offset_name: str = "offset", size_name: str = "max") -> None:
     """An absolute ``Link: <…>; rel="next"`` — both upstream SDKs follow it as given. ``cursor``: where the next
     page starts (the key of this page's extra row, decision 62), so that a client following the header reads it
     from there instead of walking to its offset; the offset is given too, and a cursor of this request is never
@@ -128,7 +128,8 @@ def next_link(request: Request, response: Response, offset: int, page: int, has_
     if not has_more:
         return
     base = request.app.state.settings.public_url.rstrip("/")
-    url = request.url.remove_query_params("cursor").include_query_params(offset=offset + page, max=page)
+    url = request.url.remove_query_params("cursor").include_query_params(
+        **{offset_name: str(offset + page), size_name: page})
     if cursor:
         url = url.include_query_params(cursor=cursor)
     if base:

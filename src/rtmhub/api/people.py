@@ -216,7 +216,8 @@ def list_licences(db: DB, caller: CallerDep, orgId: OrgParam = None):
 def get_licence(request: Request, response: Response, licenseId: str, db: DB, caller: CallerDep,
                 includeAssignedTo: Literal["user"] | None = None,
                 next: Annotated[str | None, Query(max_length=20, pattern="^[0-9]+$")] = None,
-                limit: Annotated[int, Query(ge=1, le=300)] = 300):
+                limit: Annotated[int, Query(ge=1, le=300)] = 300,
+                cursor: CursorParam = None):
     access.require_scope(caller, LICENSES_READ)
     raw = decode_or_404("LICENSE", licenseId, "License")
     # `next` is a string in the contract: bounded like every offset before it reaches the database
@@ -230,15 +231,13 @@ def get_licence(request: Request, response: Response, licenseId: str, db: DB, ca
         consumed = dict((p.id, used) for p, used in packages.customer_licences(s, customer.id))[licence_row.id]
         body = out.licence(licence_row, consumed, _site(s, customer))
         if includeAssignedTo == "user":
-            holders = users_repository.licence_holders(s, customer, licence_row.package, start, limit + 1)
+            holders, last = users_repository.licence_holders(s, customer, licence_row.package, start, limit + 1,
+                                                             cursor)
             body["users"] = [{"id": ids.encode("PEOPLE", u.id), "type": "INTERNAL" if u.home_org_id == customer.org_id
                               else "EXTERNAL", "displayName": u.display_name, "email": u.email}
                              for u in holders[:limit]]
-            if len(holders) > limit:
-                url = request.url.include_query_params(next=str(start + limit), limit=limit)
-                base = request.app.state.settings.public_url.rstrip("/")
-                url = f"{base}{url.path}?{url.query}" if base else url
-                response.headers["Link"] = f'<{url}>; rel="next"'
+            next_link(request, response, start, limit, len(holders) > limit, last, offset_name="next",
+                      size_name="limit")
     return json_response(body, response)
 
 

@@ -11,7 +11,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import scope_customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.packages.models import BASE_LICENCES
-from rtmhub.domain.paging import fetch_keyed_page, fetch_page
+from rtmhub.domain.paging import fetch_keyed_page
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.schemas import SubscriberFilter
 from rtmhub.errors import NotFound, msg
@@ -27,16 +27,22 @@ def get_user_by_email(session: Session, customer: Customer, email: str) -> User:
 
 
 def licence_holders(session: Session, customer: Customer, package: str, offset: int = 0,
-                    limit: int = 300) -> list[User]:
-    """The users of ``customer`` who hold the licence of ``package``: a base licence is a flag of its own,
-    a package is the user's one package (R1)."""
+                    limit: int = 300, cursor: str | None = None) -> tuple[list[User], str | None]:
+    """The users of ``customer`` who hold the licence of ``package`` (a base licence is a flag of its own,
+    a package is the user's one package, R1), and the cursor of the page's last one; ``cursor``: one such cursor
+    of an earlier page, read from instead of ``offset`` (decision 62)."""
+    after = paging.decode_cursor(_HOLDER_ORDER, cursor) if cursor else None
     stmt = select(User).where(User.customer_id == customer.id)
     if package in BASE_LICENCES:
         stmt = stmt.where(getattr(User, package).is_(True))
     else:
         stmt = stmt.where(User.package == package)
-    rows = fetch_page(session, stmt, ((User.created, False), (User.id, False)), offset, limit)
-    return [row[0] for row in rows]
+    page = fetch_keyed_page(session, stmt, _HOLDER_ORDER, offset, limit, after=after)
+    last = paging.encode_cursor(_HOLDER_ORDER, page.last_key) if page.last_key else None
+    return [row[0] for row in page.rows], last
+
+
+_HOLDER_ORDER: tuple[paging.Key, paging.Key] = ((User.created, False), (User.id, False))
 
 
 def _subscriber_conditions(flt: SubscriberFilter, customer_id: Any = Customer.id) -> list[ColumnElement[bool]]:
