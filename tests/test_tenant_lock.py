@@ -99,7 +99,7 @@ def big_preview_file(n: int) -> bytes:
 
 @pytest.mark.parametrize(("preview_batch_rows", "batches"), [(None, 1), (2, 5)])
 def test_a_preview_is_simulated_its_own_batch_size_at_a_time(idle_client, world, db, preview_batch_rows, batches):
-    """A preview takes RTMHUB_TASK_PREVIEW_BATCH_ROWS rows at a time (2,000 unless set), whatever an import's
+    """A preview takes RTMHUB_TASK_PREVIEW_BATCH_ROWS rows at a time (5,000 unless set), whatever an import's
     batch size: each batch's results and progress are one write of the task."""
     r = upload(idle_client, world, big_preview_file(9), preview=True)
     assert r.status_code == 202, r.text
