@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, Select, String, and_, or_, type_coerce
+from sqlalchemy import ColumnElement, DateTime, Row, Select, String, and_, or_, type_coerce
 from sqlalchemy.orm import Session
 
 from rtmhub.errors import ValidationFailed
@@ -71,6 +71,8 @@ def _read(session: Session, stmt: Select, keys: Sequence[Key], offset: int, limi
 
     if after is None and (offset < SEEK_FROM or limit is None):
         return done(list(session.execute(page.order_by(*order).offset(offset).limit(limit)).all()))
+    if after is not None:
+        _check_key(after, keys, dialect)
     first: Any = after
     if first is None:
         first = session.execute((boundary if boundary is not None else stmt).with_only_columns(*raw)
@@ -120,6 +122,17 @@ def decode_cursor(keys: Sequence[Key], cursor: str) -> tuple[Any, ...]:
             isinstance(v, (str, datetime)) for v in key):
         raise ValidationFailed(_BAD_CURSOR)
     return key
+
+
+def _check_key(key: tuple[Any, ...], keys: Sequence[Key], dialect: str) -> None:
+    """A cursor's values as the database compares them (SQLite: the stored text of each; PostgreSQL: a time for a
+    time column, a text for a text one, with no NUL, which PostgreSQL's text refuses); anything else is not a cursor
+    this list gave, and must not reach the query (a text PostgreSQL cannot read as a time would fail it)."""
+    for value, (column, _) in zip(key, keys, strict=True):
+        kind = getattr(column, "type", None)
+        wants_time = dialect != "sqlite" and isinstance(getattr(kind, "impl_instance", kind), DateTime)
+        if isinstance(value, datetime) != wants_time or (isinstance(value, str) and "\x00" in value):
+            raise ValidationFailed(_BAD_CURSOR)
 
 
 def _from_key(columns: list[ColumnElement], descending: list[bool], values: list[Any]) -> ColumnElement[bool]:
