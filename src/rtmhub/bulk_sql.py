@@ -34,6 +34,15 @@ _PLAIN: dict[tuple[Any, ...], _Plain | None] = {}
 PLAIN_FROM_ROWS = 8  # fewer rows go through SQLAlchemy's executemany
 
 
+class Prepared(NamedTuple):
+    """A bulk statement with its rows already converted for the DBAPI (``prepare_many``): run by ``run_prepared``,
+    in this process or another that has the same database (an import planned ahead, decision 64)."""
+
+    sql: str
+    copy: str | None
+    rows: list[Any]
+
+
 def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, Any]]) -> None:
     """``session.execute(stmt, rows)`` with each value converted once by its column type's own bind
     processor (so the SQL and the stored values are SQLAlchemy's) and the rows handed to the DBAPI's
@@ -48,16 +57,23 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
         # cost more than SQLAlchemy's own processing of them.
         session.execute(stmt, rows)
         return
-    conn = session.connection()
-    dialect = conn.dialect
+    prepared = prepare_many(session.connection().dialect, stmt, rows)
+    if prepared is None:
+        session.execute(stmt, rows)
+        return
+    run_prepared(session, prepared)
+
+
+def prepare_many(dialect: Dialect, stmt: Insert | Update, rows: list[dict[str, Any]]) -> Prepared | None:
+    """``rows`` converted as ``execute_many`` converts them, for ``run_prepared``; None when the statement has no
+    plain form (``execute_many`` hands such a one to SQLAlchemy)."""
     keys = tuple(rows[0])
     cache_key = (dialect.name, dialect.driver, _structure(stmt, dialect), keys)
     if cache_key not in _PLAIN:
         _PLAIN[cache_key] = _compile_plain(stmt, dialect, keys)
     plain = _PLAIN[cache_key]
     if plain is None:
-        session.execute(stmt, rows)
-        return
+        return None
     given, defaults, processors, names = plain.given, plain.defaults, plain.processors, plain.names
     # A value written many times in one call is converted once: a JSON list of strings (a task row's changed
     # columns) by its value, a time by its object (a new user's created, last_modified and package_assigned are
@@ -90,10 +106,16 @@ def execute_many(session: Session, stmt: Insert | Update, rows: list[dict[str, A
                 converted[key] = (value, proc(value))
             values[index] = converted[key][1]
         out.append(tuple(values) if names is None or plain.copy else dict(zip(names, values, strict=True)))
-    if plain.copy:
-        _copy(conn, plain.copy, out)
+    return Prepared(plain.sql, plain.copy, out)
+
+
+def run_prepared(session: Session, prepared: Prepared) -> None:
+    """A ``prepare_many`` statement on the session's connection, in its transaction."""
+    conn = session.connection()
+    if prepared.copy:
+        _copy(conn, prepared.copy, prepared.rows)
     else:
-        conn.exec_driver_sql(plain.sql, out)
+        conn.exec_driver_sql(prepared.sql, prepared.rows)
 
 
 def _structure(stmt: Insert | Update, dialect: Dialect) -> Hashable:

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # A preview's batch holds no lock while it is simulated (decision 23): it may be larger than an import's. Its
     # results are written under the lock: 5,000 rows' took 0.04 s on a 2-core machine (decision 63).
     task_preview_batch_rows: int = Field(default=5000, ge=1)
+    # An import on SQLite of at least this many rows is checked in a second process while this one writes
+    # (decision 64); 0: never.
+    task_plan_ahead_rows: int = Field(default=5000, ge=0)
     log_sql: bool = False
     # Operations (health, metrics, logs; see docs/operations.md).
     # `text` (one readable line) or `json` (one JSON object per line, for log shippers).

@@ -31,7 +31,7 @@ from rtmhub.domain.packages.models import CALLING_PACKAGES, PACKAGES, USER_PACKA
 from rtmhub.domain.packages.service import TooManyPackages, one_user_package
 from rtmhub.domain.partners.models import Partner
 from rtmhub.domain.tasks.models import MODES
-from rtmhub.domain.users.bulk import BatchLookups, BulkWriter, RowWriter, Simulation, UserWriter
+from rtmhub.domain.users.bulk import BatchLookups, BatchWrites, BulkWriter, RowWriter, Simulation, UserWriter
 from rtmhub.domain.users.models import User
 from rtmhub.domain.users.service import snapshot
 from rtmhub.domain.validation import EMAIL_MAX, _plausible_without_plus
@@ -242,12 +242,26 @@ def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list
     and writing set-wise (see users/bulk.py). Raises the database's error if it still refuses the
     batch; the caller then replays it with ``apply_row``. With a ``simulation`` (a preview, decision 23)
     nothing is written: the batch sees what earlier simulated batches changed and adds its own."""
+    return _batch(session, caller, ctx, rows, simulation, record=False)[0]
+
+
+def plan_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list[CsvRow],
+               simulation: Simulation) -> tuple[list[RowResult], BatchWrites]:
+    """``apply_batch`` simulated, and what it would write, for a writer that writes it after the batches
+    before it (an import planned ahead in a process of its own, jobs/ahead.py)."""
+    results, writes = _batch(session, caller, ctx, rows, simulation, record=True)
+    assert writes is not None  # a recording writer always returns its writes
+    return results, writes
+
+
+def _batch(session: Session, caller: Caller, ctx: ImportContext, rows: list[CsvRow], simulation: Simulation | None,
+           *, record: bool) -> tuple[list[RowResult], BatchWrites | None]:
     lookups = BatchLookups(session, ctx.customer, simulation)
     phone = BY_FIELD["phone_number"]
     extension = BY_FIELD["extension"]
     known = lookups.prefetch((r.cells.get(EMAIL, "") for r in rows), (r.cells.get(phone, "") for r in rows),
                              (r.cells.get(extension, "") for r in rows))
-    writer = BulkWriter(session, caller, ctx.customer, lookups)
+    writer = BulkWriter(session, caller, ctx.customer, lookups, record=record)
     results = []
     for row in rows:
         email = row.cells.get(EMAIL, "").strip()
@@ -260,8 +274,7 @@ def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list
             _write(writer, result, plan)
         except DomainError as exc:  # nothing of the row was queued
             result.refused(exc)
-    writer.flush()
-    return results
+    return results, writer.flush()
 
 
 def _chosen_package(result: RowResult, chosen: list[Column]) -> str | None:
@@ -530,5 +543,5 @@ def _header_for(field_name: str | None) -> str:
     return column.header if column else field_name
 
 
-__all__ = ["MODES", "FileRules", "ImportContext", "Plan", "RowResult", "Simulation", "apply_batch", "apply_row",
-           "check_file", "file_notices", "missing_package_columns"]
+__all__ = ["MODES", "BatchWrites", "FileRules", "ImportContext", "Plan", "RowResult", "Simulation", "apply_batch",
+           "apply_row", "check_file", "file_notices", "missing_package_columns", "plan_batch"]

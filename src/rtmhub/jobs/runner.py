@@ -13,26 +13,30 @@ from __future__ import annotations
 import gc
 import io
 import logging
+import multiprocessing
 import os
+import pickle
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
-from sqlalchemy import Table, and_, delete, or_, select
+from sqlalchemy import Table, and_, delete, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rtmhub.bulk_sql import execute_many
-from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
+from rtmhub.bulk_sql import PLAIN_FROM_ROWS, Prepared, execute_many, prepare_many, run_prepared
+from rtmhub.csvfile.columns import COLUMNS, EMAIL_COLUMN, Column
 from rtmhub.csvfile.planner import (
     BY_FIELD,
+    BatchWrites,
     FileRules,
     ImportContext,
     RowResult,
@@ -41,6 +45,7 @@ from rtmhub.csvfile.planner import (
     apply_row,
     check_file,
     file_notices,
+    plan_batch,
 )
 from rtmhub.csvfile.reader import CsvFileError, CsvRow, open_csv
 from rtmhub.db import Database, utcnow
@@ -59,6 +64,7 @@ log = logging.getLogger("rtmhub.worker")
 # its results are written: a larger batch holds no lock longer (decision 58).
 BATCH_ROWS: int = Settings.model_fields["task_batch_rows"].default
 PREVIEW_BATCH_ROWS: int = Settings.model_fields["task_preview_batch_rows"].default
+PLAN_AHEAD_ROWS: int = Settings.model_fields["task_plan_ahead_rows"].default
 LEASE = timedelta(seconds=60)
 _BATCH_PAUSE = 0.005  # seconds an import on SQLite leaves the write lock free between batches
 _LOCK_BUDGET = 0.25  # seconds an import's batch should hold SQLite's write lock (decision 23)
@@ -136,9 +142,11 @@ def claim(session: Session, worker: str, lease: timedelta = LEASE) -> str | None
 
 
 def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows: int = BATCH_ROWS,
-                max_rows: int | None = None, preview_batch_rows: int = PREVIEW_BATCH_ROWS) -> bool:
+                max_rows: int | None = None, preview_batch_rows: int = PREVIEW_BATCH_ROWS,
+                plan_ahead_rows: int = PLAN_AHEAD_ROWS) -> bool:
     """Claim and run one task; False when there was none. ``batch_rows``: rows per batch of an import or a
-    revert; ``preview_batch_rows``: of a CSV preview."""
+    revert; ``preview_batch_rows``: of a CSV preview; ``plan_ahead_rows``: an import on SQLite of at least
+    this many rows is planned ahead in a second process (0: never; decision 64)."""
     db = db.for_workers()  # a worker waits longer for SQLite's write lock than a request (decision 23)
     with db.unit_of_work(write=False) as s:
         # A cheap read first: idle workers must not take the write lock every poll.
@@ -151,7 +159,7 @@ def run_pending(db: Database, worker: str, lease: timedelta = LEASE, batch_rows:
     if task_id is None:
         return False
     try:
-        run_task(db, task_id, worker, batch_rows, max_rows, preview_batch_rows)
+        run_task(db, task_id, worker, batch_rows, max_rows, preview_batch_rows, plan_ahead_rows)
     except Exception:  # noqa: BLE001 - a task must end as failed, never stay running forever
         # The tenant reads the task's message: never the exception, which may quote SQL and its parameters
         # (other tenants' data too). The details go to the server log under the same tracking id.
@@ -180,14 +188,15 @@ def _count(db: Database, task_id: str, worker: str) -> None:
 
 
 def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_ROWS,
-             max_rows: int | None = None, preview_batch_rows: int = PREVIEW_BATCH_ROWS) -> None:
+             max_rows: int | None = None, preview_batch_rows: int = PREVIEW_BATCH_ROWS,
+             plan_ahead_rows: int = PLAN_AHEAD_ROWS) -> None:
     with db.unit_of_work(write=False) as s:
         task = s.get(Task, task_id)
         kind = task.type if task else None
     if kind == "csv_preview":
         _run_preview(db, task_id, worker, max_rows, preview_batch_rows)
     elif kind == "csv_import":
-        _run_import(db, task_id, worker, batch_rows, max_rows)
+        _run_import(db, task_id, worker, batch_rows, max_rows, plan_ahead_rows)
     elif kind in ("revert", "revert_preview"):
         _run_revert(db, task_id, worker, batch_rows, preview=kind == "revert_preview")
 
@@ -298,12 +307,21 @@ def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvR
         return [apply_row(s, caller, ctx, row) for row in batch]
 
 
-def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None) -> None:
+def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_rows: int | None,
+                plan_ahead_rows: int = 0) -> None:
     try:
         suspended, duplicates, columns = _prepare(db, task_id, max_rows)
     except CsvFileError as exc:
         _fail(db, task_id, exc.message)
         return
+    with db.unit_of_work(write=False) as s:
+        task = _task(s, task_id)
+        left = (task.total_rows or 0) - task.last_line
+    if db.is_sqlite and plan_ahead_rows and left >= plan_ahead_rows and _run_import_ahead(
+            db, task_id, worker, batch_rows, suspended, duplicates, columns):
+        return
+    # Checked and written batch by batch under the write lock: every import on PostgreSQL, a small one on
+    # SQLite, and the rest of one whose planning ahead stopped (from the task's last_line).
     with db.unit_of_work(write=False) as s:
         resume_after = _task(s, task_id).last_line
     rows = (r for r in open_csv(_open_file(db, task_id)) if r.line > resume_after)
@@ -340,6 +358,169 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
             del batch, results, records, ctx
         if db.is_sqlite:
             size = _next_size(size, batch_rows, time.monotonic() - held)
+
+
+# --- an import planned ahead (decision 64) ---------------------------------------------------------
+
+_AHEAD_WAIT = 20.0  # seconds the writer waits for the planner's next batch before it plans the rest itself
+_BY_HEADER = {column.header: column for column in COLUMNS}
+
+
+class _Planned(NamedTuple):
+    """A batch as the planner sends it: what it writes, its rows' results (converted for the DBAPI) with each
+    row's outcome and messages for the task's counts, its size and its last line."""
+
+    writes: BatchWrites
+    records: Prepared | list[dict[str, Any]]
+    outcomes: list[tuple[str, Any]]
+    rows: int
+    last_line: int
+
+
+class _Stale(Exception):
+    """Another connection committed since the import began: the plans may no longer hold."""
+
+
+def _run_import_ahead(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
+                      duplicates: set[str], columns: frozenset[Column]) -> bool:
+    """Write the import's batches as a second process plans them; True when the task ended here (finished,
+    cancelled, or no longer ours), False when the rest of the file is the runner's to check and write batch by
+    batch (another writer committed meanwhile, or the planner stopped), from the task's ``last_line``.
+
+    The planner plans each batch as a preview does (``plan_batch``): against the database as it was when the
+    import began, with the batches planned before it carried in a ``Simulation``. That is the state the writer
+    writes the batch into only if no one else has committed since the import began, which SQLite answers per
+    connection (``PRAGMA data_version``): the writer asks in each batch's write transaction, under the write
+    lock, before it writes, on the connection it asked first."""
+    with db.unit_of_work() as s:
+        task = _task(s, task_id, lock=True)
+        if task.status != "running" or task.worker != worker:
+            return True
+        resume_after = task.last_line
+        began = _data_version(s)
+    context = _process_context()
+    receiving, sending = context.Pipe(duplex=False)
+    planner = context.Process(target=_plan_ahead, name=f"rtmhub-plan-{task_id[:8]}", daemon=True, args=(
+        db.url, task_id, resume_after, batch_rows, sorted(c.header for c in suspended), sorted(duplicates),
+        sorted(c.header for c in columns), sending))
+    planner.start()
+    sending.close()  # the planner's end: a planner that dies closes the pipe, and the wait below ends
+    log.info("task %s: planned ahead in process %s", task_id, planner.pid)
+    try:
+        while True:
+            planned = _next_planned(receiving, task_id)
+            if planned is None:
+                return False
+            time.sleep(_BATCH_PAUSE)  # as between the runner's batches: a moment for other writers
+            try:
+                with _COLLECTOR.paused(), db.unit_of_work() as s:
+                    task = _task(s, task_id, lock=True)
+                    if _stops_here(task, worker):
+                        return True
+                    if _data_version(s) != began:
+                        raise _Stale
+                    if planned == "end":
+                        tasks.finish(s, task)
+                        return True
+                    planned.writes.write(s)
+                    if isinstance(planned.records, Prepared):
+                        run_prepared(s, planned.records)
+                    else:
+                        execute_many(s, _TASK_ROWS.insert(), planned.records)
+                    tasks.count_outcomes(task, planned.outcomes)
+                    task.rows_done += planned.rows
+                    task.last_line = planned.last_line
+                    task.heartbeat = utcnow()
+            except _Stale:
+                log.info("task %s: another writer committed; the rest is checked under the write lock", task_id)
+                return False
+            except IntegrityError:
+                # Cannot happen without another writer; if it does, the batch is checked again under the lock.
+                log.warning("task %s: a planned batch was refused; the rest is checked under the write lock",
+                            task_id, exc_info=True)
+                return False
+    finally:
+        receiving.close()
+        if planner.is_alive():
+            planner.terminate()
+        planner.join(5)
+
+
+def _data_version(session: Session) -> tuple[int, int]:
+    """SQLite's count of other connections' commits as this connection sees it, with the connection's identity
+    (the count means nothing on another connection)."""
+    driver = session.connection().connection.dbapi_connection
+    return int(session.execute(text("PRAGMA data_version")).scalar_one()), id(driver)
+
+
+def _process_context() -> Any:
+    """Fork when this process runs one thread (a worker process, a script): the planner starts at once. With
+    other threads (the server's in-process worker, the CLI's), a fork could copy a lock another thread holds;
+    the planner then comes from a fork server, started once per process."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["rtmhub.jobs.runner"])
+    return context
+
+
+def _next_planned(receiving: Any, task_id: str) -> _Planned | str | None:
+    """The planner's next batch, "end" after its last, or None when it failed, died or took too long."""
+    try:
+        if not receiving.poll(_AHEAD_WAIT):
+            log.warning("task %s: the planner sent nothing for %s s; the rest is checked under the write lock",
+                        task_id, _AHEAD_WAIT)
+            return None
+        kind, payload = pickle.loads(receiving.recv_bytes())
+    except (EOFError, OSError):
+        log.warning("task %s: the planner stopped; the rest is checked under the write lock", task_id)
+        return None
+    if kind == "error":
+        log.warning("task %s: the planner failed; the rest is checked under the write lock:\n%s", task_id, payload)
+        return None
+    return cast(_Planned | str, payload)
+
+
+def _plan_ahead(url: str, task_id: str, resume_after: int, batch_rows: int, suspended: list[str],
+                duplicates: list[str], columns: list[str], sending: Any) -> None:
+    """The planner (a process of its own): the task's rows after ``resume_after``, batch by batch, each planned
+    in a read transaction and sent to the writer. Sending waits while the writer has not taken the batch
+    before, so the planner runs at most a batch or two ahead."""
+    try:
+        db = Database(url).for_workers()
+        dialect = db.engine.dialect
+        with db.unit_of_work(write=False) as s:
+            task = _task(s, task_id)
+            mode, caller = task.mode, _task_caller(task)
+        simulation = Simulation(freeze_units=True)
+        rows = (r for r in open_csv(_open_file(db, task_id)) if r.line > resume_after)
+        chosen = frozenset(_BY_HEADER[h] for h in columns)
+        held = {_BY_HEADER[h] for h in suspended}
+        while True:
+            with _COLLECTOR.paused():
+                batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
+                if not batch:
+                    sending.send_bytes(pickle.dumps(("batch", "end"), pickle.HIGHEST_PROTOCOL))
+                    return
+                with db.unit_of_work(write=False) as s:
+                    task = _task(s, task_id)
+                    ctx = ImportContext.load(s, _customer(s, task), mode, held, set(duplicates), chosen)
+                    results, writes = plan_batch(s, caller, ctx, batch, simulation)
+                records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=True)]
+                outcomes = [(r["outcome"], r["messages"]) for r in records]
+                # Converted for the DBAPI here, on the planner's core, as the writer would convert them.
+                writes.prepare(dialect)
+                converted = prepare_many(dialect, _TASK_ROWS.insert(), records) if len(records) >= PLAIN_FROM_ROWS \
+                    else None
+                message = pickle.dumps(("batch", _Planned(writes, converted or records, outcomes, len(batch),
+                                                          batch[-1].line)), pickle.HIGHEST_PROTOCOL)
+                del batch, results, writes, records, outcomes, converted, ctx
+            sending.send_bytes(message)
+    except BaseException:  # noqa: BLE001 - whatever stops the planner, the writer takes over and says why
+        try:
+            sending.send_bytes(pickle.dumps(("error", traceback.format_exc()), pickle.HIGHEST_PROTOCOL))
+        except (OSError, ValueError):
+            pass  # the writer has gone
 
 
 def _next_size(size: int, most: int, held: float) -> int:
@@ -512,5 +693,5 @@ def _fail(db: Database, task_id: str, message: str) -> None:
         tasks.fail(_task(s, task_id), message)
 
 
-__all__ = ["BATCH_ROWS", "LEASE", "PREVIEW_BATCH_ROWS", "claim", "purge_task_files", "run_pending", "run_task",
-           "worker_name"]
+__all__ = ["BATCH_ROWS", "LEASE", "PLAN_AHEAD_ROWS", "PREVIEW_BATCH_ROWS", "claim", "purge_task_files", "run_pending",
+           "run_task", "worker_name"]

@@ -31,6 +31,7 @@ class Worker:
         self.lease = lease or timedelta(seconds=settings.task_lease_seconds)
         self.batch_rows = batch_rows or settings.task_batch_rows
         self.preview_batch_rows = preview_batch_rows or settings.task_preview_batch_rows
+        self.plan_ahead_rows = settings.task_plan_ahead_rows
         self.max_rows = max_rows if max_rows is not None else (settings.csv_max_rows or None)
         self.retention_days = settings.task_file_retention_days
         self._next_purge = 0.0  # the first poll purges, then every PURGE_EVERY_SECONDS
@@ -75,7 +76,7 @@ class Worker:
             self.grant_waiting()
         try:
             ran = runner.run_pending(self.db, self.name, self.lease, self.batch_rows, self.max_rows,
-                                     self.preview_batch_rows)
+                                     self.preview_batch_rows, self.plan_ahead_rows)
         except Exception:  # noqa: BLE001 - logged; a claimed task is already marked failed
             log.exception("worker %s: task run failed", self.name)
             ran = False

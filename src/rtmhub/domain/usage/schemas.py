@@ -15,6 +15,12 @@ class PackageChange:
     old_package: str | None
     new_package: str | None
 
+    def __reduce__(self) -> tuple[type[PackageChange], tuple[str, str, str, str, str | None, str | None]]:
+        # Pickled by its values: a frozen dataclass with slots is otherwise rebuilt field by field through
+        # dataclasses.fields(), a batch's thousand of them a noticeable part of a planned-ahead import's writer.
+        return PackageChange, (self.user_id, self.customer_id, self.partner_id, self.email, self.old_package,
+                               self.new_package)
+
 
 @dataclass(frozen=True, slots=True)
 class DailyUnits:

@@ -39,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from rtmhub.bulk_sql import execute_many
+from rtmhub.bulk_sql import PLAIN_FROM_ROWS, Prepared, execute_many, prepare_many, run_prepared
 from rtmhub.db import utcnow
 from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import require_writable
@@ -118,6 +118,11 @@ class Simulation:
     phones: dict[str, str | None] = field(default_factory=dict)
     extensions: dict[tuple[str, str], str | None] = field(default_factory=dict)
     delta: Counter[str] = field(default_factory=Counter)
+    # The packages' (used, allocation) as the first batch read them, kept for every later batch when
+    # ``freeze_units``: planned ahead of a writer that commits each batch (jobs/ahead.py), a later batch would
+    # otherwise count the units of the batches already written twice, once in ``used`` and once in ``delta``.
+    freeze_units: bool = False
+    units: dict[str, tuple[int, int | None]] | None = None
 
     def used(self, allocations: dict[str, Any]) -> dict[str, Any]:
         """An allocation snapshot (``{package: {"used", "allocation"}}``) with the simulated units."""
@@ -256,6 +261,54 @@ def _listed(kind: str, values: Iterable[str]) -> Any:
     return json.dumps(list(values)) if kind == "json" else list(values)
 
 
+@dataclass
+class BatchWrites:
+    """What a batch writes, in the order ``write`` writes it: kept by a ``BulkWriter`` that records (a batch
+    planned in one process and written by another, jobs/ahead.py) or written at once by ``BulkWriter.flush``."""
+
+    customer_id: str
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    package_changes: list[PackageChange] = field(default_factory=list)
+    taken: Counter[str] = field(default_factory=Counter)  # units each package gained (or, negative, lost)
+    # The inserts and audit events already converted for the DBAPI (``prepare``), in place of the dicts.
+    prepared: dict[str, Prepared] = field(default_factory=dict)
+
+    def prepare(self, dialect: Dialect) -> None:
+        """Convert the new users and the audit events for the DBAPI now: in the process that planned the batch,
+        so that the one that writes it only runs the statements (decision 64)."""
+        for name, table in (("inserts", _USERS), ("audits", _AUDIT_EVENTS)):
+            rows = getattr(self, name)
+            if len(rows) >= PLAIN_FROM_ROWS and (prepared := prepare_many(dialect, insert(table), rows)) is not None:
+                self.prepared[name] = prepared
+                setattr(self, name, [])
+
+    def write(self, session: Session) -> None:
+        if self.deletes:
+            session.execute(delete(_USERS).where(_USERS.c.id.in_(self.deletes)))
+        if self.updates:
+            execute_many(session, update(_USERS).where(_USERS.c.id == bindparam("_id")), self.updates)
+        if "inserts" in self.prepared:
+            run_prepared(session, self.prepared["inserts"])
+        elif self.inserts:
+            execute_many(session, insert(_USERS), self.inserts)
+        for package, delta in self.taken.items():
+            if delta:
+                session.execute(update(_CUSTOMER_PACKAGES)
+                                .where(CustomerPackage.customer_id == self.customer_id,
+                                       CustomerPackage.package == package)
+                                .values(used=CustomerPackage.used + delta))
+        if "audits" in self.prepared:
+            run_prepared(session, self.prepared["audits"])
+        elif self.audits:
+            execute_many(session, insert(_AUDIT_EVENTS), self.audits)
+        # The batch's package changes enter the ledger in its transaction, set-wise, at one instant.
+        usage.record_user_packages(session, self.package_changes, utcnow())
+        session.expire_all()
+
+
 class BulkWriter:
     """Queues checked user changes and writes them with one statement per kind at ``flush``.
 
@@ -263,9 +316,13 @@ class BulkWriter:
     (``users.stored_values``, ``audit.event``); only the unit count differs (in memory, against the
     locked package rows, instead of one conditional UPDATE per change: decision 12)."""
 
-    def __init__(self, session: Session, caller: Caller, customer: Customer, lookups: BatchLookups):
+    def __init__(self, session: Session, caller: Caller, customer: Customer, lookups: BatchLookups, *,
+                 record: bool = False):
         self.session, self.caller, self.customer, self.lookups = session, caller, customer, lookups
         self.simulation = lookups.simulation
+        # Simulated and recording: the batch's rows, audit events and ledger changes are built as for a write
+        # and kept (``flush`` returns them) for a writer that has not yet written the batches before it.
+        self.record = record and self.simulation is not None
         # R53 once per batch, as create_user/update_user/delete_user check it per row: a sub-partner
         # suspended while a task runs stops the task's next batch exactly as it would stop a row.
         self._refusal = _refusal(session, caller, customer.partner_id, deleting=False)
@@ -274,14 +331,18 @@ class BulkWriter:
             CustomerPackage.customer_id == customer.id, CustomerPackage.package.not_in(BASE_LICENCES))
         if session.get_bind().dialect.name == "postgresql" and self.simulation is None:
             stmt = stmt.with_for_update()
-        self.units = {p: (used, allocation) for p, used, allocation in session.execute(stmt)}
+        sim = self.simulation
+        if sim is not None and sim.units is not None:
+            self.units = sim.units
+        else:
+            self.units = {p: (used, allocation) for p, used, allocation in session.execute(stmt)}
+            if sim is not None and sim.freeze_units:
+                sim.units = self.units
         # Simulated, the units earlier batches took or freed count too (they are in no row yet).
-        self.delta: Counter[str] = Counter(self.simulation.delta) if self.simulation is not None else Counter()
-        self.inserts: list[dict[str, Any]] = []
-        self.updates: list[dict[str, Any]] = []
-        self.deletes: list[str] = []
-        self.audits: list[dict[str, Any]] = []
-        self.package_changes: list[PackageChange] = []
+        self.delta: Counter[str] = Counter(sim.delta) if sim is not None else Counter()
+        self.writes = BatchWrites(customer.id)
+        self.inserts, self.updates, self.deletes = self.writes.inserts, self.writes.updates, self.writes.deletes
+        self.audits, self.package_changes = self.writes.audits, self.writes.package_changes
 
     def create(self, fields: GivenFields) -> dict[str, Any]:
         _raise(self._refusal)
@@ -289,7 +350,7 @@ class BulkWriter:
         target = plan_change(self.customer, user_id, self.customer.org_id, None, fields, self.lookups)
         self._move_unit(None, target["package"])
         self.lookups.moved(user_id, None, target)
-        if self.simulation is not None:
+        if self.simulation is not None and not self.record:
             return target  # simulated: the row, its ledger change and its audit event would be written by no one
         self._package_change(user_id, target["email"], None, target["package"])
         now = utcnow()
@@ -310,7 +371,7 @@ class BulkWriter:
             return before, target
         self._move_unit(before["package"], target["package"])
         self.lookups.moved(user.id, before, target)
-        if self.simulation is not None:
+        if self.simulation is not None and not self.record:
             return before, target
         self._package_change(user.id, target["email"], before["package"], target["package"])
         row = stored_values(target, before, user.package_assigned, utcnow())
@@ -324,7 +385,7 @@ class BulkWriter:
         before = snapshot(user)
         self._move_unit(before["package"], None)
         self.lookups.moved(user.id, before, None)
-        if self.simulation is not None:
+        if self.simulation is not None and not self.record:
             return
         self._package_change(user.id, before["email"], before["package"], None)
         self.deletes.append(user.id)
@@ -340,8 +401,10 @@ class BulkWriter:
             if allocation is not None and used + self.delta[new] >= allocation:
                 raise allocation_exceeded(new, used + self.delta[new], allocation)
             self.delta[new] += 1
+            self.writes.taken[new] += 1
         if old is not None and old in self.units:
             self.delta[old] -= 1
+            self.writes.taken[old] -= 1
 
     def _package_change(self, user_id: str, email: str | None, old: str | None, new: str | None) -> None:
         if old != new:
@@ -351,29 +414,14 @@ class BulkWriter:
         self.audits.append(audit.event(self.caller, action, "user", user_id, self.customer.id, before, after,
                                        partner_id=self.customer.partner_id))
 
-    def flush(self) -> None:
+    def flush(self) -> BatchWrites | None:
+        """Write the batch; simulated, hand its effects on to the next batch instead (the lookups already
+        recorded who holds what) and, recording, return what it would write."""
         if self.simulation is not None:
-            # Nothing is written: the batch's effects go on to the next batch (the lookups already
-            # recorded who holds what).
             self.simulation.delta = self.delta
-            return
-        s = self.session
-        if self.deletes:
-            s.execute(delete(_USERS).where(_USERS.c.id.in_(self.deletes)))
-        if self.updates:
-            execute_many(s, update(_USERS).where(_USERS.c.id == bindparam("_id")), self.updates)
-        if self.inserts:
-            execute_many(s, insert(_USERS), self.inserts)
-        for package, delta in self.delta.items():
-            if delta:
-                s.execute(update(_CUSTOMER_PACKAGES)
-                          .where(CustomerPackage.customer_id == self.customer.id, CustomerPackage.package == package)
-                          .values(used=CustomerPackage.used + delta))
-        if self.audits:
-            execute_many(s, insert(_AUDIT_EVENTS), self.audits)
-        # The batch's package changes enter the ledger in its transaction, set-wise, at one instant.
-        usage.record_user_packages(s, self.package_changes, utcnow())
-        s.expire_all()
+            return self.writes if self.record else None
+        self.writes.write(self.session)
+        return None
 
 
 def _refusal(session: Session, caller: Caller, partner_id: str, *, deleting: bool) -> DomainError | None:
