@@ -317,7 +317,7 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
     with db.unit_of_work(write=False) as s:
         task = _task(s, task_id)
         left = (task.total_rows or 0) - task.last_line
-    if db.is_sqlite and plan_ahead_rows and left >= plan_ahead_rows and _run_import_ahead(
+    if _on_a_file(db) and plan_ahead_rows and left >= plan_ahead_rows and _run_import_ahead(
             db, task_id, worker, batch_rows, suspended, duplicates, columns):
         return
     # Checked and written batch by batch under the write lock: every import on PostgreSQL, a small one on
@@ -444,6 +444,12 @@ def _run_import_ahead(db: Database, task_id: str, worker: str, batch_rows: int, 
         if planner.is_alive():
             planner.terminate()
         planner.join(5)
+
+
+def _on_a_file(db: Database) -> bool:
+    """SQLite in a file, which a second process can open (an in-memory database is this process's alone)."""
+    name = db.engine.url.database
+    return db.is_sqlite and name not in (None, "", ":memory:") and "mode=memory" not in db.url
 
 
 def _data_version(session: Session) -> tuple[int, int]:
