@@ -460,9 +460,12 @@ def _data_version(session: Session) -> tuple[int, int]:
 
 
 def _process_context() -> Any:
-    """Fork when this process runs one thread (a worker process, a script): the planner starts at once. With
-    other threads (the server's in-process worker, the CLI's), a fork could copy a lock another thread holds;
-    the planner then comes from a fork server, started once per process."""
+    """Fork when this process runs one thread (a worker process, a script): the planner starts at once. SQLite
+    asks that a connection never be used across a fork: the planner opens its own and never touches the ones it
+    inherits, which are idle at the fork (between transactions, so holding no lock of the database), and it ends
+    by ``os._exit`` (multiprocessing's), which closes nothing of theirs first. With other threads (the server's
+    in-process worker, the CLI's), a fork could copy a lock another thread holds at that moment; the planner then
+    comes from a fork server, started once per process."""
     if threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
