@@ -7,12 +7,12 @@ import threading
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.bulk_support import csv_bytes, person, upload
 
 from rtmhub.app import create_app
 from rtmhub.jobs import runner
-from rtmhub.jobs.runner import _CollectorPause
+from rtmhub.jobs.task_steps import CollectorPause
 from rtmhub.settings import Settings
-from tests.bulk_support import csv_bytes, person, upload
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +27,7 @@ def collector_on():
 
 
 def test_the_collector_waits_for_a_batch_and_comes_back_after_it():
-    pause = _CollectorPause()
+    pause = CollectorPause()
     with pause.paused():
         assert not gc.isenabled()
     assert gc.isenabled()
@@ -38,7 +38,7 @@ def test_the_collector_waits_for_a_batch_and_comes_back_after_it():
 
 
 def test_overlapping_batches_of_two_threads_bring_it_back_once_the_last_ends():
-    pause = _CollectorPause()
+    pause = CollectorPause()
     inside, leave = threading.Event(), threading.Event()
 
     def other_batch() -> None:
@@ -57,7 +57,7 @@ def test_overlapping_batches_of_two_threads_bring_it_back_once_the_last_ends():
 
 
 def test_a_collector_that_was_off_stays_off():
-    pause = _CollectorPause()
+    pause = CollectorPause()
     gc.disable()
     with pause.paused():
         assert not gc.isenabled()

@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 from sqlalchemy import func, select
+from tests.bulk_support import EMAIL, PACKAGE_HEADERS, csv_bytes, person, set_allocation, state, used
 
 from conftest import OPERATOR
 from rtmhub.db import Database
@@ -19,9 +20,8 @@ from rtmhub.domain.tasks.models import Task, TaskRow
 from rtmhub.domain.usage.models import PackageInterval
 from rtmhub.domain.users import service as users
 from rtmhub.domain.users.schemas import UserFields
-from rtmhub.jobs import runner
+from rtmhub.jobs import ahead, runner
 from rtmhub.jobs.imports import submit_import
-from tests.bulk_support import EMAIL, PACKAGE_HEADERS, csv_bytes, person, set_allocation, state, used
 
 HQ = "Helsinki HQ"
 MAIJA = "maija.meikalainen@asiakas.example"  # world: Webex Meetings
@@ -102,11 +102,11 @@ def test_planned_ahead_writes_exactly_what_the_batch_by_batch_import_writes(sqli
     in_turn = _outcome(db, world, _import(db, world, _file(), plan_ahead_rows=0))
     _restore(db, before)
     with caplog.at_level(logging.INFO, logger="rtmhub.worker"):
-        ahead = _outcome(db, world, _import(db, world, _file(), plan_ahead_rows=1))
+        planned = _outcome(db, world, _import(db, world, _file(), plan_ahead_rows=1))
     assert "planned ahead" in caplog.text and "write lock" not in caplog.text, caplog.text
-    assert ahead == in_turn
-    refused = {line: messages for line, _, outcome, _, messages in ahead["rows"] if outcome == "error"}
-    assert sorted(refused) == [6, 7, 8, 11, 12], ahead["rows"]  # the file's lines: the header is line 1
+    assert planned == in_turn
+    refused = {line: messages for line, _, outcome, _, messages in planned["rows"] if outcome == "error"}
+    assert sorted(refused) == [6, 7, 8, 11, 12], planned["rows"]  # the file's lines: the header is line 1
 
 
 def _other_writer_takes(db, world, email: str) -> None:
@@ -115,7 +115,8 @@ def _other_writer_takes(db, world, email: str) -> None:
     try:
         with other.unit_of_work() as s:
             users.create_user(s, OPERATOR, s.get(Customer, world.raw["ca"]),
-                              UserFields(email=email, first_name="Muu", last_name="Kirjoittaja", package="webex_meetings"))
+                              UserFields(email=email, first_name="Muu", last_name="Kirjoittaja",
+                                         package="webex_meetings"))
     finally:
         other.dispose()
 
@@ -126,7 +127,7 @@ def test_another_writers_commit_hands_the_rest_to_the_lock_and_no_unit_is_taken_
     allocation = used(db, world.raw["ca"], "webex_meetings") + 2
     set_allocation(db, world.raw["ca"], "webex_meetings", allocation)
     calls = []
-    receive = runner._next_planned
+    receive = ahead._next_planned
 
     def meanwhile(*args):
         calls.append(1)
@@ -134,7 +135,7 @@ def test_another_writers_commit_hands_the_rest_to_the_lock_and_no_unit_is_taken_
             _other_writer_takes(db, world, "muu@asiakas.example")
         return receive(*args)
 
-    monkeypatch.setattr(runner, "_next_planned", meanwhile)
+    monkeypatch.setattr(ahead, "_next_planned", meanwhile)
     with caplog.at_level(logging.INFO, logger="rtmhub.worker"):
         outcome = _outcome(db, world, _import(db, world, _file(), plan_ahead_rows=1))
     assert used(db, world.raw["ca"], "webex_meetings") <= allocation
@@ -161,7 +162,7 @@ def test_a_planner_that_stops_hands_the_rest_to_the_lock(sqlite_only, world, cap
     in_turn = _outcome(db, world, _import(db, world, content, plan_ahead_rows=0))
     _restore(db, before)
     calls = []
-    receive = runner._next_planned
+    receive = ahead._next_planned
 
     def planner_dies(*args):
         calls.append(1)
@@ -172,8 +173,8 @@ def test_a_planner_that_stops_hands_the_rest_to_the_lock(sqlite_only, world, cap
                     child.join(5)
         return receive(*args)
 
-    monkeypatch.setattr(runner, "_next_planned", planner_dies)
+    monkeypatch.setattr(ahead, "_next_planned", planner_dies)
     with caplog.at_level(logging.INFO, logger="rtmhub.worker"):
-        ahead = _outcome(db, world, _import(db, world, content, plan_ahead_rows=1))
+        planned = _outcome(db, world, _import(db, world, content, plan_ahead_rows=1))
     assert "the planner stopped" in caplog.text, caplog.text
-    assert ahead == in_turn
+    assert planned == in_turn

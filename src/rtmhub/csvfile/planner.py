@@ -248,7 +248,7 @@ def apply_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list
 def plan_batch(session: Session, caller: Caller, ctx: ImportContext, rows: list[CsvRow],
                simulation: Simulation) -> tuple[list[RowResult], BatchWrites]:
     """``apply_batch`` simulated, and what it would write, for a writer that writes it after the batches
-    before it (an import planned ahead in a process of its own, jobs/runner.py, decision 64)."""
+    before it (an import planned ahead in a process of its own, jobs/ahead.py, decision 64)."""
     results, writes = _batch(session, caller, ctx, rows, simulation, record=True)
     assert writes is not None  # a recording writer always returns its writes
     return results, writes

@@ -10,33 +10,23 @@ so on SQLite other customers' writes wait for one batch's results at most.
 """
 from __future__ import annotations
 
-import gc
-import io
 import logging
-import multiprocessing
 import os
-import pickle
 import socket
-import threading
 import time
-import traceback
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
 from datetime import timedelta
-from typing import Any, BinaryIO, NamedTuple, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select, text
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from rtmhub.bulk_sql import PLAIN_FROM_ROWS, Prepared, execute_many, prepare_many, run_prepared
-from rtmhub.csvfile.columns import COLUMNS, EMAIL_COLUMN, Column
+from rtmhub.bulk_sql import execute_many
+from rtmhub.csvfile.columns import EMAIL_COLUMN, Column
 from rtmhub.csvfile.planner import (
     BY_FIELD,
-    BatchWrites,
     FileRules,
     ImportContext,
     RowResult,
@@ -45,7 +35,6 @@ from rtmhub.csvfile.planner import (
     apply_row,
     check_file,
     file_notices,
-    plan_batch,
 )
 from rtmhub.csvfile.reader import CsvFileError, CsvRow, open_csv
 from rtmhub.db import Database, utcnow
@@ -53,7 +42,21 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.tasks import revert as reverts
 from rtmhub.domain.tasks import service as tasks
-from rtmhub.domain.tasks.models import CHUNK_BYTES, FINISHED, Task, TaskRow
+from rtmhub.domain.tasks.models import FINISHED, Task, TaskRow
+from rtmhub.jobs import ahead
+from rtmhub.jobs.task_steps import (
+    BATCH_PAUSE,
+    COLLECTOR,
+    EMAIL_ECHO,
+    TASK_ROWS,
+    customer_of,
+    echo,
+    open_file,
+    row_record,
+    stops_here,
+    task_caller,
+    task_of,
+)
 from rtmhub.ops import metrics
 from rtmhub.settings import Settings
 
@@ -66,42 +69,8 @@ BATCH_ROWS: int = Settings.model_fields["task_batch_rows"].default
 PREVIEW_BATCH_ROWS: int = Settings.model_fields["task_preview_batch_rows"].default
 PLAN_AHEAD_ROWS: int = Settings.model_fields["task_plan_ahead_rows"].default
 LEASE = timedelta(seconds=60)
-_BATCH_PAUSE = 0.005  # seconds an import on SQLite leaves the write lock free between batches
 _LOCK_BUDGET = 0.25  # seconds an import's batch should hold SQLite's write lock (decision 23)
 _MIN_BATCH = 25
-_TASK_ROWS = cast(Table, TaskRow.__table__)
-
-
-class _CollectorPause:
-    """Python's cycle collector waits while a CSV import's or preview's batch runs (decision 60). A batch makes
-    and drops tens of thousands of small objects (a row's cells, values, results), which reference counting frees
-    at once; the collector, counting them, still ran every few hundred and now and then walked every object of
-    the process (90 ms a time): 15 % of a preview. Between batches it runs as usual, so the few cycles a batch
-    leaves are collected then. Process-wide, so counted: the collector comes back when the last batch running in
-    the process (another worker thread's, say) ends, and only if it was on before."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._batches = 0
-        self._was_enabled = False
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        with self._lock:
-            if self._batches == 0:
-                self._was_enabled = gc.isenabled()
-                gc.disable()
-            self._batches += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._batches -= 1
-                if self._batches == 0 and self._was_enabled:
-                    gc.enable()
-
-
-_COLLECTOR = _CollectorPause()
 
 
 def worker_name() -> str:
@@ -203,35 +172,6 @@ def run_task(db: Database, task_id: str, worker: str, batch_rows: int = BATCH_RO
 
 # --- running -------------------------------------------------------------------------------
 
-def _task(session: Session, task_id: str, *, lock: bool = False) -> Task:
-    """A task the runner claimed: it exists until it ends (a running task cannot be deleted)."""
-    task = session.get(Task, task_id, with_for_update=lock)
-    if task is None:
-        raise LookupError(f"task {task_id} is gone")
-    return task
-
-
-def _customer(session: Session, task: Task) -> Customer:
-    customer = session.get(Customer, task.customer_id)
-    if customer is None:
-        raise LookupError(f"the customer of task {task.id} is gone")
-    return customer
-
-
-def _task_caller(task: Task) -> Caller:
-    return replace(Caller.operator(actor=task.created_by), request_id=task.id)
-
-
-def _open_file(db: Database, task_id: str) -> BinaryIO:
-    """The task's stored file as a binary stream. Each chunk is read in a short read-only unit of its own,
-    so a reader that spans many batches holds no transaction between chunks and one chunk in memory."""
-    def fetch(seq: int) -> bytes | None:
-        with db.unit_of_work(write=False) as s:
-            return tasks.file_chunk(s, task_id, seq)
-
-    return cast(BinaryIO, io.BufferedReader(tasks.FileStream(fetch), CHUNK_BYTES))
-
-
 def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Column], set[str], frozenset[Column]]:
     """Check the header against the customer, note the ignored columns on the task, count rows and find
     e-mails that occur twice (both rows are errors); returns the suspended columns, those e-mails and the
@@ -241,53 +181,23 @@ def _prepare(db: Database, task_id: str, max_rows: int | None) -> tuple[set[Colu
     with db.unit_of_work(write=False) as s:
         if not tasks.has_file(s, task_id):
             raise CsvFileError("The task's file was deleted before the task ran; upload the file again.")
-        rules = FileRules.load(s, _customer(s, _task(s, task_id)))
-    reader = open_csv(_open_file(db, task_id), max_rows=max_rows)
+        rules = FileRules.load(s, customer_of(s, task_of(s, task_id)))
+    reader = open_csv(open_file(db, task_id), max_rows=max_rows)
     check_file(reader.header_map, rules)  # as at upload: the partner's subscription may have changed since
     counts: Counter[str] = Counter()
     total = 0
-    with _COLLECTOR.paused():
+    with COLLECTOR.paused():
         for row in reader.only(EMAIL_COLUMN):
             total += 1
             value = row.cells.get(EMAIL_COLUMN, "").strip().lower()
             if value:
                 counts[value] += 1
     with db.unit_of_work() as s:
-        task = _task(s, task_id)
+        task = task_of(s, task_id)
         task.total_rows = total
         task.notices = file_notices(reader.header_map, reader.encoding) or None
     suspended = {e.column for e in reader.header_map.entries if e.suspended}
     return suspended, {e for e, n in counts.items() if n > 1}, frozenset(e.column for e in reader.header_map.entries)
-
-
-_EMAIL_ECHO = cast(Any, TaskRow.__table__).c.email.type.length
-
-
-def _echo(value: str | None, limit: int) -> str | None:
-    """A cell shown back in the row's result, cut to fit its column (an over-long value is the row's error,
-    and must not fail the batch's INSERT on PostgreSQL)."""
-    if value is None or len(value) <= limit:
-        return value
-    return value[:limit - 1] + "…"
-
-
-def _stops_here(task: Task, worker: str) -> bool:
-    """Checked under the task's lock before each batch: another worker took over (our lease lapsed), or
-    the task was asked to stop (ended as cancelled here)."""
-    if task.status != "running" or task.worker != worker:
-        return True
-    if task.cancel_requested:
-        tasks.end_cancelled(task)
-        return True
-    return False
-
-
-def _row_record(task_id: str, result: RowResult, row: CsvRow) -> dict[str, Any]:
-    """A row's result as stored; a failed row keeps its cells, by header, for the error report."""
-    return {"task_id": task_id, "line": result.line, "email": _echo(result.email, _EMAIL_ECHO),
-            "outcome": result.outcome,
-            "changes": result.changes or None, "messages": result.messages or None,
-            "cells": {c.header: v for c, v in row.cells.items()} if result.failed else None}
 
 
 def _apply_rows(s: Session, caller: Caller, ctx: ImportContext, batch: list[CsvRow],
@@ -315,221 +225,49 @@ def _run_import(db: Database, task_id: str, worker: str, batch_rows: int, max_ro
         _fail(db, task_id, exc.message)
         return
     with db.unit_of_work(write=False) as s:
-        task = _task(s, task_id)
+        task = task_of(s, task_id)
         left = (task.total_rows or 0) - task.last_line
-    if _on_a_file(db) and plan_ahead_rows and left >= plan_ahead_rows and _run_import_ahead(
+    if ahead.on_a_file(db) and plan_ahead_rows and left >= plan_ahead_rows and ahead.run_import_ahead(
             db, task_id, worker, batch_rows, suspended, duplicates, columns):
         return
     # Checked and written batch by batch under the write lock: every import on PostgreSQL, a small one on
     # SQLite, and the rest of one whose planning ahead stopped (from the task's last_line).
     with db.unit_of_work(write=False) as s:
-        resume_after = _task(s, task_id).last_line
-    rows = (r for r in open_csv(_open_file(db, task_id)) if r.line > resume_after)
+        resume_after = task_of(s, task_id).last_line
+    rows = (r for r in open_csv(open_file(db, task_id)) if r.line > resume_after)
     size = batch_rows
     while True:
         if db.is_sqlite:
             # Between two batches the write lock is free: a moment for other customers' waiting writers,
             # which poll for it every 2 ms (decision 23), before this task takes it again.
-            time.sleep(_BATCH_PAUSE)
+            time.sleep(BATCH_PAUSE)
         # The batch is read, applied and recorded with the cycle collector waiting, and dropped before it runs.
-        with _COLLECTOR.paused():
+        with COLLECTOR.paused():
             batch = [r for _, r in zip(range(size), rows, strict=False)]
             with db.unit_of_work() as s:
                 # Locked for the whole batch: a worker whose lease lapsed mid-batch keeps the task until it
                 # commits (claim skips the locked row), so a takeover can never re-apply rows it is applying
                 # (PostgreSQL; on SQLite the write transaction is exclusive anyway).
-                task = _task(s, task_id, lock=True)
+                task = task_of(s, task_id, lock=True)
                 held = time.monotonic()  # the lock is ours from here (waiting for it is not holding it)
-                if _stops_here(task, worker):
+                if stops_here(task, worker):
                     return
                 if not batch:
                     tasks.finish(s, task)
                     return
-                ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
-                caller = _task_caller(task)
+                ctx = ImportContext.load(s, customer_of(s, task), task.mode, suspended, duplicates, columns)
+                caller = task_caller(task)
                 results = _apply_rows(s, caller, ctx, batch)
                 tasks.count_outcomes(task, ((result.outcome, result.messages) for result in results))
-                records = [_row_record(task.id, result, row) for row, result in zip(batch, results, strict=False)]
+                records = [row_record(task.id, result, row) for row, result in zip(batch, results, strict=False)]
                 # The rows' results and the progress in the batch's own transaction: resume after last_line.
-                execute_many(s, _TASK_ROWS.insert(), records)
+                execute_many(s, TASK_ROWS.insert(), records)
                 task.rows_done += len(batch)
                 task.last_line = batch[-1].line
                 task.heartbeat = utcnow()
             del batch, results, records, ctx
         if db.is_sqlite:
             size = _next_size(size, batch_rows, time.monotonic() - held)
-
-
-# --- an import planned ahead (decision 64) ---------------------------------------------------------
-
-_AHEAD_WAIT = 20.0  # seconds the writer waits for the planner's next batch before it plans the rest itself
-_BY_HEADER = {column.header: column for column in COLUMNS}
-
-
-class _Planned(NamedTuple):
-    """A batch as the planner sends it: what it writes, its rows' results (converted for the DBAPI) with each
-    row's outcome and messages for the task's counts, its size and its last line."""
-
-    writes: BatchWrites
-    records: Prepared | list[dict[str, Any]]
-    outcomes: list[tuple[str, Any]]
-    rows: int
-    last_line: int
-
-
-class _Stale(Exception):
-    """Another connection committed since the import began: the plans may no longer hold."""
-
-
-def _run_import_ahead(db: Database, task_id: str, worker: str, batch_rows: int, suspended: set[Column],
-                      duplicates: set[str], columns: frozenset[Column]) -> bool:
-    """Write the import's batches as a second process plans them; True when the task ended here (finished,
-    cancelled, or no longer ours), False when the rest of the file is the runner's to check and write batch by
-    batch (another writer committed meanwhile, or the planner stopped), from the task's ``last_line``.
-
-    The planner plans each batch as a preview does (``plan_batch``): against the database as it was when the
-    import began, with the batches planned before it carried in a ``Simulation``. That is the state the writer
-    writes the batch into only if no one else has committed since the import began, which SQLite answers per
-    connection (``PRAGMA data_version``): the writer asks in each batch's write transaction, under the write
-    lock, before it writes, on the connection it asked first."""
-    with db.unit_of_work() as s:
-        task = _task(s, task_id, lock=True)
-        if task.status != "running" or task.worker != worker:
-            return True
-        resume_after = task.last_line
-        began = _data_version(s)
-    context = _process_context()
-    receiving, sending = context.Pipe(duplex=False)
-    planner = context.Process(target=_plan_ahead, name=f"rtmhub-plan-{task_id[:8]}", daemon=True, args=(
-        db.url, task_id, resume_after, batch_rows, sorted(c.header for c in suspended), sorted(duplicates),
-        sorted(c.header for c in columns), sending))
-    planner.start()
-    sending.close()  # the planner's end: a planner that dies closes the pipe, and the wait below ends
-    log.info("task %s: planned ahead in process %s", task_id, planner.pid)
-    try:
-        while True:
-            planned = _next_planned(receiving, task_id)
-            if planned is None:
-                return False
-            time.sleep(_BATCH_PAUSE)  # as between the runner's batches: a moment for other writers
-            try:
-                with _COLLECTOR.paused(), db.unit_of_work() as s:
-                    task = _task(s, task_id, lock=True)
-                    if _stops_here(task, worker):
-                        return True
-                    if _data_version(s) != began:
-                        raise _Stale
-                    if planned == "end":
-                        tasks.finish(s, task)
-                        return True
-                    planned.writes.write(s)
-                    if isinstance(planned.records, Prepared):
-                        run_prepared(s, planned.records)
-                    else:
-                        execute_many(s, _TASK_ROWS.insert(), planned.records)
-                    tasks.count_outcomes(task, planned.outcomes)
-                    task.rows_done += planned.rows
-                    task.last_line = planned.last_line
-                    task.heartbeat = utcnow()
-            except _Stale:
-                log.info("task %s: another writer committed; the rest is checked under the write lock", task_id)
-                return False
-            except IntegrityError:
-                # Cannot happen without another writer; if it does, the batch is checked again under the lock.
-                log.warning("task %s: a planned batch was refused; the rest is checked under the write lock",
-                            task_id, exc_info=True)
-                return False
-    finally:
-        receiving.close()
-        if planner.is_alive():
-            planner.terminate()
-        planner.join(5)
-
-
-def _on_a_file(db: Database) -> bool:
-    """SQLite in a file, which a second process can open (an in-memory database is this process's alone)."""
-    name = db.engine.url.database
-    return db.is_sqlite and name not in (None, "", ":memory:") and "mode=memory" not in db.url
-
-
-def _data_version(session: Session) -> tuple[int, int]:
-    """SQLite's count of other connections' commits as this connection sees it, with the connection's identity
-    (the count means nothing on another connection)."""
-    driver = session.connection().connection.dbapi_connection
-    return int(session.execute(text("PRAGMA data_version")).scalar_one()), id(driver)
-
-
-def _process_context() -> Any:
-    """Fork when this process runs one thread (a worker process, a script): the planner starts at once. SQLite
-    asks that a connection never be used across a fork: the planner opens its own and never touches the ones it
-    inherits, which are idle at the fork (between transactions, so holding no lock of the database), and it ends
-    by ``os._exit`` (multiprocessing's), which closes nothing of theirs first. With other threads (the server's
-    in-process worker, the CLI's), a fork could copy a lock another thread holds at that moment; the planner then
-    comes from a fork server, started once per process."""
-    if threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["rtmhub.jobs.runner"])
-    return context
-
-
-def _next_planned(receiving: Any, task_id: str) -> _Planned | str | None:
-    """The planner's next batch, "end" after its last, or None when it failed, died or took too long."""
-    try:
-        if not receiving.poll(_AHEAD_WAIT):
-            log.warning("task %s: the planner sent nothing for %s s; the rest is checked under the write lock",
-                        task_id, _AHEAD_WAIT)
-            return None
-        kind, payload = pickle.loads(receiving.recv_bytes())
-    except (EOFError, OSError):
-        log.warning("task %s: the planner stopped; the rest is checked under the write lock", task_id)
-        return None
-    if kind == "error":
-        log.warning("task %s: the planner failed; the rest is checked under the write lock:\n%s", task_id, payload)
-        return None
-    return cast(_Planned | str, payload)
-
-
-def _plan_ahead(url: str, task_id: str, resume_after: int, batch_rows: int, suspended: list[str],
-                duplicates: list[str], columns: list[str], sending: Any) -> None:
-    """The planner (a process of its own): the task's rows after ``resume_after``, batch by batch, each planned
-    in a read transaction and sent to the writer. Sending waits while the writer has not taken the batch
-    before, so the planner runs at most a batch or two ahead."""
-    try:
-        db = Database(url).for_workers()
-        dialect = db.engine.dialect
-        with db.unit_of_work(write=False) as s:
-            task = _task(s, task_id)
-            mode, caller = task.mode, _task_caller(task)
-        simulation = Simulation(freeze_units=True)
-        rows = (r for r in open_csv(_open_file(db, task_id)) if r.line > resume_after)
-        chosen = frozenset(_BY_HEADER[h] for h in columns)
-        held = {_BY_HEADER[h] for h in suspended}
-        while True:
-            with _COLLECTOR.paused():
-                batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
-                if not batch:
-                    sending.send_bytes(pickle.dumps(("batch", "end"), pickle.HIGHEST_PROTOCOL))
-                    return
-                with db.unit_of_work(write=False) as s:
-                    task = _task(s, task_id)
-                    ctx = ImportContext.load(s, _customer(s, task), mode, held, set(duplicates), chosen)
-                    results, writes = plan_batch(s, caller, ctx, batch, simulation)
-                records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=True)]
-                outcomes = [(r["outcome"], r["messages"]) for r in records]
-                # Converted for the DBAPI here, on the planner's core, as the writer would convert them.
-                writes.prepare(dialect)
-                converted = prepare_many(dialect, _TASK_ROWS.insert(), records) if len(records) >= PLAIN_FROM_ROWS \
-                    else None
-                message = pickle.dumps(("batch", _Planned(writes, converted or records, outcomes, len(batch),
-                                                          batch[-1].line)), pickle.HIGHEST_PROTOCOL)
-                del batch, results, writes, records, outcomes, converted, ctx
-            sending.send_bytes(message)
-    except BaseException:  # noqa: BLE001 - whatever stops the planner, the writer takes over and says why
-        try:
-            sending.send_bytes(pickle.dumps(("error", traceback.format_exc()), pickle.HIGHEST_PROTOCOL))
-        except (OSError, ValueError):
-            pass  # the writer has gone
 
 
 def _next_size(size: int, most: int, held: float) -> int:
@@ -553,7 +291,7 @@ def _run_preview(db: Database, task_id: str, worker: str, max_rows: int | None, 
     if allocations is None:
         return  # another worker took over (our lease lapsed)
     with db.unit_of_work() as s:
-        task = _task(s, task_id, lock=True)
+        task = task_of(s, task_id, lock=True)
         if task.status != "running" or task.worker != worker:
             return
         tasks.finish(s, task, allocations)
@@ -566,45 +304,45 @@ def _dry_run(db: Database, task_id: str, worker: str, batch_rows: int, suspended
     (the simulated state lives in memory only), so a resumed one first clears its earlier results."""
     simulation = Simulation()
     with db.unit_of_work() as s:
-        task = _task(s, task_id, lock=True)
+        task = task_of(s, task_id, lock=True)
         if task.status != "running" or task.worker != worker:
             return None
         s.execute(delete(TaskRow).where(TaskRow.task_id == task_id))
         task.added = task.modified = task.deleted = task.unchanged = task.failed = task.warnings = 0
         task.rows_done, task.last_line, task.heartbeat = 0, 0, utcnow()
-    rows = iter(open_csv(_open_file(db, task_id)))
+    rows = iter(open_csv(open_file(db, task_id)))
     while True:
         # The batch is read, planned and written with the cycle collector waiting, and dropped before it runs.
-        with _COLLECTOR.paused():
+        with COLLECTOR.paused():
             batch = [r for _, r in zip(range(batch_rows), rows, strict=False)]
             if not batch:
                 break
             # Planned in a read transaction: on SQLite no lock is taken, on PostgreSQL no row is locked.
             with db.unit_of_work(write=False) as s:
-                task = _task(s, task_id)
-                ctx = ImportContext.load(s, _customer(s, task), task.mode, suspended, duplicates, columns)
-                results = apply_batch(s, _task_caller(task), ctx, batch, simulation)
-                records = [_row_record(task_id, result, row) for row, result in zip(batch, results, strict=False)]
+                task = task_of(s, task_id)
+                ctx = ImportContext.load(s, customer_of(s, task), task.mode, suspended, duplicates, columns)
+                results = apply_batch(s, task_caller(task), ctx, batch, simulation)
+                records = [row_record(task_id, result, row) for row, result in zip(batch, results, strict=False)]
             # The batch's results and the progress (and the lease) in one short write transaction.
             with db.unit_of_work() as s:
-                task = _task(s, task_id, lock=True)
+                task = task_of(s, task_id, lock=True)
                 if task.status != "running" or task.worker != worker:
                     return None
-                execute_many(s, _TASK_ROWS.insert(), records)
+                execute_many(s, TASK_ROWS.insert(), records)
                 tasks.count_outcomes(task, ((r["outcome"], r["messages"]) for r in records))
                 task.rows_done += len(batch)
                 task.last_line = batch[-1].line
                 task.heartbeat = utcnow()
             del batch, results, records, ctx
     with db.unit_of_work(write=False) as s:
-        return simulation.used(tasks.allocation_snapshot(s, _task(s, task_id).customer_id))
+        return simulation.used(tasks.allocation_snapshot(s, task_of(s, task_id).customer_id))
 
 
 # --- reverts ---------------------------------------------------------------------------------
 
 def _revert_record(task_id: str, result: reverts.RevertResult) -> dict[str, Any]:
     changes = [BY_FIELD[f].header if f in BY_FIELD else f for f in result.changes]
-    return {"task_id": task_id, "line": result.line, "email": _echo(result.email, _EMAIL_ECHO),
+    return {"task_id": task_id, "line": result.line, "email": echo(result.email, EMAIL_ECHO),
             "outcome": result.outcome, "changes": changes or None, "messages": result.messages or None,
             "cells": None}
 
@@ -616,12 +354,12 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
     (set-wise, replayed row by row if the database refuses it); as a dry run, each batch is simulated in a
     read transaction and its results written in a short one, like a CSV preview (decision 23)."""
     with db.unit_of_work(write=False) as s:
-        task = _task(s, task_id)
+        task = task_of(s, task_id)
         source_id, customer_id = task.reverts_task_id or "", task.customer_id
         user_ids = reverts.touched_users(s, source_id, customer_id)
     simulation = Simulation() if preview else None
     with db.unit_of_work() as s:
-        task = _task(s, task_id, lock=True)
+        task = task_of(s, task_id, lock=True)
         if task.status != "running" or task.worker != worker:
             return
         task.total_rows = len(user_ids)
@@ -635,20 +373,20 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
     start = resume_after
     while True:
         if db.is_sqlite and not preview:
-            time.sleep(_BATCH_PAUSE)
+            time.sleep(BATCH_PAUSE)
         batch_ids = user_ids[start:start + batch_rows]
         lines = list(range(start + 1, start + len(batch_ids) + 1))
         records: list[dict[str, Any]] = []
         if batch_ids and preview:
             with db.unit_of_work(write=False) as s:
-                task = _task(s, task_id)
-                customer = _customer(s, task)
+                task = task_of(s, task_id)
+                customer = customer_of(s, task)
                 touched = reverts.load_touched(s, source_id, customer_id, batch_ids)
-                results = reverts.revert_batch(s, _task_caller(task), customer, touched, lines, force, simulation)
+                results = reverts.revert_batch(s, task_caller(task), customer, touched, lines, force, simulation)
                 records = [_revert_record(task_id, r) for r in results]
         with db.unit_of_work() as s:
-            task = _task(s, task_id, lock=True)
-            if _stops_here(task, worker):
+            task = task_of(s, task_id, lock=True)
+            if stops_here(task, worker):
                 return
             if not batch_ids:
                 allocations = None
@@ -657,8 +395,8 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
                 tasks.finish(s, task, allocations)
                 return
             if not preview:
-                customer = _customer(s, task)
-                caller = _task_caller(task)
+                customer = customer_of(s, task)
+                caller = task_caller(task)
                 touched = reverts.load_touched(s, source_id, customer_id, batch_ids)
                 savepoint = s.begin_nested()
                 try:
@@ -671,7 +409,7 @@ def _run_revert(db: Database, task_id: str, worker: str, batch_rows: int, *, pre
                                for t, line in zip(touched, lines, strict=True)]
                 records = [_revert_record(task_id, r) for r in results]
             if records:
-                execute_many(s, _TASK_ROWS.insert(), records)
+                execute_many(s, TASK_ROWS.insert(), records)
             tasks.count_outcomes(task, ((r["outcome"], r["messages"]) for r in records))
             task.rows_done += len(batch_ids)
             task.last_line = lines[-1]
@@ -699,7 +437,7 @@ def purge_task_files(db: Database, retention_days: int, batch: int = 100) -> int
 
 def _fail(db: Database, task_id: str, message: str) -> None:
     with db.unit_of_work() as s:
-        tasks.fail(_task(s, task_id), message)
+        tasks.fail(task_of(s, task_id), message)
 
 
 __all__ = ["BATCH_ROWS", "LEASE", "PLAN_AHEAD_ROWS", "PREVIEW_BATCH_ROWS", "claim", "purge_task_files", "run_pending",

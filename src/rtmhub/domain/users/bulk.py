@@ -119,7 +119,7 @@ class Simulation:
     extensions: dict[tuple[str, str], str | None] = field(default_factory=dict)
     delta: Counter[str] = field(default_factory=Counter)
     # The packages' (used, allocation) as the first batch read them, kept for every later batch when
-    # ``freeze_units``: planned ahead of a writer that commits each batch (jobs/runner.py, decision 64), a later
+    # ``freeze_units``: planned ahead of a writer that commits each batch (jobs/ahead.py, decision 64), a later
     # batch would otherwise count the units of the batches already written twice, in ``used`` and in ``delta``.
     freeze_units: bool = False
     units: dict[str, tuple[int, int | None]] | None = None
@@ -264,7 +264,7 @@ def _listed(kind: str, values: Iterable[str]) -> Any:
 @dataclass
 class BatchWrites:
     """What a batch writes, in the order ``write`` writes it: kept by a ``BulkWriter`` that records (a batch
-    planned in one process and written by another, jobs/runner.py, decision 64) or written at once by
+    planned in one process and written by another, jobs/ahead.py, decision 64) or written at once by
     ``BulkWriter.flush``."""
 
     customer_id: str
