@@ -54,6 +54,15 @@ def fetch_keyed_page(session: Session, stmt: Select, keys: Sequence[Key], offset
     return _read(session, stmt, keys, offset, limit, boundary, after, keyed=True)
 
 
+def fetch_cursor_page(session: Session, stmt: Select, keys: Sequence[Key], offset: int, limit: int,
+                      cursor: str | None, *, boundary: Select | None = None) -> tuple[list[Row], str | None]:
+    """``fetch_keyed_page`` as a list hands it on (decision 62): read from ``cursor`` (``decode_cursor``) when one is
+    given, else from ``offset``; returns the rows and the cursor of the last of them (None when it has no key)."""
+    after = decode_cursor(keys, cursor) if cursor else None
+    page = fetch_keyed_page(session, stmt, keys, offset, limit, boundary=boundary, after=after)
+    return page.rows, encode_cursor(keys, page.last_key) if page.last_key else None
+
+
 def _read(session: Session, stmt: Select, keys: Sequence[Key], offset: int, limit: int | None,
           boundary: Select | None, after: tuple[Any, ...] | None, *, keyed: bool) -> KeyedPage:
     order = [c.desc() if desc else c.asc() for c, desc in keys]

@@ -74,3 +74,8 @@ class User(Base):
     directory_data: Mapped[dict | None] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# The order a customer's users are listed in, as a licence's holders too: as they came, the id breaking ties
+# (the paging keys of domain/paging.py: (column, descending)).
+USER_ORDER = ((User.created, False), (User.id, False))

@@ -11,8 +11,7 @@ from rtmhub.domain.access.schemas import Caller
 from rtmhub.domain.access.service import scope_customers
 from rtmhub.domain.customers.models import Customer
 from rtmhub.domain.packages.models import BASE_LICENCES
-from rtmhub.domain.paging import fetch_keyed_page
-from rtmhub.domain.users.models import User
+from rtmhub.domain.users.models import USER_ORDER, User
 from rtmhub.domain.users.schemas import SubscriberFilter
 from rtmhub.errors import NotFound, msg
 
@@ -31,18 +30,13 @@ def licence_holders(session: Session, customer: Customer, package: str, offset: 
     """The users of ``customer`` who hold the licence of ``package`` (a base licence is a flag of its own,
     a package is the user's one package, R1), and the cursor of the page's last one; ``cursor``: one such cursor
     of an earlier page, read from instead of ``offset`` (decision 62)."""
-    after = paging.decode_cursor(_HOLDER_ORDER, cursor) if cursor else None
     stmt = select(User).where(User.customer_id == customer.id)
     if package in BASE_LICENCES:
         stmt = stmt.where(getattr(User, package).is_(True))
     else:
         stmt = stmt.where(User.package == package)
-    page = fetch_keyed_page(session, stmt, _HOLDER_ORDER, offset, limit, after=after)
-    last = paging.encode_cursor(_HOLDER_ORDER, page.last_key) if page.last_key else None
-    return [row[0] for row in page.rows], last
-
-
-_HOLDER_ORDER: tuple[paging.Key, paging.Key] = ((User.created, False), (User.id, False))
+    rows, last = paging.fetch_cursor_page(session, stmt, USER_ORDER, offset, limit, cursor)
+    return [row[0] for row in rows], last
 
 
 def _subscriber_conditions(flt: SubscriberFilter, customer_id: Any = Customer.id) -> list[ColumnElement[bool]]:
@@ -94,11 +88,7 @@ def list_subscribers(session: Session, caller: Caller, flt: SubscriberFilter,
                      limit: int = 50, cursor: str | None = None) -> tuple[list[Row], str | None]:
     """Rows of ``SUBSCRIBER_COLUMNS``, one page in the filter's order, and the cursor of the page's last row.
     ``cursor``: one such cursor of an earlier page (of the same order), read from instead of ``offset``."""
-    keys = _subscriber_keys(flt)
-    after = paging.decode_cursor(keys, cursor) if cursor else None
     stmt = scope_customers(select(*SUBSCRIBER_COLUMNS).join(Customer, Customer.id == User.customer_id)
                            .where(and_(*_subscriber_conditions(flt))), caller, partner_ids)
-    boundary = (_users_only(session, caller, flt, partner_ids)
-                if offset >= paging.SEEK_FROM and after is None else None)
-    page = fetch_keyed_page(session, stmt, keys, offset, limit, boundary=boundary, after=after)
-    return page.rows, paging.encode_cursor(keys, page.last_key) if page.last_key else None
+    boundary = _users_only(session, caller, flt, partner_ids) if offset >= paging.SEEK_FROM and not cursor else None
+    return paging.fetch_cursor_page(session, stmt, _subscriber_keys(flt), offset, limit, cursor, boundary=boundary)

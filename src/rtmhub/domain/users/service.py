@@ -27,7 +27,7 @@ from rtmhub.domain.packages.models import BASE_LICENCES, CALLING_PACKAGES, PACKA
 from rtmhub.domain.paging import fetch_page
 from rtmhub.domain.usage import service as usage
 from rtmhub.domain.usage.schemas import PackageChange
-from rtmhub.domain.users.models import User
+from rtmhub.domain.users.models import USER_ORDER, User
 from rtmhub.domain.users.schemas import GivenFields, UserFields, UserFilter
 from rtmhub.domain.validation import (
     CALLER_ID_NAME_MAX,
@@ -112,14 +112,10 @@ def filtered(stmt: Select, flt: UserFilter) -> Select:
     return stmt
 
 
-# A customer's users in the order they came, the id breaking ties (paging.Key).
-_USER_ORDER: tuple[paging.Key, paging.Key] = ((User.created, False), (User.id, False))
-
-
 def list_users(session: Session, customer: Customer, flt: UserFilter, offset: int = 0,
                limit: int = 100) -> list[User]:
     stmt = filtered(select(User).where(User.customer_id == customer.id), flt)
-    rows = fetch_page(session, stmt, _USER_ORDER, offset, limit)
+    rows = fetch_page(session, stmt, USER_ORDER, offset, limit)
     return [row[0] for row in rows]
 
 
@@ -127,10 +123,9 @@ def list_users_page(session: Session, customer: Customer, flt: UserFilter, offse
                     cursor: str | None = None) -> tuple[list[User], str | None]:
     """``list_users``, and the cursor of the page's last user; ``cursor``: one such cursor of an earlier page,
     read from instead of ``offset`` (the API's ``Link`` header hands it on, decision 62)."""
-    after = paging.decode_cursor(_USER_ORDER, cursor) if cursor else None
     stmt = filtered(select(User).where(User.customer_id == customer.id), flt)
-    page = paging.fetch_keyed_page(session, stmt, _USER_ORDER, offset, limit, after=after)
-    return [row[0] for row in page.rows], paging.encode_cursor(_USER_ORDER, page.last_key) if page.last_key else None
+    rows, last = paging.fetch_cursor_page(session, stmt, USER_ORDER, offset, limit, cursor)
+    return [row[0] for row in rows], last
 
 
 def count_users(session: Session, customer: Customer, flt: UserFilter | None = None) -> int:
