@@ -24,6 +24,11 @@ class User(Base):
         Index("ix_users_customer_created", "customer_id", "created", "id"),
         Index("ix_users_subscribers", "package_assigned", "id", "customer_id",
               postgresql_where=text("package IS NOT NULL"), sqlite_where=text("package IS NOT NULL")),
+        # The first key of a deep page of all subscribers, walked in an index of the key alone: 58 MB where
+        # the one above is 98 MB at 900,000 subscribers, so 500,000 entries take 26 ms instead of 36 ms. The
+        # one above still serves a walk joined to the customers (decision 65).
+        Index("ix_users_subscriber_key", "package_assigned", "id",
+              postgresql_where=text("package IS NOT NULL")).ddl_if(dialect="postgresql"),
         Index("ix_users_customer_subscribers", "customer_id", "package_assigned", "id",
               postgresql_where=text("package IS NOT NULL"), sqlite_where=text("package IS NOT NULL")),
         Index("ix_users_customer_display", "customer_id", "display_name"),
