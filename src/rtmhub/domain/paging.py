@@ -8,7 +8,7 @@ then reads the page from that key on (``key >= first``), which the same index fi
 are the ones ``OFFSET`` would give: the same filter, the same total order (the last key is unique), and
 the first row is the one at ``offset``.
 
-A page can also tell where the next one starts (``fetch_keyed_page``): the key of its last row, which the API
+A page can also tell where the next one starts (``fetch_cursor_page``): the key of its last row, which the API
 hands on as an opaque ``cursor`` in the ``Link`` header's next address (``encode_cursor``). A client that follows
 the header then reads each next page from that key, at the cost of a first page whatever its offset; a client that
 writes its own offset is served by the seek as before (decision 62).
@@ -46,20 +46,13 @@ def fetch_page(session: Session, stmt: Select, keys: Sequence[Key], offset: int,
     return _read(session, stmt, keys, offset, limit, boundary, None, keyed=False).rows
 
 
-def fetch_keyed_page(session: Session, stmt: Select, keys: Sequence[Key], offset: int, limit: int,
-                     *, boundary: Select | None = None, after: tuple[Any, ...] | None = None) -> KeyedPage:
-    """``fetch_page``, and the key of the page's last row. With ``after`` (a key a page gave before, see
-    ``decode_cursor``) the rows are read from that key on and ``offset`` is not walked. Each row carries the key's
-    columns after its own."""
-    return _read(session, stmt, keys, offset, limit, boundary, after, keyed=True)
-
-
 def fetch_cursor_page(session: Session, stmt: Select, keys: Sequence[Key], offset: int, limit: int,
                       cursor: str | None, *, boundary: Select | None = None) -> tuple[list[Row], str | None]:
-    """``fetch_keyed_page`` as a list hands it on (decision 62): read from ``cursor`` (``decode_cursor``) when one is
-    given, else from ``offset``; returns the rows and the cursor of the last of them (None when it has no key)."""
+    """``fetch_page``, and where the next page starts (decision 62): read from ``cursor`` (``decode_cursor``) when
+    one is given, without walking ``offset``, else from ``offset``; returns the rows, each with the key's columns
+    after its own, and the cursor of the last of them (None when it has no key)."""
     after = decode_cursor(keys, cursor) if cursor else None
-    page = fetch_keyed_page(session, stmt, keys, offset, limit, boundary=boundary, after=after)
+    page = _read(session, stmt, keys, offset, limit, boundary, after, keyed=True)
     return page.rows, encode_cursor(keys, page.last_key) if page.last_key else None
 
 

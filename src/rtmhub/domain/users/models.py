@@ -42,9 +42,10 @@ class User(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
-    # No index of its own on customer_id, location_id or created: every index above starts with customer_id,
-    # the unique (location_id, extension) with location_id, and no query orders all users by created; an index
-    # that only repeats another one's first column costs every write of a user a page more (decision 66).
+    # No index of its own on customer_id, location_id or created: the composite indexes above that are not of the
+    # subscribers' key start with customer_id, the unique (location_id, extension) with location_id, and no query
+    # orders all users by created; an index that only repeats another one's first column costs every write of a
+    # user a page more (decision 66).
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     home_org_id: Mapped[str] = mapped_column(String(36))
     email: Mapped[str] = mapped_column(String(161))
