@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from tests.conftest import OPERATOR, customer_body
 
@@ -50,3 +52,30 @@ def test_partners_made_together_get_subscription_ids_of_their_own(db):
         s.flush()
         subscriptions = {s.get(Partner, p.id).subscription_id for p in made}
     assert len(subscriptions) == 5
+
+
+def _parsed_uuid(value: str) -> bool:
+    """What an id had to be before the pattern: a string uuid.UUID reads and writes back the same, case aside."""
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def _edited(value: uuid.UUID, at: int, put: str) -> str:
+    """A canonical id with one character replaced (or dropped): a hyphen lost, a letter that is no hex digit."""
+    text = str(value)
+    return text[:at] + put + text[at + 1:]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(
+    st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()), st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: "{" + str(u) + "}"), st.uuids().map(lambda u: u.urn),
+    st.uuids().map(lambda u: str(u) + "\n"), st.uuids().map(lambda u: " " + str(u)),
+    st.builds(_edited, st.uuids(), st.sampled_from([8, 13, 18, 23]), st.sampled_from(["", "0", "--"])),
+    st.builds(_edited, st.uuids(), st.integers(0, 35), st.sampled_from(["", "-", "g", "G", "0", "F", " ", "é", "--"])),
+    st.text(alphabet="0123456789abcdefABCDEF-xg{}\n ", min_size=30, max_size=40), st.text(max_size=40)))
+def test_the_uuid_pattern_takes_exactly_what_uuid_parsing_took(value):
+    assert ids._is_uuid(value) == _parsed_uuid(value)
+    assert (ids.decode("PEOPLE", ids.encode("PEOPLE", value)) == value) == _parsed_uuid(value)

@@ -63,6 +63,18 @@ class _Plan(NamedTuple):
     positional: bool  # the DBAPI takes a sequence (else a dict by name)
 
 
+def run_driver_sql(conn: Connection, sql: str, values: Any) -> int:
+    """Runs SQL on the connection's driver connection as a ``DriverStatement`` does (its cursor events, errors
+    and echo); the number of rows it changed."""
+    if conn._echo:
+        return conn.exec_driver_sql(sql, values).rowcount
+    cursor = DriverStatement._run(conn, sql, values)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
 class DriverStatement:
     """A prebuilt one-row statement run on the session's own DBAPI connection (decision 57). It is compiled once
     per dialect and set of parameter names, and its values go through their columns' own bind processors, so the
@@ -81,14 +93,7 @@ class DriverStatement:
     def execute(self, session: Session, params: Mapping[str, Any]) -> int:
         """Runs the statement; the number of rows it changed."""
         conn = session.connection()
-        sql, values = self._prepare(conn, params)
-        if conn._echo:
-            return conn.exec_driver_sql(sql, values).rowcount
-        cursor = self._run(conn, sql, values)
-        try:
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        return run_driver_sql(conn, *self._prepare(conn, params))
 
     def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Runs the query; its rows as the driver's tuples."""
@@ -336,13 +341,14 @@ def _begin_immediate(conn, wait_ms: float, default_ms: int) -> None:
     batch already holds the lock, and wait many batches. Other statements keep the connection's timeout."""
     deadline = time.monotonic() + wait_ms / 1000
     # The two PRAGMAs go to the driver's connection: through SQLAlchemy each cost what a query's events,
-    # logging and result set-up cost, on every writing transaction. BEGIN stays SQLAlchemy's (its errors).
+    # logging and result set-up cost, on every writing transaction. BEGIN goes as a DriverStatement's SQL does:
+    # SQLAlchemy's errors and cursor events, without its execution context.
     driver = conn.connection.dbapi_connection
     driver.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                run_driver_sql(conn, "BEGIN IMMEDIATE", ())
                 return
             except OperationalError as exc:
                 if not is_locked(exc) or time.monotonic() >= deadline:

@@ -158,7 +158,9 @@ def scope_customers(stmt: Select, caller: Caller, partner_ids: tuple[str, ...] |
     if caller.customer_id and not caller.is_partner:
         return stmt.where(Customer.id == caller.customer_id)
     ids = partner_ids if partner_ids is not None else caller.partner_ids
-    return stmt.where(Customer.partner_id.in_(ids))
+    # One partner (most callers: a partner without sub-partners) as a plain equality: an IN's list is
+    # expanded into the SQL again on every execution, which cost a customer's look-up a tenth of its time.
+    return stmt.where(Customer.partner_id == ids[0] if len(ids) == 1 else Customer.partner_id.in_(ids))
 
 
 def scope_partners(stmt: Select, caller: Caller, column: Any = Partner.id) -> Select:

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Table, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
+from rtmhub.db import DriverStatement
 from rtmhub.domain.customers.models import CustomerPackage
 from rtmhub.domain.packages.models import (
     BASE_LICENCES,
@@ -26,17 +27,21 @@ _OF_PACKAGE = (_UNITS.customer_id == bindparam("b_customer_id"), _UNITS.package 
 # Built once: made on every call, a statement's construction and SQLAlchemy's cache key of it cost several
 # times its execution (a subscriber's provisioning takes a unit on every request). Core statements on the
 # table, as ``synchronize_session=False`` already made them: no ORM bookkeeping either.
-_TAKE_UNIT = (update(_PACKAGES)
-              .where(*_OF_PACKAGE, or_(_UNITS.allocation.is_(None), _UNITS.used < _UNITS.allocation))
-              .values(used=_UNITS.used + 1))
-_RELEASE_UNIT = update(_PACKAGES).where(*_OF_PACKAGE, _UNITS.used > 0).values(used=_UNITS.used - 1)
+# Written into the SQL: a DriverStatement's parameters are only those its caller gives.
+_ONE: ColumnElement[int] = literal_column("1", Integer)
+_NONE: ColumnElement[int] = literal_column("0", Integer)
+_TAKE_UNIT = DriverStatement(update(_PACKAGES)
+                             .where(*_OF_PACKAGE, or_(_UNITS.allocation.is_(None), _UNITS.used < _UNITS.allocation))
+                             .values(used=_UNITS.used + _ONE))
+_RELEASE_UNIT = DriverStatement(update(_PACKAGES).where(*_OF_PACKAGE, _UNITS.used > _NONE)
+                                .values(used=_UNITS.used - _ONE))
 
 
-def _move_unit(session: Session, statement: Update, customer_id: str, package: str) -> int:
-    """Run ``statement`` for the customer's package; the rows it changed. Through the session, which flushes
-    pending changes first (an allocation just set) for a Core statement as for the ORM's."""
-    result = cast(CursorResult[Any], session.execute(statement, {"b_customer_id": customer_id, "b_package": package}))
-    return result.rowcount
+def _move_unit(session: Session, statement: DriverStatement, customer_id: str, package: str) -> int:
+    """Run ``statement`` for the customer's package; the rows it changed. Pending changes (an allocation just
+    set) are flushed first, as the session's own execution would."""
+    session.flush()
+    return statement.execute(session, {"b_customer_id": customer_id, "b_package": package})
 
 
 def take_unit(session: Session, customer_id: str, package: str) -> None:

@@ -198,16 +198,17 @@ def change_package(session: Session, caller: Caller, customer: Customer, user: U
 
 _USERS = cast(Table, User.__table__)
 _SITES = cast(Table, MeetingSite.__table__).c
-# Built once, as the e-mail's look-up of provision_subscriber: each new user or subscriber asks, and a statement
-# built per call cost more than its execution (its construction and SQLAlchemy's cache key of it).
-_SITE_URLS = (select(_SITES.url).where(_SITES.customer_id == bindparam("customer_id"))
-              .order_by(_SITES.created, _SITES.url))
+# Built once and run on the driver's connection, as the e-mail's look-up of provision_subscriber: each new user or
+# subscriber asks, and SQLAlchemy's execution of the query cost more than the query (decision 57).
+_SITE_URLS = DriverStatement(select(_SITES.url).where(_SITES.customer_id == bindparam("customer_id"))
+                             .order_by(_SITES.created, _SITES.url))
 
 
 def site_choices(session: Session, customer: Customer) -> tuple[list[str], str | None]:
     """The customer's Webex sites and the one a new user gets by default (R23): the customer's Preferred
     Webex Site when it is one of its sites, else its first site; None when it has none."""
-    sites = list(session.scalars(_SITE_URLS, {"customer_id": customer.id}))
+    session.flush()  # a site added in this transaction counts, as the session's own query saw it
+    sites = [url for (url,) in _SITE_URLS.rows(session, {"customer_id": customer.id})]
     default = customer.preferred_site_url if customer.preferred_site_url in sites else (sites[0] if sites else None)
     return sites, default
 
