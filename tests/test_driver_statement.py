@@ -124,3 +124,17 @@ def test_with_the_sql_echo_on_it_goes_through_sqlalchemy_and_is_logged(db, caplo
         echoing.dispose()
     logged = [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
     assert any(m.startswith("INSERT INTO audit_events") for m in logged), logged
+
+
+def test_pending_changes_are_written_first_only_when_asked(db):
+    """``flush=True`` answers as the session's own query would (what the transaction added counts); without it,
+    the driver sees only what was flushed."""
+    found = DriverStatement(select(EVENTS.c.id).where(EVENTS.c.id == bindparam("id")))
+    with db.unit_of_work() as s:
+        s.add(AuditEvent(**_event("ev-pending")))
+        assert found.rows(s, {"id": "ev-pending"}) == []
+        assert found.rows(s, {"id": "ev-pending"}, flush=True) == [("ev-pending",)]
+        s.add(AuditEvent(**_event("ev-pending-2")))
+        renamed = DriverStatement(update(EVENTS).where(EVENTS.c.id == bindparam("b_id"))
+                                  .values(actor=bindparam("b_actor")))
+        assert renamed.execute(s, {"b_id": "ev-pending-2", "b_actor": "x"}, flush=True) == 1

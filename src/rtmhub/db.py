@@ -80,8 +80,9 @@ class DriverStatement:
     per dialect and set of parameter names, and its values go through their columns' own bind processors, so the
     SQL and what is stored are SQLAlchemy's; what is left out is SQLAlchemy's execution around each call (its
     context, cache look-up and result set-up), which costs a statement of one row more than the database's own
-    work. In the session's transaction and SAVEPOINTs, without an autoflush (as ``session.connection().execute``);
-    a refusal is raised as SQLAlchemy's error of its kind (``IntegrityError``, ``OperationalError``), and
+    work. In the session's transaction and SAVEPOINTs, without an autoflush unless asked for (``flush``; as
+    ``session.connection().execute`` otherwise); a refusal is raised as SQLAlchemy's error of its kind
+    (``IntegrityError``, ``OperationalError``), and
     ``before_cursor_execute``/``after_cursor_execute`` listeners see the statement as any other (with the SQL
     echo on, the same SQL and values go through SQLAlchemy's ``exec_driver_sql``, which logs them). Rows come
     back as the driver gives them (no result processing): for columns of plain strings and numbers."""
@@ -90,13 +91,18 @@ class DriverStatement:
         self.statement = statement
         self._plans: dict[tuple[Dialect, tuple[str, ...]], _Plan] = {}
 
-    def execute(self, session: Session, params: Mapping[str, Any]) -> int:
-        """Runs the statement; the number of rows it changed."""
+    def execute(self, session: Session, params: Mapping[str, Any], *, flush: bool = False) -> int:
+        """Runs the statement; the number of rows it changed. ``flush``: pending changes are written first, as
+        the session's own execution would (an allocation or a site set earlier in the transaction counts)."""
+        if flush:
+            session.flush()
         conn = session.connection()
         return run_driver_sql(conn, *self._prepare(conn, params))
 
-    def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Runs the query; its rows as the driver's tuples."""
+    def rows(self, session: Session, params: Mapping[str, Any], *, flush: bool = False) -> list[tuple[Any, ...]]:
+        """Runs the query; its rows as the driver's tuples. ``flush`` as for ``execute``."""
+        if flush:
+            session.flush()
         conn = session.connection()
         sql, values = self._prepare(conn, params)
         if conn._echo:

@@ -31,8 +31,7 @@ _SYNC_ENABLED = DriverStatement(select(_SYNCS.enabled).where(_SYNCS.customer_id 
 
 def sync_enabled(session: Session, customer_id: str) -> bool:
     """Whether the organisation's users come from its directory."""
-    session.flush()  # a sync just set up in this transaction counts, as the session's own query saw it
-    rows = _SYNC_ENABLED.rows(session, {"customer_id": customer_id})
+    rows = _SYNC_ENABLED.rows(session, {"customer_id": customer_id}, flush=True)  # a sync set up just now counts
     return bool(rows and rows[0][0])
 
 

@@ -38,10 +38,8 @@ _RELEASE_UNIT = DriverStatement(update(_PACKAGES).where(*_OF_PACKAGE, _UNITS.use
 
 
 def _move_unit(session: Session, statement: DriverStatement, customer_id: str, package: str) -> int:
-    """Run ``statement`` for the customer's package; the rows it changed. Pending changes (an allocation just
-    set) are flushed first, as the session's own execution would."""
-    session.flush()
-    return statement.execute(session, {"b_customer_id": customer_id, "b_package": package})
+    """Run ``statement`` for the customer's package; the rows it changed (an allocation just set counts)."""
+    return statement.execute(session, {"b_customer_id": customer_id, "b_package": package}, flush=True)
 
 
 def take_unit(session: Session, customer_id: str, package: str) -> None:

@@ -207,8 +207,7 @@ _SITE_URLS = DriverStatement(select(_SITES.url).where(_SITES.customer_id == bind
 def site_choices(session: Session, customer: Customer) -> tuple[list[str], str | None]:
     """The customer's Webex sites and the one a new user gets by default (R23): the customer's Preferred
     Webex Site when it is one of its sites, else its first site; None when it has none."""
-    session.flush()  # a site added in this transaction counts, as the session's own query saw it
-    sites = [url for (url,) in _SITE_URLS.rows(session, {"customer_id": customer.id})]
+    sites = [url for (url,) in _SITE_URLS.rows(session, {"customer_id": customer.id}, flush=True)]
     default = customer.preferred_site_url if customer.preferred_site_url in sites else (sites[0] if sites else None)
     return sites, default
 
@@ -267,8 +266,7 @@ def provision_subscriber(session: Session, caller: Caller, customer: Customer, e
     """Give ``email`` its wholesale package: a new user, or a person of this organisation who holds no
     package yet. Anyone else with that e-mail is upstream error 10022."""
     key = email.strip().lower()
-    session.flush()  # as the session's own query would first
-    taken = _EMAIL_TAKEN.rows(session, {"email_key": key})
+    taken = _EMAIL_TAKEN.rows(session, {"email_key": key}, flush=True)
     existing = session.scalar(_USER_BY_EMAIL, {"email_key": key}) if taken else None
     if existing is None:
         fields, sites = _with_preferred_site(session, customer, fields)
