@@ -438,12 +438,16 @@ def _apply(session: Session, caller: Caller, customer: Customer, user: User, fie
                          calling_data_given)
     old_package, new_package = (before or {}).get("package"), target["package"]
     now = utcnow()
-    for name, value in stored_values(target, before, user.package_assigned, now).items():
-        setattr(user, name, value)
+    values = stored_values(target, before, user.package_assigned, now)
     try:
         if before is None and not session.in_nested_transaction():
+            # Into the new object's state directly: its row is written from that state, and the object then
+            # attached as loaded (_insert_new), so the attribute events' history would be dropped unread.
+            user.__dict__.update(values)
             _insert_new(session, user)
         else:
+            for name, value in values.items():
+                setattr(user, name, value)
             session.add(user)
             session.flush()
     except IntegrityError as exc:
