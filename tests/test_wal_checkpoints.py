@@ -3,18 +3,21 @@ request that happens to take it past SQLite's default 1,000 pages (decision 68).
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from sqlalchemy import text
 
+from rtmhub.app import create_app
 from rtmhub.db import Database
+from rtmhub.settings import Settings
 
 PAGE = 4096
 
 
 def _database(tmp_path) -> tuple[Database, str]:
     path = str(tmp_path / "wal.db")
-    db = Database(f"sqlite:///{path}", busy_timeout=5, worker_busy_timeout=5)
+    db = Database(f"sqlite:///{path}", busy_timeout=5, worker_busy_timeout=5, background_checkpoints=True)
     with db.unit_of_work() as s:
         s.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB NOT NULL)"))
     return db, path
@@ -84,8 +87,29 @@ def test_dispose_stops_the_checkpointer(tmp_path):
     assert checkpointer._thread is not None and not checkpointer._thread.is_alive()
 
 
+def test_only_a_database_asked_for_it_has_the_thread_and_its_writers_keep_sqlites_default(tmp_path):
+    """A CLI command's or a task worker's database commits in large batches and forks its planners only while it
+    runs one thread (jobs/ahead.py): no thread there, and SQLite checkpoints as it always did."""
+    db = Database(f"sqlite:///{tmp_path / 'plain.db'}", busy_timeout=5, worker_busy_timeout=5)
+    try:
+        with db.unit_of_work() as s:
+            assert s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        assert db._checkpointer is None
+        assert "rtmhub-wal-checkpoint" not in {thread.name for thread in threading.enumerate()}
+    finally:
+        db.dispose()
+
+
+def test_the_servers_database_has_the_thread(tmp_path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'served.db'}", inprocess_worker=False))
+    try:
+        assert app.state.db._checkpointer is not None
+    finally:
+        app.state.db.dispose()
+
+
 def test_an_in_memory_database_has_no_checkpointer():
-    db = Database("sqlite://", busy_timeout=5, worker_busy_timeout=5)
+    db = Database("sqlite://", busy_timeout=5, worker_busy_timeout=5, background_checkpoints=True)
     try:
         assert db._checkpointer is None
         with db.unit_of_work() as s:

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     "the Webex Wholesale, People, Licenses, Locations and Organizations contract.",
     )
     app.state.settings = settings
-    app.state.db = database or Database(settings.database_url, echo=settings.log_sql)
+    app.state.db = database or Database(settings.database_url, echo=settings.log_sql, background_checkpoints=True)
     ops_http.install(app)  # /healthz, /readyz, /metrics: first, so no page route shadows them
     api.install(app)
     scim.install(app)  # /identity/scim/{orgId}/v2: directory sync

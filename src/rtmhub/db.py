@@ -224,8 +224,10 @@ class DriverEntities:
 SQLITE_POOL_SIZE = 40
 
 
-def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0, gate: WriteGate | None = None) -> Engine:
-    """``gate``: the queue of SQLite's writers in this process (made here when not given)."""
+def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0, gate: WriteGate | None = None,
+                background_checkpoints: bool = False) -> Engine:
+    """``gate``: the queue of SQLite's writers in this process (made here when not given).
+    ``background_checkpoints``: a thread checkpoints the WAL, so its writers need not (decision 68)."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
@@ -245,12 +247,12 @@ def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0, gate: W
         pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": 10, "pool_use_lifo": True}
         engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout, "check_same_thread": False},
                                **pool)
-        _tune_sqlite(engine, busy_timeout, gate or WriteGate())
+        _tune_sqlite(engine, busy_timeout, gate or WriteGate(), background_checkpoints)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _tune_sqlite(engine: Engine, busy_timeout: float, gate: WriteGate) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout: float, gate: WriteGate, background_checkpoints: bool) -> None:
     default_ms = int(busy_timeout * 1000)
 
     @event.listens_for(engine, "connect")
@@ -262,8 +264,9 @@ def _tune_sqlite(engine: Engine, busy_timeout: float, gate: WriteGate) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={default_ms}")
         cur.execute("PRAGMA synchronous=NORMAL")
-        # The WAL is checkpointed by a thread of its own (checkpoints.py); a writer's commit only past this.
-        cur.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
+        if background_checkpoints:
+            # The WAL is checkpointed by a thread of its own (checkpoints.py); a writer's commit only past this.
+            cur.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -448,7 +451,7 @@ class Database:
     work wait the workers' time."""
 
     def __init__(self, url: str, echo: bool = False, busy_timeout: float | None = None,
-                 worker_busy_timeout: float | None = None):
+                 worker_busy_timeout: float | None = None, background_checkpoints: bool = False):
         if busy_timeout is None or worker_busy_timeout is None:
             from rtmhub.settings import get_settings  # here: settings are read only when not given
 
@@ -458,7 +461,12 @@ class Database:
         self.url = url
         self.busy_timeout, self.worker_busy_timeout = busy_timeout, worker_busy_timeout
         gate = WriteGate()
-        self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout, gate=gate)
+        file = make_url(url).database if url.startswith("sqlite") and background_checkpoints else None
+        # A file of a server process's (decision 68); not a CLI command's or a task worker's, which commit in large
+        # batches and fork their planners only while they run one thread (jobs/ahead.py).
+        self._checkpointer = WalCheckpointer(file) if file and file != ":memory:" and "mode=memory" not in url else None
+        self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout, gate=gate,
+                                  background_checkpoints=self._checkpointer is not None)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         # A writing unit of work queues at the gate before it takes a connection (decision 57).
         self._gate = gate if self.is_sqlite else None
@@ -472,9 +480,6 @@ class Database:
         self._wait = busy_timeout
         self._bind(self.engine)
         self._workers: Database | None = None
-        file = self.engine.url.database if self.is_sqlite else None
-        self._checkpointer = (WalCheckpointer(file) if file and file != ":memory:" and "mode=memory" not in url
-                              else None)
 
     def _bind(self, engine: Engine) -> None:
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
