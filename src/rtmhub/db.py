@@ -176,7 +176,7 @@ class DriverEntities:
     not overwrite one either); a new one made persistent as loaded, with nothing pending, so no flush writes it
     back; an outer join's missing entity as None. Pending changes are flushed first unless autoflush is off, as
     the session's own execution does. What is left out is the ORM's execution around the one row (its compile
-    cache look-up, context and result set-up), which cost a customer's look-up five times the statement."""
+    cache look-up, context and result set-up), which cost a customer's look-up over ten times the statement."""
 
     def __init__(self, statement: Select, *entities: type):
         self._mappers = [cast(Mapper, sa_inspect(entity)) for entity in entities]
@@ -224,6 +224,14 @@ class DriverEntities:
 SQLITE_POOL_SIZE = 40
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database URL; None for PostgreSQL and for an in-memory SQLite database."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    return None if not database or database == ":memory:" or "mode=memory" in url else database
+
+
 def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0, gate: WriteGate | None = None,
                 background_checkpoints: bool = False) -> Engine:
     """``gate``: the queue of SQLite's writers in this process (made here when not given).
@@ -238,8 +246,7 @@ def make_engine(url: str, echo: bool = False, busy_timeout: float = 5.0, gate: W
         # in-process worker): a request then never queues for a connection behind a reader, and a
         # connection costs SQLite a file handle and a page cache, not a server process (decision 38).
         # (An in-memory database has one connection per thread and no pool to size.)
-        database = make_url(url).database
-        in_memory = not database or database == ":memory:" or "mode=memory" in url
+        in_memory = sqlite_file(url) is None
         # Last in, first out: a writer, which takes its connection only once the gate is its own
         # (Database.unit_of_work), gets the one the writer before it has just given back. That connection's
         # page cache holds the pages the last commit wrote; any other's SQLite empties when it begins (the
@@ -461,10 +468,10 @@ class Database:
         self.url = url
         self.busy_timeout, self.worker_busy_timeout = busy_timeout, worker_busy_timeout
         gate = WriteGate()
-        file = make_url(url).database if url.startswith("sqlite") and background_checkpoints else None
+        file = sqlite_file(url) if background_checkpoints else None
         # A file of a server process's (decision 68); not a CLI command's or a task worker's, which commit in large
         # batches and fork their planners only while they run one thread (jobs/ahead.py).
-        self._checkpointer = WalCheckpointer(file) if file and file != ":memory:" and "mode=memory" not in url else None
+        self._checkpointer = WalCheckpointer(file) if file is not None else None
         self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout, gate=gate,
                                   background_checkpoints=self._checkpointer is not None)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
