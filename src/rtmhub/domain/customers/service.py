@@ -415,8 +415,10 @@ def packages_by_customer(session: Session, caller: Caller,
     ids = list(dict.fromkeys(customer_ids))
     if not ids:
         return {}
+    # The customers are named on both sides of the join: named only on the packages' side, PostgreSQL read all
+    # of a partner's customers (10,000: a seq scan and a hash, two thirds of a page of 100 customers' time).
     stmt = scope_customers(select(CustomerPackage).join(Customer, Customer.id == CustomerPackage.customer_id)
-                           .where(CustomerPackage.customer_id.in_(ids),
+                           .where(CustomerPackage.customer_id.in_(ids), Customer.id.in_(ids),
                                   CustomerPackage.package.not_in(BASE_LICENCES)), caller)
     out: dict[str, list[CustomerPackage]] = {}
     for row in session.scalars(stmt.order_by(CustomerPackage.created, CustomerPackage.package)):
