@@ -367,6 +367,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)  # made here: a child could only fail to write there
     print(f"{'db':<11}{'rows':>8}  {'step':<9}{'seconds':>9}{'rows/s':>10}{'CPU s':>8}{'peak MB':>9}{'x raw':>8}  "
           "result")
     with tempfile.TemporaryDirectory() as tmpdir:
