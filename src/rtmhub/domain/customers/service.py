@@ -416,7 +416,7 @@ def packages_by_customer(session: Session, caller: Caller,
     if not ids:
         return {}
     # The customers are named on both sides of the join: named only on the packages' side, PostgreSQL read all
-    # of a partner's customers (10,000: a seq scan and a hash, two thirds of a page of 100 customers' time).
+    # of a partner's customers to build the join's hash (10,000: 9 of the statement's 11 ms), decision 69.
     stmt = scope_customers(select(CustomerPackage).join(Customer, Customer.id == CustomerPackage.customer_id)
                            .where(CustomerPackage.customer_id.in_(ids), Customer.id.in_(ids),
                                   CustomerPackage.package.not_in(BASE_LICENCES)), caller)
