@@ -103,3 +103,26 @@ def test_a_statement_keeps_the_values_it_holds_itself(world, db):
         found = {row[0] for row in scoped.rows(s, {"not_this": "nothing"})}
         assert found == {world.raw["ca"], world.raw["ca1"]}
         assert {row[0] for row in scoped.rows(s, {"not_this": "A-CUST-1"})} == {world.raw["ca1"]}
+
+
+def test_an_object_of_a_composite_key_is_found_in_the_identity_map(world, db):
+    """A membership's key is (group, user): the object the session holds is the one returned, and a new one
+    is identified by both columns."""
+    from rtmhub.domain.directory.models import DirectoryGroup, DirectoryGroupMember
+
+    with db.unit_of_work() as s:
+        group = DirectoryGroup(customer_id=world.raw["ca"], display_name="Myynti", display_key="myynti")
+        s.add(group)
+        s.flush()
+        s.add(DirectoryGroupMember(group_id=group.id, user_id=world.raw["ua"]))
+        group_id = group.id
+    members = DriverEntities(select(DirectoryGroupMember).where(DirectoryGroupMember.group_id == bindparam("g")),
+                             DirectoryGroupMember)
+    with db.unit_of_work(write=False) as s:
+        held = s.get(DirectoryGroupMember, (group_id, world.raw["ua"]))
+        assert members.first(s, {"g": group_id}) == (held,)
+    with db.unit_of_work(write=False) as s:
+        (found,) = members.first(s, {"g": group_id})
+        assert (found.group_id, found.user_id) == (group_id, world.raw["ua"])
+        assert s.get(DirectoryGroupMember, (group_id, world.raw["ua"])) is found
+        assert found.joined.tzinfo is not None

@@ -181,6 +181,9 @@ class DriverEntities:
     def __init__(self, statement: Select, *entities: type):
         self._mappers = [cast(Mapper, sa_inspect(entity)) for entity in entities]
         self._attributes = [[(prop.key, prop.columns[0]) for prop in mapper.column_attrs] for mapper in self._mappers]
+        # Where each entity's primary key lies among its columns, in the mapper's key order (a composite key's too).
+        self._keys = [[[column for _key, column in attributes].index(column) for column in mapper.primary_key]
+                      for mapper, attributes in zip(self._mappers, self._attributes, strict=True)]
         columns = [column for attributes in self._attributes for _key, column in attributes]
         self._statement = DriverStatement(statement.with_only_columns(*columns))
         self._processors: dict[Dialect, list[list[Callable[[Any], Any] | None]]] = {}
@@ -197,17 +200,16 @@ class DriverEntities:
                 [column.type.dialect_impl(dialect).result_processor(dialect, None) for _key, column in attributes]
                 for attributes in self._attributes]
         row, start, objects = rows[0], 0, []
-        for mapper, attributes, procs in zip(self._mappers, self._attributes, processors, strict=True):
+        for mapper, attributes, keys, procs in zip(self._mappers, self._attributes, self._keys, processors,
+                                                   strict=True):
             values = [value if proc is None or value is None else proc(value)
                       for proc, value in zip(procs, row[start:start + len(attributes)], strict=True)]
             start += len(attributes)
-            objects.append(self._object(session, mapper, attributes, values))
+            objects.append(self._object(session, mapper, attributes, values, tuple(values[i] for i in keys)))
         return tuple(objects)
 
     @staticmethod
-    def _object(session: Session, mapper: Mapper, attributes: list, values: list) -> Any:
-        identity = tuple(value for (_key, column), value in zip(attributes, values, strict=True)
-                         if column.primary_key)
+    def _object(session: Session, mapper: Mapper, attributes: list, values: list, identity: tuple) -> Any:
         if any(value is None for value in identity):
             return None  # the outer join found none
         known = session.identity_map.get(mapper.identity_key_from_primary_key(identity))
